@@ -1,0 +1,64 @@
+// Dataset versions: immutable, content-addressed HDF5 files under
+// <registry>/datasets/<id>.h5. The id is the SHA-256 of the arrays' contents in
+// canonical order (see content_id), not of the file's bytes, so the same data
+// imported twice gets the same id. Layout and attributes: docs/formats.md.
+#pragma once
+
+#include <kiln/data/array.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::data {
+
+struct ArrayInfo {
+  std::string name;
+  DType dtype = DType::U8;
+  std::vector<std::int64_t> shape;
+};
+
+struct DatasetVersion {
+  std::string id;       // 64 hex digits
+  std::string name;     // human name, e.g. "fashion-mnist-train"
+  std::string created;  // ISO 8601 UTC
+  std::string parent;   // id of the version it was derived from, or empty
+  nlohmann::json source = nlohmann::json::object();  // e.g. files and their SHA-256
+  std::vector<ArrayInfo> arrays;
+  std::filesystem::path file;  // absolute path of the .h5 file
+};
+
+// SHA-256 over the arrays sorted by name; for each: name, dtype name, rank, each
+// dimension as u64 little-endian, then the raw bytes (length-prefixed fields).
+std::string content_id(const std::vector<Array>& arrays);
+
+class DatasetStore {
+ public:
+  explicit DatasetStore(std::filesystem::path registry_root);
+
+  // Writes a new version (chunked, deflate-compressed HDF5, written to a temporary
+  // file and renamed into place). If a version with the same id exists it is kept
+  // and returned unchanged. Arrays must agree on their number of rows.
+  DatasetVersion put(const std::string& name, const std::vector<Array>& arrays,
+                     const nlohmann::json& source, const std::string& parent = "");
+
+  // By full id, unique id prefix (>= 8 hex digits), or name (the newest version of
+  // that name). std::nullopt when nothing matches.
+  std::optional<DatasetVersion> find(const std::string& id_or_name) const;
+  std::vector<DatasetVersion> list() const;
+
+  const std::filesystem::path& directory() const noexcept { return directory_; }
+
+ private:
+  std::filesystem::path directory_;
+};
+
+// Reads a dataset version's metadata from its file.
+DatasetVersion read_dataset_info(const std::filesystem::path& file);
+// Reads one whole array of a dataset file (the streaming loader comes later).
+Array read_array(const std::filesystem::path& file, const std::string& name);
+
+}  // namespace kiln::data

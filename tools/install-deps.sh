@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what kiln needs on Debian 12 (SPEC section 3): build tools, libraries,
+# the Fashion-MNIST data set, Python packages for the interoperability tests.
+# Idempotent: packages already present are left alone, the venv is reused.
+# Usage: tools/install-deps.sh [--no-python]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+with_python=1
+[[ "${1:-}" == "--no-python" ]] && with_python=0
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libyaml-cpp-dev libhdf5-dev hdf5-tools libspdlog-dev libfmt-dev libcli11-dev
+  nlohmann-json3-dev libopenblas-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist
+  python3 python3-venv python3-numpy python3-h5py python3-torch
+  slurm-wlm chromium
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  ((EUID == 0)) || sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+if ((with_python)); then
+  # One venv from Debian's interpreter; it sees python3-torch/h5py/numpy and adds
+  # what Debian lacks for the interoperability tests.
+  venv="$here/.venv"
+  [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+  pip_packages=(mlflow-skinny tensorboard onnxruntime safetensors)
+  if ! "$venv/bin/python" -c 'import mlflow, tensorboard, onnxruntime, safetensors' 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pip_packages[@]}"
+  fi
+fi
+echo "install-deps: done"
