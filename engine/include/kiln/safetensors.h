@@ -44,8 +44,11 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
 inline constexpr std::uint64_t kSafetensorsMaxHeader = 100u << 20;
 
 // Reads and validates a file: header size within the file and the cap, valid JSON,
-// known dtypes, offsets inside the data section, matching shape * dtype size, no
-// overlapping tensors. Throws DataError naming the file and the problem.
+// known dtypes, offsets inside the data section, matching shape * dtype size,
+// tensors tiling the data section exactly (no overlap, no hole, no trailing bytes,
+// as the Rust reference reader requires), no name twice, string-only metadata.
+// Throws DataError "<file>: <problem>". Allocates only sizes checked against the
+// file's real size.
 SafetensorsFile read_safetensors(const std::filesystem::path& path);
 
 }  // namespace kiln

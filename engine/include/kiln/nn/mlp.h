@@ -42,7 +42,9 @@ class Mlp {
   };
 
   // Weights and biases ~ U(-1/sqrt(in), 1/sqrt(in)) (torch.nn.Linear's default),
-  // drawn from the Init stream of `seed`.
+  // drawn from the Init stream of `seed`: element k of the parameters laid end to
+  // end in order (layers.0.weight, layers.0.bias, layers.1.weight, ...) is
+  // (2 * uniform01(seed, Init, k) - 1) / sqrt(in). A widths/spec error is a ConfigError.
   Mlp(MlpSpec spec, std::uint64_t seed);
 
   const MlpSpec& spec() const noexcept { return spec_; }
@@ -53,6 +55,9 @@ class Mlp {
   Context forward(const float* x, std::int64_t batch) const;
   // Sets (not accumulates) every parameter's grad from dlogits [batch, outputs].
   void backward(const Context& context, const float* dlogits);
+  // The same, and writes d(loss)/d(input) [batch, inputs] to dinput unless it is
+  // null (the plain overload skips that GEMM, which is the largest of the step).
+  void backward(const Context& context, const float* dlogits, float* dinput);
 
   // safetensors with the spec in the metadata under "kiln.model".
   void save(const std::filesystem::path& path,
