@@ -31,9 +31,15 @@ void write_all(int fd, std::string_view data, const fs::path& path) {
   }
 }
 
+// Reseeded when the process id changes: a forked child must not draw the same
+// names as its parent and siblings.
 std::string random_suffix() {
-  static thread_local std::mt19937_64 engine{std::random_device{}() ^
-                                             static_cast<std::uint64_t>(::getpid())};
+  static thread_local std::mt19937_64 engine;
+  static thread_local pid_t seeded_for = 0;
+  if (seeded_for != ::getpid()) {
+    seeded_for = ::getpid();
+    engine.seed(std::random_device{}() ^ (static_cast<std::uint64_t>(seeded_for) << 32));
+  }
   std::ostringstream out;
   out << std::hex << engine();
   return out.str();

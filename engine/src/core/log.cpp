@@ -24,7 +24,11 @@ struct Console {
   std::shared_ptr<spdlog::logger> logger;
 
   Console() {
-    logger = spdlog::stderr_color_mt("kiln");
+    // Not registered in spdlog's global registry: a process may hold two copies
+    // of this console (a test linking the engine statically and a plugin
+    // bringing libkiln.so), and a second registration under one name throws.
+    logger = std::make_shared<spdlog::logger>(
+        "kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
     logger->set_level(spdlog::level::info);
     if (const char* level = std::getenv("KILN_LOG_LEVEL"))
@@ -49,10 +53,14 @@ Console& console() {
 
 spdlog::level::level_enum to_spdlog(log::Level level) {
   switch (level) {
-    case log::Level::Debug: return spdlog::level::debug;
-    case log::Level::Info: return spdlog::level::info;
-    case log::Level::Warn: return spdlog::level::warn;
-    case log::Level::Error: return spdlog::level::err;
+    case log::Level::Debug:
+      return spdlog::level::debug;
+    case log::Level::Info:
+      return spdlog::level::info;
+    case log::Level::Warn:
+      return spdlog::level::warn;
+    case log::Level::Error:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -122,7 +130,8 @@ class PlainProgress final : public Progress {
 
 std::string format_duration(double seconds) {
   const auto total = static_cast<long long>(std::llround(seconds));
-  if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  if (total >= 3600)
+    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
   return fmt::format("{}:{:02}", total / 60, total % 60);
 }
 

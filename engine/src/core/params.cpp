@@ -7,15 +7,24 @@ namespace kiln {
 
 const char* to_string(ParamType type) noexcept {
   switch (type) {
-    case ParamType::Bool: return "bool";
-    case ParamType::Int: return "int";
-    case ParamType::Float: return "float";
-    case ParamType::String: return "string";
-    case ParamType::Path: return "path";
-    case ParamType::IntList: return "list of int";
-    case ParamType::FloatList: return "list of float";
-    case ParamType::StringList: return "list of string";
-    case ParamType::Object: return "mapping or list";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Float:
+      return "float";
+    case ParamType::String:
+      return "string";
+    case ParamType::Path:
+      return "path";
+    case ParamType::IntList:
+      return "list of int";
+    case ParamType::FloatList:
+      return "list of float";
+    case ParamType::StringList:
+      return "list of string";
+    case ParamType::Object:
+      return "mapping or list";
   }
   return "unknown";
 }
@@ -31,8 +40,8 @@ ParamSchema& ParamSchema::required(std::string name, ParamType type, std::string
   return add({std::move(name), type, std::nullopt, std::move(doc), {}});
 }
 
-ParamSchema& ParamSchema::optional(std::string name, ParamType type,
-                                   nlohmann::json default_value, std::string doc) {
+ParamSchema& ParamSchema::optional(std::string name, ParamType type, nlohmann::json default_value,
+                                   std::string doc) {
   return add({std::move(name), type, std::move(default_value), std::move(doc), {}});
 }
 
@@ -40,8 +49,8 @@ ParamSchema& ParamSchema::choice(std::string name, std::vector<std::string> choi
                                  std::string doc) {
   if (choices.empty()) throw PluginError(fmt::format("parameter '{}' has no choices", name));
   nlohmann::json first = choices.front();
-  return add({std::move(name), ParamType::String, std::move(first), std::move(doc),
-              std::move(choices)});
+  return add(
+      {std::move(name), ParamType::String, std::move(first), std::move(doc), std::move(choices)});
 }
 
 const ParamSpec* ParamSchema::find(std::string_view name) const noexcept {
@@ -50,8 +59,7 @@ const ParamSpec* ParamSchema::find(std::string_view name) const noexcept {
   return nullptr;
 }
 
-Params::Params(std::string stage, nlohmann::json values,
-               std::map<std::string, std::string> origins)
+Params::Params(std::string stage, nlohmann::json values, std::map<std::string, std::string> origins)
     : stage_(std::move(stage)), values_(std::move(values)) {
   for (auto& [key, origin] : origins) origins_.emplace(key, std::move(origin));
 }
@@ -59,8 +67,8 @@ Params::Params(std::string stage, nlohmann::json values,
 const nlohmann::json& Params::get(std::string_view name) const {
   const auto it = values_.find(name);
   if (it == values_.end())
-    throw InternalError(fmt::format("stage '{}' read parameter '{}' that its schema does not declare",
-                                    stage_, name));
+    throw InternalError(fmt::format(
+        "stage '{}' read parameter '{}' that its schema does not declare", stage_, name));
   return *it;
 }
 

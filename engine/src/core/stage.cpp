@@ -18,8 +18,8 @@ const Artifact* StageContext::find_input(std::string_view kind) const {
     if (artifact.kind != kind) continue;
     if (found != nullptr)
       throw StageError(fmt::format(
-          "stage '{}' needs one input of kind '{}' but gets two: from '{}' and from '{}'",
-          name(), kind, found->producer, artifact.producer));
+          "stage '{}' needs one input of kind '{}' but gets two: from '{}' and from '{}'", name(),
+          kind, found->producer, artifact.producer));
     found = &artifact;
   }
   return found;

@@ -1,0 +1,114 @@
+#include <kiln/error.h>
+#include <kiln/fs.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "support/support.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Fs, AtomicWriteReplacesAndLeavesNoTemporaries) {
+  test::TempDir dir;
+  write_file_atomic(dir / "sub" / "f.txt", "one");
+  write_file_atomic(dir / "sub" / "f.txt", "two");
+  EXPECT_EQ(read_file(dir / "sub" / "f.txt"), "two");
+  int files = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "sub")) ++files;
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Fs, AtomicWriteIntoAnUnwritablePlaceNamesThePath) {
+  try {
+    write_file_atomic("/proc/kiln-test/f.txt", "x");
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("/proc/kiln-test"));
+  }
+}
+
+TEST(Fs, ConcurrentAppendersNeverSplitALine) {
+  test::TempDir dir;
+  const fs::path file = dir / "lines";
+  constexpr int kProcesses = 6, kLines = 300;
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const std::string line = std::string(200, static_cast<char>('a' + p));
+      for (int i = 0; i < kLines; ++i) append_line(file, line);
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (const pid_t pid : children) ::waitpid(pid, nullptr, 0);
+  const auto lines = test::lines_of(read_file(file));
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kProcesses * kLines));
+  for (const auto& line : lines) {
+    ASSERT_EQ(line.size(), 200u);
+    EXPECT_EQ(line, std::string(200, line[0]));
+  }
+}
+
+TEST(Fs, FileLockExcludesOtherProcesses) {
+  test::TempDir dir;
+  const fs::path lock_file = dir / "l.lock";
+  const fs::path log = dir / "log";
+  // Each child appends "start" and "end" while holding the lock: with mutual
+  // exclusion the lines alternate strictly.
+  std::vector<pid_t> children;
+  for (int p = 0; p < 4; ++p) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      for (int i = 0; i < 5; ++i) {
+        FileLock lock(lock_file);
+        append_line(log, "start");
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        append_line(log, "end");
+      }
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (const pid_t pid : children) ::waitpid(pid, nullptr, 0);
+  const auto lines = test::lines_of(read_file(log));
+  ASSERT_EQ(lines.size(), 40u);
+  for (std::size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(lines[i], i % 2 == 0 ? "start" : "end");
+}
+
+TEST(Fs, FileLockExcludesThreadsOfOneProcess) {
+  test::TempDir dir;
+  int inside = 0, overlaps = 0;
+  auto worker = [&] {
+    for (int i = 0; i < 50; ++i) {
+      FileLock lock(dir / "t.lock");
+      if (++inside != 1) ++overlaps;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      --inside;
+    }
+  };
+  std::thread a(worker), b(worker);
+  a.join();
+  b.join();
+  EXPECT_EQ(overlaps, 0);
+}
+
+TEST(Fs, UniqueDirectoriesDiffer) {
+  test::TempDir dir;
+  const auto a = make_unique_directory(dir.path(), "x-");
+  const auto b = make_unique_directory(dir.path(), "x-");
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(fs::is_directory(a));
+  EXPECT_TRUE(a.filename().string().starts_with("x-"));
+}
+
+}  // namespace
+}  // namespace kiln
