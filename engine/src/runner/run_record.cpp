@@ -1,0 +1,116 @@
+#include "run_record.h"
+
+#include <kiln/clock.h>
+#include <kiln/error.h>
+#include <kiln/fs.h>
+#include <kiln/log.h>
+#include <kiln/version.h>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+
+namespace kiln {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A rank other than 0 of a data-parallel run keeps its metrics to itself: rank 0
+// alone writes the registry.
+class DiscardingRunLog final : public RunLog {
+ public:
+  const std::string& run_id() const override { return empty_; }
+  const std::string& experiment_id() const override { return empty_; }
+  void log_metric(std::string_view, double, std::int64_t) override {}
+  void log_param(std::string_view, std::string_view) override {}
+  void set_tag(std::string_view, std::string_view) override {}
+  fs::path artifact_dir() override {
+    if (scratch_.empty()) scratch_ = make_unique_directory(fs::temp_directory_path(), "kiln-rank-");
+    return scratch_;
+  }
+
+ private:
+  std::string empty_;
+  fs::path scratch_;
+};
+
+std::string host_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return "unknown";
+  return name.data();
+}
+
+std::string user_name() {
+  for (const char* variable : {"USER", "LOGNAME"})
+    if (const char* value = std::getenv(variable)) return value;
+  return std::to_string(::getuid());
+}
+
+// The commit of the git repository holding `dir`, or "" if it is not in one.
+std::string git_commit(const fs::path& dir) {
+  const std::string command = fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", dir.string());
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::array<char, 128> buffer{};
+  std::string output;
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = ::pclose(pipe);
+  while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+  return status == 0 && output.size() == 40 ? output : "";
+}
+
+}  // namespace
+
+RunRecord::RunRecord(const Pipeline& pipeline, const fs::path& registry_root, bool writer)
+    : pipeline_(pipeline), store_(registry_root), writer_(writer) {}
+
+RunLog& RunRecord::get() {
+  if (!writer_) {
+    if (!null_log_) null_log_ = std::make_unique<DiscardingRunLog>();
+    return *null_log_;
+  }
+  if (run_) return *run_;
+  const std::string experiment = store_.ensure_experiment(pipeline_.name);
+  const fs::path pipeline_file = fs::absolute(pipeline_.file).lexically_normal();
+  std::map<std::string, std::string> tags = {
+      {"mlflow.user", user_name()},
+      {"mlflow.source.name", pipeline_file.string()},
+      {"mlflow.source.type", "LOCAL"},
+      {"kiln.version", KILN_VERSION},
+      {"kiln.pipeline", pipeline_file.string()},
+      {"kiln.host", host_name()},
+  };
+  if (const std::string commit = git_commit(pipeline_file.parent_path()); !commit.empty())
+    tags["mlflow.source.git.commit"] = commit;
+  for (const auto& stage : pipeline_.stages)
+    tags["kiln.plugin." + stage.plugin->name] =
+        fmt::format("{} sha256:{}", stage.plugin->version, stage.plugin->sha256);
+  for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"})
+    if (const char* value = std::getenv(variable))
+      tags[fmt::format("kiln.slurm.{}", variable)] = value;
+
+  const std::string run_name = fmt::format("{}-{}", pipeline_.name, iso8601_utc());
+  run_ = store_.start_run(experiment, run_name, tags);
+  for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
+  write_file_atomic(run_->artifact_dir() / "pipeline.yaml", pipeline_.resolved_yaml);
+  log::info("run {} in experiment '{}' ({})", run_->run_id(), pipeline_.name, experiment);
+  return *run_;
+}
+
+std::string RunRecord::run_id() const { return run_ ? run_->run_id() : std::string(); }
+std::string RunRecord::experiment_id() const {
+  return run_ ? run_->experiment_id() : std::string();
+}
+
+void RunRecord::set_tag(const std::string& key, const std::string& value) {
+  if (run_) run_->set_tag(key, value);
+}
+
+void RunRecord::end(registry::RunStatus status) {
+  if (run_) run_->end(status);
+}
+
+}  // namespace kiln
