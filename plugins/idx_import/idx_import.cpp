@@ -86,7 +86,9 @@ void run(kiln::StageContext& context) {
                          {"name", version.name},
                          {"rows", rows},
                          {"x_shape", x_shape},
-                         {"classes", classes}}});
+                         {"classes", classes},
+                         {"summary", fmt::format("{} {}: {} rows, {} classes", name,
+                                                 version.id.substr(0, 12), rows, classes)}}});
   context.progress().finish();
   kiln::log::info("idx_import: dataset '{}' {} with {} rows of [{}], {} classes -> {}", name,
                   version.id.substr(0, 12), rows, fmt::join(x_shape, ", "), classes,

@@ -45,8 +45,8 @@ ClassificationData load_classification_data(const std::filesystem::path& dataset
   const Array x = read_array(dataset_file, "x");
   const Array y = read_array(dataset_file, "y");
   if (x.rows() != y.rows())
-    throw DataError(fmt::format("{}: /x has {} rows but /y has {}", dataset_file.string(), x.rows(),
-                                y.rows()));
+    throw DataError(
+        fmt::format("{}: /x has {} rows but /y has {}", dataset_file.string(), x.rows(), y.rows()));
   if (x.dtype != DType::U8 && x.dtype != DType::F32)
     throw DataError(fmt::format("{}: /x has dtype {}; the MLP trainer reads u8 or f32",
                                 dataset_file.string(), name_of(x.dtype)));

@@ -13,9 +13,9 @@ namespace kiln::data {
 struct ClassificationData {
   std::int64_t rows = 0;
   std::int64_t features = 0;
-  std::int64_t classes = 0;       // max label + 1
-  std::vector<float> x;           // rows * features; u8 pixels scaled to [0, 1]
-  std::vector<std::int32_t> y;    // rows
+  std::int64_t classes = 0;     // max label + 1
+  std::vector<float> x;         // rows * features; u8 pixels scaled to [0, 1]
+  std::vector<std::int32_t> y;  // rows
 };
 
 // DataError naming the file when /x or /y is missing, has the wrong type, or their

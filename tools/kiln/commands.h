@@ -1,0 +1,36 @@
+// The kiln CLI's subcommands. Each add_* function declares one subcommand on the
+// app and sets its callback; errors propagate as kiln::Error to main().
+#pragma once
+
+#include <kiln/catalog.h>
+#include <kiln/pipeline.h>
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::cli {
+
+struct GlobalOptions {
+  std::filesystem::path registry = "kiln-registry";
+  bool verbose = false;
+};
+
+// Loads the plugins on the search path (plus the pipeline's own `plugins:`) and
+// the pipeline with its overrides, checked against the stage schemas.
+struct LoadedPipeline {
+  std::unique_ptr<StageCatalog> catalog;
+  Pipeline pipeline;
+};
+LoadedPipeline load_pipeline(const std::filesystem::path& file,
+                             const std::vector<std::string>& overrides);
+std::unique_ptr<StageCatalog> load_default_catalog();
+
+void add_run_commands(CLI::App& app, const GlobalOptions& global);
+void add_plugins_command(CLI::App& app);
+void add_version_command(CLI::App& app);
+
+}  // namespace kiln::cli

@@ -1,0 +1,22 @@
+#include "commands.h"
+
+namespace kiln::cli {
+
+std::unique_ptr<StageCatalog> load_default_catalog() {
+  auto catalog = std::make_unique<StageCatalog>();
+  for (const auto& dir : default_plugin_path()) catalog->load_directory(dir);
+  return catalog;
+}
+
+LoadedPipeline load_pipeline(const std::filesystem::path& file,
+                             const std::vector<std::string>& overrides) {
+  // The file is checked on its own first, so that a typo in it is reported even
+  // when a plugin is missing.
+  const PipelineSource source = parse_pipeline(file, overrides);
+  LoadedPipeline loaded{load_default_catalog(), {}};
+  for (const auto& dir : source.plugin_dirs) loaded.catalog->load_directory(dir);
+  loaded.pipeline = resolve_pipeline(source, *loaded.catalog);
+  return loaded;
+}
+
+}  // namespace kiln::cli
