@@ -21,11 +21,11 @@ enum class ParamType {
   Int,
   Float,
   String,
-  Path,        // a file that must exist; its content (not its name) enters the cache key
+  Path,  // a file that must exist; its content (not its name) enters the cache key
   IntList,
   FloatList,
   StringList,
-  Object,      // a free-form mapping or list, checked by the stage's own `check`
+  Object,  // a free-form mapping or list, checked by the stage's own `check`
 };
 
 const char* to_string(ParamType type) noexcept;

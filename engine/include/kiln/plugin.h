@@ -22,7 +22,7 @@ struct KilnPluginDescriptor {
   std::uint32_t abi_version;  // must stay the first member
   const char* name;
   const char* version;
-  const char* build_info;     // compiler and CUDA version the plugin was built with
+  const char* build_info;  // compiler and CUDA version the plugin was built with
   void (*register_stages)(kiln::StageRegistrar& registrar);
 };
 
@@ -33,7 +33,8 @@ typedef const KilnPluginDescriptor* (*KilnPluginEntry)(void);
 #define KILN_STRINGIFY(x) KILN_STRINGIFY_(x)
 
 #if defined(__CUDACC_VER_MAJOR__)
-#define KILN_BUILD_CUDA " cuda " KILN_STRINGIFY(__CUDACC_VER_MAJOR__) "." KILN_STRINGIFY(__CUDACC_VER_MINOR__)
+#define KILN_BUILD_CUDA \
+  " cuda " KILN_STRINGIFY(__CUDACC_VER_MAJOR__) "." KILN_STRINGIFY(__CUDACC_VER_MINOR__)
 #else
 #define KILN_BUILD_CUDA ""
 #endif
@@ -46,11 +47,11 @@ typedef const KilnPluginDescriptor* (*KilnPluginEntry)(void);
 #define KILN_BUILD_COMPILER "unknown compiler"
 #endif
 
-#define KILN_PLUGIN(plugin_name, plugin_version, register_function)                \
-  extern "C" __attribute__((visibility("default"))) const KilnPluginDescriptor*   \
-  kiln_plugin_entry(void) {                                                        \
-    static const KilnPluginDescriptor descriptor{                                  \
-        KILN_ABI_VERSION, plugin_name, plugin_version,                             \
-        KILN_BUILD_COMPILER KILN_BUILD_CUDA, &register_function};                  \
-    return &descriptor;                                                            \
+#define KILN_PLUGIN(plugin_name, plugin_version, register_function)                                \
+  extern "C" __attribute__((visibility("default"))) const KilnPluginDescriptor* kiln_plugin_entry( \
+      void) {                                                                                      \
+    static const KilnPluginDescriptor descriptor{KILN_ABI_VERSION, plugin_name, plugin_version,    \
+                                                 KILN_BUILD_COMPILER KILN_BUILD_CUDA,              \
+                                                 &register_function};                              \
+    return &descriptor;                                                                            \
   }

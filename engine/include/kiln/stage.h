@@ -20,12 +20,12 @@ namespace kiln {
 
 // Something a stage produced: a file (dataset, model), or only facts (metrics).
 struct Artifact {
-  std::string name;              // output name chosen by the producer: "dataset", "model"
-  std::string kind;              // what downstream stages ask for: "dataset", "model", ...
-  std::filesystem::path path;    // absolute when handed to a stage; empty for facts only
-  std::string content_id;        // SHA-256 hex; filled by the engine when left empty
+  std::string name;            // output name chosen by the producer: "dataset", "model"
+  std::string kind;            // what downstream stages ask for: "dataset", "model", ...
+  std::filesystem::path path;  // absolute when handed to a stage; empty for facts only
+  std::string content_id;      // SHA-256 hex; filled by the engine when left empty
   nlohmann::json meta = nlohmann::json::object();  // small facts for downstream stages
-  std::string producer;          // pipeline name of the stage that produced it
+  std::string producer;                            // pipeline name of the stage that produced it
 };
 
 // Where this process sits in a multi-process run (data-parallel ranks).

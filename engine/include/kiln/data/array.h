@@ -11,7 +11,7 @@
 namespace kiln::data {
 
 struct Array {
-  std::string name;                 // "x", "y"
+  std::string name;  // "x", "y"
   DType dtype = DType::U8;
   std::vector<std::int64_t> shape;  // C order, first axis = rows
   std::vector<std::uint8_t> bytes;  // little-endian, size = prod(shape) * size_of(dtype)
