@@ -15,26 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "support/support.h"
+
 namespace kiln::data::testing {
 
 using Bytes = std::vector<std::uint8_t>;
 
-// A fresh directory under the test temp dir, removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir() : path_(make_unique_directory(::testing::TempDir(), "kiln-data-test-")) {}
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = kiln::test::TempDir;
 
 inline void write_bytes(const std::filesystem::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
