@@ -219,6 +219,9 @@ void check_train(const kiln::Params& params) {
     if (width < 1) params.fail("hidden", "layer widths must be at least 1");
   if (params.get_float("lr") <= 0) params.fail("lr", "must be > 0");
   if (params.get_float("momentum") < 0) params.fail("momentum", "must be >= 0");
+  if (params.get_bool("nesterov") &&
+      (params.get_string("optimizer") != "sgd" || params.get_float("momentum") <= 0))
+    params.fail("nesterov", "needs optimizer: sgd and a momentum > 0");
   if (params.get_float("weight_decay") < 0) params.fail("weight_decay", "must be >= 0");
   const double smoothing = params.get_float("label_smoothing");
   if (smoothing < 0 || smoothing >= 1) params.fail("label_smoothing", "must lie in [0, 1)");
