@@ -1,201 +1,121 @@
-// The `train` stage: an MLP classifier on the CPU (OpenBLAS GEMMs), mini-batch
-// SGD with momentum or AdamW, shuffled per epoch from the seed. Logs train/loss,
-// train/accuracy, train/lr, train/samples_per_s, train/step_ms and
-// train/data_wait_ms to the run; emits the model as safetensors.
+// The `train` stage: a model declared in the pipeline (`model:`), trained by the
+// engine's Trainer (kiln/train/trainer.h) on a dataset version, with checkpoints in
+// the stage's resume directory so an interrupted run continues where it stopped.
+// Emits the model as safetensors; metrics go to the run (train/*).
 #include <kiln/cpu_threads.h>
-#include <kiln/data/classification.h>
+#include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/log.h>
-#include <kiln/nn/mlp.h>
-#include <kiln/nn/optimizer.h>
-#include <kiln/nn/rng.h>
+#include <kiln/nn/model.h>
 #include <kiln/plugin.h>
+#include <kiln/train/trainer.h>
 
 #include <fmt/format.h>
-
-#include <chrono>
-#include <cmath>
-#include <cstring>
 
 namespace {
 
 using kiln::ParamType;
-using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
 
-struct Settings {
-  std::vector<std::int64_t> hidden;
-  std::int64_t epochs, batch_size, log_every, seed;
-  double label_smoothing, lr;
-  bool cosine;
-};
-
-// Learning rate before step `step` (0-based) of `total`: constant, or cosine decay
-// from lr to 0 over the run (Loshchilov & Hutter, SGDR, without restarts).
-double scheduled_lr(const Settings& settings, std::int64_t step, std::int64_t total) {
-  if (!settings.cosine) return settings.lr;
-  const double progress = static_cast<double>(step) / static_cast<double>(total);
-  return 0.5 * settings.lr * (1.0 + std::cos(3.14159265358979323846 * progress));
+// The quickstart's MLP, used when a pipeline names no model.
+Json default_model() {
+  return {{"layers", Json::array({"flatten", {{"linear", {{"out", 256}}}}, "relu",
+                                  {{"linear", {{"out", 128}}}}, "relu",
+                                  {{"linear", {{"out", "classes"}}}}})}};
 }
 
-std::unique_ptr<kiln::nn::Optimizer> make_optimizer(const kiln::Params& params) {
-  if (params.get_string("optimizer") == "sgd")
-    return kiln::nn::make_sgd({.lr = params.get_float("lr"),
-                               .momentum = params.get_float("momentum"),
-                               .nesterov = params.get_bool("nesterov"),
-                               .weight_decay = params.get_float("weight_decay")});
-  return kiln::nn::make_adamw({.lr = params.get_float("lr"),
-                               .beta1 = params.get_float("beta1"),
-                               .beta2 = params.get_float("beta2"),
-                               .eps = 1e-8,
-                               .weight_decay = params.get_float("weight_decay")});
-}
-
-// Running sums between two log lines.
-struct Window {
-  double loss = 0, step_seconds = 0, wait_seconds = 0;
-  std::int64_t steps = 0, samples = 0, correct = 0;
-};
-
-std::int64_t count_correct(const std::vector<float>& logits, const std::int32_t* labels,
-                           std::int64_t batch, std::int64_t classes) {
-  std::int64_t correct = 0;
-  for (std::int64_t i = 0; i < batch; ++i) {
-    const float* row = logits.data() + i * classes;
-    const auto best = std::max_element(row, row + classes) - row;
-    correct += best == labels[i];
+// Fills in what the data decides: the input shape (rows of /x; 2-D rows become
+// single-channel images [1, H, W]) and every `out: classes`.
+Json resolve_model(Json spec, const kiln::Shape& sample_shape, std::int64_t classes) {
+  if (!spec.contains("input")) {
+    kiln::Shape input = sample_shape;
+    if (input.size() == 2) input.insert(input.begin(), 1);
+    spec["input"] = input;
   }
-  return correct;
-}
-
-class Trainer {
- public:
-  Trainer(kiln::StageContext& context, const kiln::data::ClassificationData& data,
-          const Settings& settings)
-      : context_(context),
-        data_(data),
-        settings_(settings),
-        model_({data.features, settings.hidden, data.classes},
-               static_cast<std::uint64_t>(settings.seed)),
-        optimizer_(make_optimizer(context.params())),
-        steps_per_epoch_((data.rows + settings.batch_size - 1) / settings.batch_size) {}
-
-  const kiln::nn::Mlp& model() const { return model_; }
-  double last_loss() const { return last_loss_; }
-
-  void run() {
-    for (std::int64_t epoch = 1; epoch <= settings_.epochs; ++epoch) run_epoch(epoch);
-  }
-
- private:
-  void run_epoch(std::int64_t epoch) {
-    const auto order = kiln::nn::permutation(data_.rows, static_cast<std::uint64_t>(settings_.seed),
-                                             static_cast<std::uint64_t>(epoch - 1));
-    for (std::int64_t start = 0; start < data_.rows; start += settings_.batch_size) {
-      if (context_.stop_requested())
-        throw kiln::InterruptedError(fmt::format("stopped in epoch {} at step {}", epoch, step_));
-      const std::int64_t batch = std::min(settings_.batch_size, data_.rows - start);
-      const auto t0 = Clock::now();
-      gather(order, start, batch);
-      const auto t1 = Clock::now();
-      const double loss = step(batch);
-      const auto t2 = Clock::now();
-      if (!std::isfinite(loss))
-        throw kiln::StageError(
-            fmt::format("loss is {} at step {} (epoch {}): training diverged; lower train.with.lr",
-                        loss, step_, epoch));
-      window_.loss += loss;
-      window_.wait_seconds += std::chrono::duration<double>(t1 - t0).count();
-      window_.step_seconds += std::chrono::duration<double>(t2 - t0).count();
-      ++window_.steps;
-      window_.samples += batch;
-      if (step_ % settings_.log_every == 0 || start + batch >= data_.rows) flush(epoch);
+  std::function<void(Json&)> replace = [&](Json& node) {
+    if (node.is_object()) {
+      for (auto& [key, value] : node.items()) {
+        if (key == "out" && value == "classes") value = classes;
+        else replace(value);
+      }
+    } else if (node.is_array()) {
+      for (auto& item : node) replace(item);
     }
-  }
+  };
+  replace(spec);
+  return spec;
+}
 
-  void gather(const std::vector<std::int64_t>& order, std::int64_t start, std::int64_t batch) {
-    const std::size_t width = static_cast<std::size_t>(data_.features);
-    batch_x_.resize(static_cast<std::size_t>(batch) * width);
-    batch_y_.resize(static_cast<std::size_t>(batch));
-    for (std::int64_t i = 0; i < batch; ++i) {
-      const std::int64_t row = order[static_cast<std::size_t>(start + i)];
-      std::memcpy(batch_x_.data() + i * width, data_.x.data() + row * data_.features,
-                  width * sizeof(float));
-      batch_y_[static_cast<std::size_t>(i)] = data_.y[static_cast<std::size_t>(row)];
-    }
-  }
+kiln::Shape shape_of(const Json& input) { return input.get<kiln::Shape>(); }
 
-  double step(std::int64_t batch) {
-    optimizer_->set_lr(scheduled_lr(settings_, step_, steps_per_epoch_ * settings_.epochs));
-    ++step_;
-    const auto forward = model_.forward(batch_x_.data(), batch);
-    dlogits_.resize(forward.logits().size());
-    const double loss =
-        kiln::nn::softmax_cross_entropy(forward.logits().data(), batch_y_.data(), batch,
-                                        data_.classes, dlogits_.data(), settings_.label_smoothing);
-    window_.correct += count_correct(forward.logits(), batch_y_.data(), batch, data_.classes);
-    model_.backward(forward, dlogits_.data());
-    optimizer_->step(model_.parameters());
-    last_loss_ = loss;
-    return loss;
-  }
+kiln::train::TrainerConfig trainer_config(const kiln::Params& p) {
+  kiln::train::TrainerConfig c;
+  c.loss = p.get_string("loss");
+  c.label_smoothing = p.get_float("label_smoothing");
+  c.epochs = p.get_int("epochs");
+  c.accumulate = p.get_int("accumulate");
+  c.optimizer = {p.get_string("optimizer"), p.get_float("momentum"), p.get_bool("nesterov"),
+                 p.get_float("beta1"), p.get_float("beta2"), 1e-8, p.get_float("weight_decay")};
+  c.schedule.kind = p.get_string("schedule");
+  c.schedule.lr = p.get_float("lr");
+  c.schedule.warmup_steps = p.get_int("warmup_steps");
+  c.schedule.step_size = p.get_int("step_size");
+  c.schedule.gamma = p.get_float("gamma");
+  c.schedule.min_lr = p.get_float("min_lr");
+  c.schedule.pct_start = p.get_float("pct_start");
+  c.clip_norm = p.get_float("clip_norm");
+  c.seed = static_cast<std::uint64_t>(p.get_int("seed"));
+  c.log_every = p.get_int("log_every");
+  c.checkpoint_every = p.get_int("checkpoint_every");
+  return c;
+}
 
-  void flush(std::int64_t epoch) {
-    if (window_.steps == 0) return;
-    auto& run = context_.run();
-    const double loss = window_.loss / static_cast<double>(window_.steps);
-    const double samples_per_s = static_cast<double>(window_.samples) / window_.step_seconds;
-    run.log_metric("train/loss", loss, step_);
-    run.log_metric("train/accuracy",
-                   static_cast<double>(window_.correct) / static_cast<double>(window_.samples),
-                   step_);
-    run.log_metric("train/lr", optimizer_->lr(), step_);
-    run.log_metric("train/samples_per_s", samples_per_s, step_);
-    run.log_metric("train/step_ms", 1e3 * window_.step_seconds / static_cast<double>(window_.steps),
-                   step_);
-    run.log_metric("train/data_wait_ms",
-                   1e3 * window_.wait_seconds / static_cast<double>(window_.steps), step_);
-    run.log_metric("train/epoch", static_cast<double>(epoch), step_);
-    context_.progress().update({.step = step_,
-                                .total_steps = steps_per_epoch_ * settings_.epochs,
-                                .epoch = epoch,
-                                .epochs = settings_.epochs,
-                                .loss = loss,
-                                .samples_per_s = samples_per_s});
-    window_ = {};
+kiln::Device pick_device(const std::string& requested) {
+  const kiln::DeviceReport report = kiln::probe_devices();
+  if (requested == "cpu") return kiln::Device::cpu();
+  if (requested == "auto") {
+    // The CUDA backend's training ops are not built yet: auto trains on the CPU.
+    kiln::log::info("train: device auto -> cpu ({})",
+                    report.devices.empty() ? report.why_none : "the CUDA training backend is not built");
+    return kiln::Device::cpu();
   }
-
-  kiln::StageContext& context_;
-  const kiln::data::ClassificationData& data_;
-  const Settings& settings_;
-  kiln::nn::Mlp model_;
-  std::unique_ptr<kiln::nn::Optimizer> optimizer_;
-  std::int64_t steps_per_epoch_;
-  std::int64_t step_ = 0;
-  double last_loss_ = 0;
-  Window window_;
-  std::vector<float> batch_x_, dlogits_;
-  std::vector<std::int32_t> batch_y_;
-};
+  const kiln::Device device = kiln::Device::parse(requested);
+  if (report.devices.empty())
+    throw kiln::ConfigError(fmt::format("device {}: no CUDA device is usable here ({})", requested,
+                                        report.why_none));
+  return device;
+}
 
 void run_train(kiln::StageContext& context) {
   const kiln::Params& params = context.params();
-  const Settings settings{params.get_int_list("hidden"), params.get_int("epochs"),
-                          params.get_int("batch_size"),  params.get_int("log_every"),
-                          params.get_int("seed"),        params.get_float("label_smoothing"),
-                          params.get_float("lr"),        params.get_string("schedule") == "cosine"};
   const int threads = kiln::set_cpu_threads(static_cast<int>(params.get_int("threads")));
+  kiln::train::TrainerConfig config = trainer_config(params);
+  config.device = pick_device(params.get_string("device"));
   const kiln::Artifact& dataset = context.input("dataset");
-  const auto data = kiln::data::load_classification_data(dataset.path);
-  if (data.rows == 0) throw kiln::DataError(dataset.path.string() + ": the dataset has no rows");
-  kiln::log::info(
-      "train: {} rows x {} features, {} classes, MLP {}, {} epochs, batch {}, {} threads",
-      data.rows, data.features, data.classes, fmt::join(settings.hidden, "-"), settings.epochs,
-      settings.batch_size, threads);
 
-  Trainer trainer(context, data, settings);
-  const auto start = Clock::now();
-  trainer.run();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  // Peek at the data's shape and classes, then reopen it with the model's input shape.
+  kiln::train::InMemoryOptions data_options;
+  data_options.batch_size = params.get_int("batch_size");
+  data_options.seed = config.seed;
+  data_options.targets = config.loss == "mse" ? "values" : "labels";
+  data_options.device = config.device;
+  auto batches = kiln::train::in_memory_batches(dataset.path, data_options);
+  const Json model_param = params.get("model");
+  config.model = resolve_model(model_param.empty() ? default_model() : model_param,
+                               batches->sample_shape(), batches->classes());
+  data_options.sample_shape = shape_of(config.model.at("input"));
+  batches = kiln::train::in_memory_batches(dataset.path, data_options);
+
+  kiln::train::Trainer trainer(config, *batches,
+                               {&context.run(), &context.progress(),
+                                [&context] { return context.stop_requested(); },
+                                context.resume_dir()});
+  kiln::log::info("train: {} rows, model {} parameters, {} epochs, batch {} x {}, {} on {}, {} threads",
+                  batches->rows(), trainer.model().parameter_count(), config.epochs,
+                  data_options.batch_size, config.accumulate, config.optimizer.kind,
+                  config.device.str(), threads);
+  kiln::log::debug("model:\n{}", trainer.model().summary());
+  const kiln::train::TrainResult result = trainer.run();
 
   const std::string run_id = context.run().run_id();
   trainer.model().save(context.work_dir() / "model.safetensors",
@@ -203,61 +123,97 @@ void run_train(kiln::StageContext& context) {
   context.emit({.name = "model",
                 .kind = "model",
                 .path = "model.safetensors",
-                .meta = {{"architecture", trainer.model().spec().to_json()},
+                .meta = {{"architecture", trainer.model().spec()},
+                         {"parameters", trainer.model().parameter_count()},
                          {"dataset_id", dataset.content_id},
                          {"train_run_id", run_id},
-                         {"final_loss", trainer.last_loss()},
-                         {"train_seconds", seconds},
-                         {"summary", fmt::format("loss {:.4f} after {} epochs ({:.1f} s)",
-                                                 trainer.last_loss(), settings.epochs, seconds)}}});
+                         {"final_loss", result.last_loss},
+                         {"steps", result.steps},
+                         {"summary", fmt::format("loss {:.4f} after {} epochs, {} steps{}",
+                                                 result.last_loss, config.epochs, result.steps,
+                                                 result.resumed_at >= 0
+                                                     ? fmt::format(" (resumed at {})", result.resumed_at)
+                                                     : "")}}});
+}
+
+// With its input shape given, a model is checked in full before anything runs;
+// without it, the shape comes from the data and the model is checked at run time.
+void check_model(const kiln::Params& params) {
+  const Json& spec = params.get("model");
+  if (spec.empty() || !spec.contains("input")) return;
+  try {
+    kiln::nn::Model::build(resolve_model(spec, {}, 10), 0);
+  } catch (const kiln::ConfigError& e) {
+    params.fail("model", e.what());
+  }
 }
 
 void check_train(const kiln::Params& params) {
-  for (const char* name : {"epochs", "batch_size", "log_every"})
+  for (const char* name : {"epochs", "batch_size", "log_every", "accumulate"})
     if (params.get_int(name) < 1) params.fail(name, "must be at least 1");
-  for (const auto width : params.get_int_list("hidden"))
-    if (width < 1) params.fail("hidden", "layer widths must be at least 1");
+  for (const char* name : {"momentum", "weight_decay", "clip_norm", "min_lr"})
+    if (params.get_float(name) < 0) params.fail(name, "must be >= 0");
   if (params.get_float("lr") <= 0) params.fail("lr", "must be > 0");
-  if (params.get_float("momentum") < 0) params.fail("momentum", "must be >= 0");
   if (params.get_bool("nesterov") &&
       (params.get_string("optimizer") != "sgd" || params.get_float("momentum") <= 0))
     params.fail("nesterov", "needs optimizer: sgd and a momentum > 0");
-  if (params.get_float("weight_decay") < 0) params.fail("weight_decay", "must be >= 0");
   const double smoothing = params.get_float("label_smoothing");
   if (smoothing < 0 || smoothing >= 1) params.fail("label_smoothing", "must lie in [0, 1)");
   if (params.get_int("threads") < 0) params.fail("threads", "must be >= 0 (0: all cores)");
+  if (params.get_int("checkpoint_every") < 0) params.fail("checkpoint_every", "must be >= 0");
+  const std::string device = params.get_string("device");
+  if (device != "auto") {
+    try {
+      kiln::Device::parse(device);
+    } catch (const kiln::ConfigError& e) {
+      params.fail("device", e.what());
+    }
+  }
+  check_model(params);
+}
+
+kiln::ParamSchema schema() {
+  return kiln::ParamSchema()
+      .optional("model", ParamType::Object, Json::object(),
+                "layers (and input shape); default: MLP 256-128 over the flattened input")
+      .choice("loss", {"cross_entropy", "mse"}, "loss function")
+      .optional("label_smoothing", ParamType::Float, 0.0, "cross-entropy label smoothing")
+      .optional("epochs", ParamType::Int, 10, "passes over the data")
+      .optional("batch_size", ParamType::Int, 128, "samples per micro-batch")
+      .optional("accumulate", ParamType::Int, 1, "micro-batches per optimizer step")
+      .choice("optimizer", {"adamw", "sgd"}, "update rule")
+      .optional("lr", ParamType::Float, 1e-3, "learning rate (the peak, with a schedule)")
+      .optional("momentum", ParamType::Float, 0.9, "SGD momentum")
+      .optional("nesterov", ParamType::Bool, false, "SGD Nesterov momentum")
+      .optional("beta1", ParamType::Float, 0.9, "AdamW first-moment decay")
+      .optional("beta2", ParamType::Float, 0.999, "AdamW second-moment decay")
+      .optional("weight_decay", ParamType::Float, 0.0, "decoupled (AdamW) or L2 (SGD) weight decay")
+      .choice("schedule", {"constant", "cosine", "step", "onecycle"}, "learning-rate schedule")
+      .optional("warmup_steps", ParamType::Int, 0, "linear warmup over the first steps")
+      .optional("step_size", ParamType::Int, 1000, "step schedule: steps between decays")
+      .optional("gamma", ParamType::Float, 0.1, "step schedule: decay factor")
+      .optional("min_lr", ParamType::Float, 0.0, "cosine schedule: final learning rate")
+      .optional("pct_start", ParamType::Float, 0.3, "onecycle: share of steps rising to lr")
+      .optional("clip_norm", ParamType::Float, 0.0, "clip gradients to this global norm; 0: off")
+      .optional("seed", ParamType::Int, 0, "seed of initialisation, shuffling and dropout")
+      .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
+      .optional("threads", ParamType::Int, 0, "CPU threads; 0: KILN_NUM_THREADS or all cores")
+      .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")
+      .optional("checkpoint_every", ParamType::Int, 500,
+                "optimizer steps between checkpoints (also at every epoch end); 0: epoch ends only");
 }
 
 void register_stages(kiln::StageRegistrar& registrar) {
-  registrar.add(
-      {.name = "train",
-       .summary = "Train an MLP classifier on the CPU (OpenBLAS), SGD or AdamW",
-       .params =
-           kiln::ParamSchema()
-               .optional("hidden", ParamType::IntList, nlohmann::json::array({256, 128}),
-                         "hidden layer widths, each followed by ReLU")
-               .optional("epochs", ParamType::Int, 10, "passes over the data")
-               .optional("batch_size", ParamType::Int, 128, "samples per step")
-               .choice("optimizer", {"adamw", "sgd"}, "update rule")
-               .optional("lr", ParamType::Float, 1e-3, "learning rate (the peak, with a schedule)")
-               .choice("schedule", {"constant", "cosine"}, "learning-rate schedule over the run")
-               .optional("momentum", ParamType::Float, 0.9, "SGD momentum")
-               .optional("nesterov", ParamType::Bool, false, "SGD Nesterov momentum")
-               .optional("beta1", ParamType::Float, 0.9, "AdamW first-moment decay")
-               .optional("beta2", ParamType::Float, 0.999, "AdamW second-moment decay")
-               .optional("weight_decay", ParamType::Float, 0.0,
-                         "decoupled (AdamW) or L2 (SGD) weight decay")
-               .optional("label_smoothing", ParamType::Float, 0.0, "cross-entropy label smoothing")
-               .optional("seed", ParamType::Int, 0, "seed of initialisation and shuffling")
-               .optional("threads", ParamType::Int, 0,
-                         "CPU threads; 0: KILN_NUM_THREADS or all cores")
-               .optional("log_every", ParamType::Int, 50, "steps between metric lines"),
-       .consumes = {"dataset"},
-       .produces = {"model"},
-       .check = check_train,
-       .run = run_train});
+  registrar.add({.name = "train",
+                 .summary = "Train a model declared in the pipeline (layers from linear to conv2d) "
+                            "with SGD or AdamW; checkpoints and resumes",
+                 .params = schema(),
+                 .consumes = {"dataset"},
+                 .produces = {"model"},
+                 .check = check_train,
+                 .run = run_train});
 }
 
 }  // namespace
 
-KILN_PLUGIN("train", "0.1.0", register_stages)
+KILN_PLUGIN("train", "0.2.0", register_stages)

@@ -1,3 +1,4 @@
+// Optimizer steps against hand computations and torch.optim; gradient clipping.
 #include <kiln/error.h>
 #include <kiln/nn/optimizer.h>
 #include <kiln/nn/rng.h>
@@ -9,18 +10,30 @@
 #include <vector>
 
 #include "formats/python_check.h"
+#include "nn/gradient_checker.h"
 
 namespace kiln::nn {
 namespace {
 
+Parameter parameter(const std::string& name, const std::vector<float>& values) {
+  const Shape shape{static_cast<std::int64_t>(values.size())};
+  return {name, Tensor::from(values, shape), Tensor::zeros(shape)};
+}
+
+std::vector<Parameter*> pointers(std::vector<Parameter>& parameters) {
+  std::vector<Parameter*> out;
+  for (Parameter& p : parameters) out.push_back(&p);
+  return out;
+}
+
 // One scalar parameter p = 1 stepped with the given gradients; returns p after each step.
 std::vector<float> scalar_steps(Optimizer& optimizer, const std::vector<float>& grads) {
-  std::vector<Parameter> parameters{{"p", {1}, {1.0f}, {0.0f}}};
+  Parameter p = parameter("p", {1.0f});
   std::vector<float> values;
   for (const float g : grads) {
-    parameters[0].grad[0] = g;
-    optimizer.step(parameters);
-    values.push_back(parameters[0].value[0]);
+    p.grad.fill(g);
+    optimizer.step({&p});
+    values.push_back(p.value.to_vector()[0]);
   }
   return values;
 }
@@ -67,28 +80,30 @@ TEST(AdamW, TwoStepsMatchHandComputation) {
   EXPECT_NEAR(p[1], 0.8544662986878463, 1e-6);
 }
 
-// The update is elementwise: one 11-element parameter (vector loop plus tail) and
-// eleven 1-element parameters (tail only) end bit-identical.
+// The update is elementwise: one 11-element parameter (the CPU kernel's 4-wide vector
+// loop plus a tail) and eleven 1-element parameters (the scalar tail only) end
+// bit-identical.
 TEST(AdamW, VectorAndScalarPathsAgreeBitwise) {
   constexpr int kSize = 11;
-  std::vector<Parameter> whole{
-      {"w", {kSize}, std::vector<float>(kSize), std::vector<float>(kSize)}};
+  std::vector<float> start;
+  for (int k = 0; k < kSize; ++k) start.push_back(uniform01(4, RngStream::Augment, k) - 0.5f);
+  std::vector<Parameter> whole{parameter("w", start)};
   std::vector<Parameter> pieces;
-  for (int k = 0; k < kSize; ++k) {
-    whole[0].value[k] = uniform01(4, RngStream::Augment, k) - 0.5f;
-    pieces.push_back({"p", {1}, {whole[0].value[k]}, {0.0f}});
-  }
+  for (int k = 0; k < kSize; ++k) pieces.push_back(parameter("p" + std::to_string(k), {start[k]}));
   const auto a = make_adamw({.lr = 0.05});
   const auto b = make_adamw({.lr = 0.05});
   for (std::uint64_t step = 0; step < 5; ++step) {
+    std::vector<float> grads;
     for (int k = 0; k < kSize; ++k) {
-      whole[0].grad[k] = uniform01(5, RngStream::Augment, step * kSize + k) - 0.5f;
-      pieces[k].grad[0] = whole[0].grad[k];
+      grads.push_back(uniform01(5, RngStream::Augment, step * kSize + k) - 0.5f);
+      pieces[k].grad.fill(grads.back());
     }
-    a->step(whole);
-    b->step(pieces);
+    test::set_values(whole[0].grad, grads);
+    a->step(pointers(whole));
+    b->step(pointers(pieces));
   }
-  for (int k = 0; k < kSize; ++k) EXPECT_EQ(whole[0].value[k], pieces[k].value[0]) << k;
+  const std::vector<float> result = whole[0].value.to_vector();
+  for (int k = 0; k < kSize; ++k) EXPECT_EQ(result[k], pieces[k].value.to_vector()[0]) << k;
 }
 
 TEST(Optimizer, LearningRateCanBeChanged) {
@@ -99,31 +114,35 @@ TEST(Optimizer, LearningRateCanBeChanged) {
   EXPECT_NEAR(scalar_steps(*optimizer, {1.0f})[0], 0.5, 1e-7);
 }
 
-TEST(Optimizer, ChangedParameterListIsAnInternalError) {
-  std::vector<std::unique_ptr<Optimizer>> optimizers;
-  optimizers.push_back(make_sgd({.lr = 0.1, .momentum = 0.9}));
-  optimizers.push_back(make_adamw({}));
-  for (const auto& optimizer : optimizers) {
-    std::vector<Parameter> parameters{{"a", {2}, {1, 2}, {0, 0}}, {"b", {1}, {3}, {0}}};
-    optimizer->step(parameters);
-    parameters[1].value.push_back(4);
-    parameters[1].grad.push_back(0);
-    EXPECT_THROW(optimizer->step(parameters), InternalError);
-    parameters.pop_back();
-    EXPECT_THROW(optimizer->step(parameters), InternalError);
-  }
-  std::vector<Parameter> mismatched{{"a", {2}, {1, 2}, {0}}};
-  EXPECT_THROW(make_sgd({})->step(mismatched), InternalError);
-}
-
 TEST(Optimizer, InvalidOptionsAreConfigErrors) {
   EXPECT_THROW(make_sgd({.lr = -1}), ConfigError);
   EXPECT_THROW(make_sgd({.lr = 0.1, .momentum = -0.5}), ConfigError);
   EXPECT_THROW(make_sgd({.lr = 0.1, .nesterov = true}), ConfigError);
   EXPECT_THROW(make_sgd({.lr = 0.1, .weight_decay = NAN}), ConfigError);
+  EXPECT_THROW(make_adamw({.lr = INFINITY}), ConfigError);
   EXPECT_THROW(make_adamw({.beta1 = 1.0}), ConfigError);
   EXPECT_THROW(make_adamw({.beta2 = -0.1}), ConfigError);
   EXPECT_THROW(make_adamw({.eps = -1e-8}), ConfigError);
+}
+
+TEST(ClipGradNorm, ScalesByMaxNormOverTheGlobalNorm) {
+  // Gradients (3, 4) and (12): global norm sqrt(9 + 16 + 144) = 13.
+  std::vector<Parameter> parameters{parameter("a", {0, 0}), parameter("b", {0})};
+  test::set_values(parameters[0].grad, {3, 4});
+  test::set_values(parameters[1].grad, {12});
+  EXPECT_NEAR(grad_norm(pointers(parameters)), 13.0, 1e-6);
+  // Below the norm: every gradient times 6.5 / (13 + 1e-6), torch's coefficient.
+  EXPECT_NEAR(clip_grad_norm(pointers(parameters), 6.5), 13.0, 1e-6);
+  const double coefficient = 6.5 / (13.0 + 1e-6);
+  EXPECT_NEAR(parameters[0].grad.to_vector()[0], 3 * coefficient, 1e-6);
+  EXPECT_NEAR(parameters[0].grad.to_vector()[1], 4 * coefficient, 1e-6);
+  EXPECT_NEAR(parameters[1].grad.to_vector()[0], 12 * coefficient, 1e-6);
+  EXPECT_NEAR(grad_norm(pointers(parameters)), 6.5, 1e-5);
+  // At or above the norm: untouched (the coefficient would be >= 1).
+  const std::vector<float> before = parameters[1].grad.to_vector();
+  EXPECT_NEAR(clip_grad_norm(pointers(parameters), 100.0), 6.5, 1e-5);
+  EXPECT_EQ(parameters[1].grad.to_vector(), before);
+  EXPECT_EQ(grad_norm({}), 0.0);
 }
 
 // The same tensors and gradients through torch.optim (float32) in KILN_PYTHON.
@@ -133,8 +152,8 @@ struct TorchCase {
   std::vector<double> lrs;  // learning rate of each step
 };
 
-TEST(Optimizer, MatchesTorchOptim) {
-  const std::vector<TorchCase> cases{
+const std::vector<TorchCase>& torch_cases() {
+  static const std::vector<TorchCase> cases{
       {"sgd",
        {{"lr", 0.1}, {"momentum", 0.0}, {"nesterov", false}, {"weight_decay", 0.0}},
        {0.1, 0.1, 0.1}},
@@ -151,48 +170,20 @@ TEST(Optimizer, MatchesTorchOptim) {
        {{"lr", 3e-1}, {"beta1", 0.5}, {"beta2", 0.9}, {"eps", 1e-3}, {"weight_decay", 0.5}},
        {0.3, 0.3, 0.3}},
   };
-  const std::vector<std::int64_t> sizes{6, 3};
-  std::uint64_t draw = 0;
-  auto random_values = [&](std::int64_t n) {
-    std::vector<float> v;
-    for (std::int64_t i = 0; i < n; ++i)
-      v.push_back(4 * uniform01(8, RngStream::Augment, draw++) - 2);
-    return v;
-  };
+  return cases;
+}
 
-  nlohmann::json torch_input = nlohmann::json::array();
-  std::vector<std::vector<std::vector<float>>> kiln_results;
-  for (const TorchCase& c : cases) {
-    std::vector<Parameter> parameters;
-    for (std::size_t i = 0; i < sizes.size(); ++i)
-      parameters.push_back({"p" + std::to_string(i), {sizes[i]}, random_values(sizes[i]), {}});
-    nlohmann::json entry{{"kind", c.kind}, {"options", c.options}, {"lrs", c.lrs}};
-    for (const Parameter& p : parameters) entry["params"].push_back(p.value);
-    const auto& o = c.options;
-    auto number = [&](const char* key) { return o.at(key).get<double>(); };
-    auto optimizer = c.kind == "sgd"
-                         ? make_sgd({number("lr"), number("momentum"), o.at("nesterov").get<bool>(),
-                                     number("weight_decay")})
-                         : make_adamw({number("lr"), number("beta1"), number("beta2"),
-                                       number("eps"), number("weight_decay")});
-    for (const double lr : c.lrs) {
-      nlohmann::json step_grads = nlohmann::json::array();
-      for (Parameter& p : parameters) {
-        p.grad = random_values(static_cast<std::int64_t>(p.value.size()));
-        step_grads.push_back(p.grad);
-      }
-      entry["grads"].push_back(step_grads);
-      optimizer->set_lr(lr);
-      optimizer->step(parameters);
-    }
-    torch_input.push_back(entry);
-    kiln_results.emplace_back();
-    for (const Parameter& p : parameters) kiln_results.back().push_back(p.value);
-  }
+std::unique_ptr<Optimizer> make_optimizer(const TorchCase& c) {
+  const auto& o = c.options;
+  auto number = [&](const char* key) { return o.at(key).get<double>(); };
+  if (c.kind == "sgd")
+    return make_sgd(
+        {number("lr"), number("momentum"), o.at("nesterov").get<bool>(), number("weight_decay")});
+  return make_adamw(
+      {number("lr"), number("beta1"), number("beta2"), number("eps"), number("weight_decay")});
+}
 
-  const test::TempDir dir;
-  std::ofstream(dir / "cases.json") << torch_input.dump();
-  const char* script = R"(
+const char* kTorchOptimScript = R"(
 import sys, json
 try:
     import torch
@@ -216,17 +207,53 @@ for case in json.load(open(sys.argv[1])):
     results.append([p.detach().tolist() for p in params])
 json.dump(results, open(sys.argv[2], "w"))
 )";
-  KILN_RUN_PYTHON_CHECK(dir.path(), script,
+
+TEST(Optimizer, MatchesTorchOptim) {
+  const std::vector<std::int64_t> sizes{6, 3};
+  std::uint64_t draw = 0;
+  auto random_values = [&](std::int64_t n) {
+    std::vector<float> v;
+    for (std::int64_t i = 0; i < n; ++i)
+      v.push_back(4 * uniform01(8, RngStream::Augment, draw++) - 2);
+    return v;
+  };
+  nlohmann::json torch_input = nlohmann::json::array();
+  std::vector<std::vector<std::vector<float>>> kiln_results;
+  for (const TorchCase& c : torch_cases()) {
+    std::vector<Parameter> parameters;
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      parameters.push_back(parameter("p" + std::to_string(i), random_values(sizes[i])));
+    nlohmann::json entry{{"kind", c.kind}, {"options", c.options}, {"lrs", c.lrs}};
+    for (const Parameter& p : parameters) entry["params"].push_back(p.value.to_vector());
+    auto optimizer = make_optimizer(c);
+    for (const double lr : c.lrs) {
+      nlohmann::json step_grads = nlohmann::json::array();
+      for (Parameter& p : parameters) {
+        test::set_values(p.grad, random_values(p.value.numel()));
+        step_grads.push_back(p.grad.to_vector());
+      }
+      entry["grads"].push_back(step_grads);
+      optimizer->set_lr(lr);
+      optimizer->step(pointers(parameters));
+    }
+    torch_input.push_back(entry);
+    kiln_results.emplace_back();
+    for (const Parameter& p : parameters) kiln_results.back().push_back(p.value.to_vector());
+  }
+
+  const test::TempDir dir;
+  std::ofstream(dir / "cases.json") << torch_input.dump();
+  KILN_RUN_PYTHON_CHECK(dir.path(), kTorchOptimScript,
                         {(dir / "cases.json").string(), (dir / "torch.json").string()});
   const auto torch_results = nlohmann::json::parse(std::ifstream(dir / "torch.json"));
-  ASSERT_EQ(torch_results.size(), cases.size());
-  for (std::size_t c = 0; c < cases.size(); ++c)
+  ASSERT_EQ(torch_results.size(), torch_cases().size());
+  for (std::size_t c = 0; c < torch_cases().size(); ++c)
     for (std::size_t p = 0; p < sizes.size(); ++p)
       for (std::size_t k = 0; k < kiln_results[c][p].size(); ++k) {
         // Same float32 operations in the same order: agreement to float rounding.
         const double expected = torch_results[c][p][k];
         EXPECT_NEAR(kiln_results[c][p][k], expected, 1e-6 * (1 + std::abs(expected)))
-            << cases[c].kind << " case " << c << " parameter " << p << "[" << k << "]";
+            << torch_cases()[c].kind << " case " << c << " parameter " << p << "[" << k << "]";
       }
 }
 

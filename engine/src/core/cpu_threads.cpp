@@ -2,6 +2,7 @@
 #include <kiln/error.h>
 
 #include <cblas.h>
+#include <omp.h>
 #include <sched.h>
 
 #include <atomic>
@@ -39,6 +40,7 @@ int set_cpu_threads(int requested) {
     }
   }
   openblas_set_num_threads(threads);
+  omp_set_num_threads(threads);  // oneDNN's convolutions run on OpenMP
   g_threads.store(threads);
   return threads;
 }

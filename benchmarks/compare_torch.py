@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Trains the same models on the same data with the same batch size and thread
+count in PyTorch and in kiln, in one run, and prints samples/s of each and the
+ratio (SPEC section 12).
+
+  benchmarks/compare_torch.py [--kiln build/bin/kiln] [--device cpu|cuda]
+                              [--threads 2] [--models mlp,cnn] [--epochs 1]
+
+Both sides train one epoch of Fashion-MNIST (batch 128, AdamW, lr 1e-3) from the
+IDX files of Debian's dataset-fashion-mnist. kiln runs the real `train` stage
+through `kiln run` (data import cached in a scratch registry); its throughput is
+the median of the train/samples_per_s windows it logs, the first window left out
+as warm-up. PyTorch's is measured the same way: windows of 20 steps, median,
+first window left out. Use /usr/bin/python3 for Debian's python3-torch.
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+DATA = "/usr/share/datasets/fashion-mnist"
+WINDOW = 20  # steps per throughput window, both sides
+
+MODELS = {
+    # kiln layer lists (the same architectures as configs/fmnist_*.yaml)
+    "mlp": ["flatten", {"linear": {"out": 256}}, "relu", {"linear": {"out": 128}}, "relu",
+            {"linear": {"out": 10}}],
+    "cnn": [{"conv2d": {"out": 32, "kernel": 3, "padding": 1}}, "relu", {"maxpool2d": {"kernel": 2}},
+            {"conv2d": {"out": 64, "kernel": 3, "padding": 1}}, "relu", {"maxpool2d": {"kernel": 2}},
+            "flatten", {"linear": {"out": 128}}, "relu", {"linear": {"out": 10}}],
+}
+
+
+def torch_model(name):
+    import torch.nn as nn
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
+                             nn.ReLU(), nn.Linear(128, 10))
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def torch_samples_per_s(name, device, threads, batch, epochs):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x = torch.from_numpy(read_idx(f"{DATA}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0)
+    x = x.reshape(-1, 1, 28, 28).to(device)
+    y = torch.from_numpy(read_idx(f"{DATA}/train-labels-idx1-ubyte.gz").astype(np.int64)).to(device)
+    model = torch_model(name).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    rates = []
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        order = torch.randperm(x.shape[0], generator=generator).to(device)
+        start, steps = time.perf_counter(), 0
+        for first in range(0, x.shape[0], batch):
+            index = order[first:first + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if steps == WINDOW:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                now = time.perf_counter()
+                rates.append(WINDOW * batch / (now - start))
+                start, steps = now, 0
+    return statistics.median(rates[1:]), torch.__version__
+
+
+def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work):
+    pipeline = {
+        "name": f"bench-{name}",
+        "stages": {
+            "train_data": {"uses": "idx_import", "with": {
+                "images": f"{DATA}/train-images-idx3-ubyte.gz",
+                "labels": f"{DATA}/train-labels-idx1-ubyte.gz"}},
+            "train": {"uses": "train", "needs": ["train_data"], "with": {
+                "model": {"input": [1, 28, 28], "layers": MODELS[name]},
+                "epochs": epochs, "batch_size": batch, "optimizer": "adamw", "lr": 1e-3,
+                "threads": threads, "log_every": WINDOW, "checkpoint_every": 0,
+                "device": device}},
+        },
+    }
+    path = os.path.join(work, f"{name}.yaml")
+    with open(path, "w") as f:
+        json.dump(pipeline, f)  # JSON is YAML
+    registry = os.path.join(work, "registry")
+    subprocess.run([kiln, "--registry", registry, "run", path, "--force", "train"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "KILN_PLAIN_PROGRESS": "1"})
+    runs = os.path.join(registry, "mlruns")
+    newest = max((os.path.join(runs, e, r) for e in os.listdir(runs) if e.isdigit()
+                  for r in os.listdir(os.path.join(runs, e)) if os.path.isdir(os.path.join(runs, e, r))),
+                 key=os.path.getmtime)
+    with open(os.path.join(newest, "metrics", "train", "samples_per_s")) as f:
+        rates = [float(line.split()[1]) for line in f]
+    return statistics.median(rates[1:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kiln", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "kiln"))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-") as work:
+        for name in args.models.split(","):
+            kiln = kiln_samples_per_s(name, os.path.abspath(args.kiln), args.device, args.threads,
+                                      args.batch, args.epochs, work)
+            torch_rate, torch_version = torch_samples_per_s(name, args.device, args.threads, args.batch,
+                                                            args.epochs)
+            results.append({"model": name, "device": args.device, "threads": args.threads,
+                            "batch": args.batch, "torch": torch_version,
+                            "torch_samples_per_s": round(torch_rate), "kiln_samples_per_s": round(kiln),
+                            "ratio": round(kiln / torch_rate, 2)})
+    print(f"{'model':<6} {'device':<6} {'threads':>7} {'batch':>5} {'torch samples/s':>16} "
+          f"{'kiln samples/s':>15} {'ratio':>6}")
+    for r in results:
+        print(f"{r['model']:<6} {r['device']:<6} {r['threads']:>7} {r['batch']:>5} "
+              f"{r['torch_samples_per_s']:>16} {r['kiln_samples_per_s']:>15} {r['ratio']:>6.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

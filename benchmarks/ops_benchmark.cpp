@@ -1,0 +1,107 @@
+// Micro benchmarks of the CPU training ops at the shapes of the Fashion-MNIST MLP
+// and CNN (batch 128): GEMM, convolution forward and backward, the AdamW update,
+// softmax cross-entropy. Threads: KILN_NUM_THREADS or all cores.
+//   build/benchmarks/ops_benchmark --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+#include <kiln/cpu_threads.h>
+#include <kiln/nn/optimizer.h>
+#include <kiln/tensor/tensor.h>
+
+#include "ops/conv.h"
+#include "ops/gemm.h"
+#include "ops/loss.h"
+
+namespace {
+
+using kiln::Tensor;
+
+Tensor filled(kiln::Shape shape, float value) { return Tensor::full(std::move(shape), value); }
+
+// C[m, n] = A[m, k] B[n, k]^T, the Linear forward; arguments m, k, n.
+void BM_GemmLinearForward(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
+  const auto m = state.range(0), k = state.range(1), n = state.range(2);
+  const Tensor a = filled({m, k}, 0.5f), b = filled({n, k}, 0.25f);
+  Tensor c = Tensor::empty({m, n});
+  for (auto _ : state) kiln::ops::gemm(a, false, b, true, c);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m * n * k),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_GemmLinearForward)
+    ->Args({128, 784, 256})
+    ->Args({128, 256, 128})
+    ->Args({128, 3136, 128});
+
+kiln::ops::Conv2dGeometry geometry(std::int64_t channels, std::int64_t size, std::int64_t out) {
+  kiln::ops::Conv2dGeometry g;
+  g.batch = 128;
+  g.in_channels = channels;
+  g.height = g.width = size;
+  g.out_channels = out;
+  g.kernel = 3;
+  g.padding = 1;
+  return g;
+}
+
+double conv_flops(const kiln::ops::Conv2dGeometry& g) {
+  return 2.0 * static_cast<double>(g.batch * g.out_channels * g.out_height() * g.out_width() *
+                                   g.in_channels * g.kernel * g.kernel);
+}
+
+// Arguments: input channels, image size, output channels (the CNN's two convs).
+void BM_ConvForward(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
+  const auto g = geometry(state.range(0), state.range(1), state.range(2));
+  const Tensor x = filled(g.input_shape(), 0.5f), w = filled(g.weight_shape(), 0.1f),
+               b = filled({g.out_channels}, 0.0f);
+  Tensor y = Tensor::empty(g.output_shape());
+  for (auto _ : state) kiln::ops::conv2d_forward(g, x, w, b, y);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      conv_flops(g), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_ConvForward)->Args({1, 28, 32})->Args({32, 14, 64})->Unit(benchmark::kMillisecond);
+
+void BM_ConvBackward(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
+  const auto g = geometry(state.range(0), state.range(1), state.range(2));
+  const Tensor x = filled(g.input_shape(), 0.5f), w = filled(g.weight_shape(), 0.1f),
+               dy = filled(g.output_shape(), 0.01f);
+  Tensor dx = g.in_channels > 1 ? Tensor::empty(g.input_shape()) : Tensor();
+  Tensor dw = Tensor::zeros(g.weight_shape()), db = Tensor::zeros({g.out_channels});
+  for (auto _ : state) kiln::ops::conv2d_backward(g, x, w, dy, dx, dw, db);
+  // Data and weight gradients: two convolutions' worth (one without dx for 1 channel).
+  state.counters["GFLOP/s"] = benchmark::Counter((g.in_channels > 1 ? 2 : 1) * conv_flops(g),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_ConvBackward)->Args({1, 28, 32})->Args({32, 14, 64})->Unit(benchmark::kMillisecond);
+
+// One AdamW step over the MLP's 235,146 parameters.
+void BM_AdamWStep(benchmark::State& state) {
+  std::vector<kiln::nn::Parameter> parameters;
+  for (const kiln::Shape& shape :
+       std::vector<kiln::Shape>{{256, 784}, {256}, {128, 256}, {128}, {10, 128}, {10}})
+    parameters.push_back({"p", filled(shape, 0.1f), filled(shape, 0.01f)});
+  std::vector<kiln::nn::Parameter*> pointers;
+  for (auto& p : parameters) pointers.push_back(&p);
+  auto optimizer = kiln::nn::make_adamw({});
+  for (auto _ : state) optimizer->step(pointers);
+  state.SetItemsProcessed(state.iterations() * 235146);
+}
+BENCHMARK(BM_AdamWStep);
+
+void BM_SoftmaxCrossEntropy(benchmark::State& state) {
+  const Tensor logits = filled({128, 10}, 0.3f);
+  Tensor labels = Tensor::zeros({128}, kiln::DType::I32);
+  Tensor dlogits = Tensor::empty({128, 10}), loss = Tensor::zeros({1}),
+         correct = Tensor::zeros({1});
+  for (auto _ : state)
+    kiln::ops::softmax_cross_entropy(logits, labels, 0.1f, 1.0f / 128, dlogits, loss, correct);
+  state.SetItemsProcessed(state.iterations() * 128);
+}
+BENCHMARK(BM_SoftmaxCrossEntropy);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,54 @@
+// Where training batches come from. A source defines a global sample order per
+// epoch from the seed; global batch b of an epoch is rows [b B, (b + 1) B) of that
+// order, and a rank of a data-parallel run takes its slice of each global batch, so
+// the samples in a step do not depend on the number of ranks (SPEC 8).
+#pragma once
+
+#include <kiln/tensor/tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace kiln::train {
+
+struct Batch {
+  Tensor x;  // [rows, ...] float32
+  Tensor y;  // [rows] int32 labels, or [rows, ...] float32 targets
+  std::int64_t epoch = 0, index = 0;
+};
+
+class BatchSource {
+ public:
+  virtual ~BatchSource();
+  virtual std::int64_t rows() const = 0;
+  virtual std::int64_t batches_per_epoch() const = 0;
+  virtual Shape sample_shape() const = 0;  // per-row shape of x
+  // Number of classes (largest label + 1) for integer labels; 0 for float targets.
+  virtual std::int64_t classes() const = 0;
+  // Positions the source at batch `first_batch` of `epoch` (resume).
+  virtual void start_epoch(std::int64_t epoch, std::int64_t first_batch) = 0;
+  // The next batch of the epoch, or false at its end.
+  virtual bool next(Batch& batch) = 0;
+  // Seconds spent waiting for data so far.
+  virtual double wait_seconds() const = 0;
+};
+
+struct InMemoryOptions {
+  std::int64_t batch_size = 128;
+  std::uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;
+  std::string targets = "labels";  // labels (int32 from /y) or values (float32 from /y)
+  Shape sample_shape;  // view each row of /x with this shape (same element count); empty: as stored
+  Device device;
+};
+
+// Reads /x and /y of a dataset version into memory (u8 pixels scaled to [0, 1]).
+// DataError naming the file for missing arrays, disagreeing row counts, negative
+// labels or unsupported dtypes.
+std::unique_ptr<BatchSource> in_memory_batches(const std::filesystem::path& dataset,
+                                               const InMemoryOptions& options);
+
+}  // namespace kiln::train

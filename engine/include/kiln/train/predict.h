@@ -1,0 +1,28 @@
+// Running a saved classifier over a dataset version: what evaluation needs.
+#pragma once
+
+#include <kiln/tensor/device.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <vector>
+
+namespace kiln::train {
+
+struct Predictions {
+  std::int64_t classes = 0;            // the model's outputs
+  std::vector<std::int32_t> labels;    // from the dataset's /y
+  std::vector<std::int32_t> predicted; // argmax of the logits
+  std::vector<double> losses;          // softmax cross-entropy per row
+};
+
+// Loads the model (safetensors written by the train stage) and runs it in eval mode
+// over /x in batches. DataError when the model's input does not fit the rows of /x
+// or a label is outside the model's classes. `progress(done, total)` after each batch.
+Predictions predict_classes(const std::filesystem::path& model_file,
+                            const std::filesystem::path& dataset_file, std::int64_t batch_size,
+                            Device device = Device::cpu(),
+                            const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+}  // namespace kiln::train

@@ -1,0 +1,77 @@
+// The training loop behind the `train` stage: mini-batches from a batch source,
+// forward/backward through a Model, gradient accumulation and clipping, an
+// optimizer with a learning-rate schedule, metrics every `log_every` steps,
+// checkpoints every `checkpoint_every` steps and on stop, resume from the last
+// checkpoint, and a guard that stops on a non-finite loss.
+#pragma once
+
+#include <kiln/nn/model.h>
+#include <kiln/nn/schedule.h>
+#include <kiln/progress.h>
+#include <kiln/run_log.h>
+#include <kiln/train/batches.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace kiln::train {
+
+struct OptimizerConfig {
+  std::string kind = "adamw";  // adamw, sgd
+  double momentum = 0.9;
+  bool nesterov = false;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;
+};
+
+struct TrainerConfig {
+  nlohmann::json model;  // Model spec (input shape filled in by the caller)
+  std::string loss = "cross_entropy";  // cross_entropy, mse
+  double label_smoothing = 0.0;
+  std::int64_t epochs = 1;
+  std::int64_t accumulate = 1;  // micro-batches per optimizer step
+  OptimizerConfig optimizer;
+  nn::Schedule schedule;        // lr and shape; total_steps is set by the trainer
+  double clip_norm = 0.0;       // 0: no clipping
+  std::uint64_t seed = 0;
+  std::int64_t log_every = 50;         // optimizer steps between metric lines
+  std::int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: epoch ends only
+  Device device;
+};
+
+// Where the trainer reports and keeps its state.
+struct TrainerIO {
+  RunLog* run = nullptr;            // metrics; may be null
+  Progress* progress = nullptr;     // may be null
+  std::function<bool()> stop_requested = [] { return false; };
+  std::filesystem::path checkpoint_dir;  // empty: no checkpoints
+};
+
+struct TrainResult {
+  std::int64_t steps = 0;          // optimizer steps taken, resumed ones included
+  std::int64_t resumed_at = -1;    // step the run resumed from, -1 for a fresh start
+  double last_loss = 0.0;          // mean loss of the last logging window
+  double seconds = 0.0;            // training time in this process
+};
+
+class Trainer {
+ public:
+  // ConfigError for an inconsistent config (model output vs. classes, accumulation).
+  Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io);
+  ~Trainer();
+
+  // Trains to the end. Throws InterruptedError after checkpointing when
+  // stop_requested(), StageError (keeping the last good checkpoint) on a non-finite
+  // loss.
+  TrainResult run();
+  nn::Model& model();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace kiln::train

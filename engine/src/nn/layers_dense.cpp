@@ -1,0 +1,149 @@
+// Linear, the activations, dropout and flatten.
+#include <cmath>
+
+#include "nn/layer.h"
+#include "ops/activation.h"
+#include "ops/gemm.h"
+
+namespace kiln::nn {
+namespace {
+
+std::int64_t features_of(const Shape& input) { return shape_elements(input); }
+
+class Linear final : public Layer {
+ public:
+  Linear(LayerBuilder& builder, std::int64_t in, std::int64_t out, bool bias) : in_(in), out_(out) {
+    // torch.nn.Linear: kaiming_uniform(a=sqrt(5)) reduces to U(-1/sqrt(in), 1/sqrt(in)).
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+    weight_ = {builder.prefix + "weight", builder.uniform({out, in}, bound),
+               Tensor::zeros({out, in}, DType::F32, builder.device)};
+    if (bias)
+      bias_ = {builder.prefix + "bias", builder.uniform({out}, bound),
+               Tensor::zeros({out}, DType::F32, builder.device)};
+  }
+  std::string type() const override { return "linear"; }
+  Shape output_shape(const Shape&) const override { return {out_}; }
+
+  Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
+    const Tensor input = x.reshape({x.dim(0), in_});
+    Tensor y = Tensor::empty({x.dim(0), out_}, DType::F32, x.device());
+    ops::gemm(input, false, weight_.value, true, y);
+    if (bias_.value.defined()) ops::bias_add(y, bias_.value);
+    if (step.mode == Mode::Train) saved.tensors = {input};
+    return y;
+  }
+
+  Tensor backward(const Tensor& dy, Saved& saved, bool need_input_grad, const LayerDone&) override {
+    const Tensor& input = saved.tensors.at(0);
+    ops::gemm(dy, true, input, false, weight_.grad, 1.0f, 1.0f);
+    if (bias_.value.defined()) ops::sum_rows(dy, bias_.grad, true);
+    if (!need_input_grad) return {};
+    Tensor dx = Tensor::empty(input.shape(), DType::F32, dy.device());
+    ops::gemm(dy, false, weight_.value, false, dx);
+    return dx;
+  }
+
+  void collect_parameters(std::vector<Parameter*>& out) override {
+    out.push_back(&weight_);
+    if (bias_.value.defined()) out.push_back(&bias_);
+  }
+  nlohmann::json config() const override {
+    return {{"linear", {{"out", out_}, {"bias", bias_.value.defined()}}}};
+  }
+
+ private:
+  std::int64_t in_, out_;
+  Parameter weight_, bias_;
+};
+
+// Elementwise activations: ReLU keeps its output (enough for its gradient), GELU
+// its input.
+class Activation final : public Layer {
+ public:
+  explicit Activation(bool gelu) : gelu_(gelu) {}
+  std::string type() const override { return gelu_ ? "gelu" : "relu"; }
+  Shape output_shape(const Shape& input) const override { return input; }
+
+  Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
+    Tensor y = new_like(x);
+    gelu_ ? ops::gelu_forward(x, y) : ops::relu_forward(x, y);
+    if (step.mode == Mode::Train) saved.tensors = {gelu_ ? x : y};
+    return y;
+  }
+  Tensor backward(const Tensor& dy, Saved& saved, bool, const LayerDone&) override {
+    Tensor dx = new_like(dy);
+    gelu_ ? ops::gelu_backward(saved.tensors.at(0), dy, dx)
+          : ops::relu_backward(saved.tensors.at(0), dy, dx);
+    return dx;
+  }
+  nlohmann::json config() const override { return type(); }
+
+ private:
+  bool gelu_;
+};
+
+class Dropout final : public Layer {
+ public:
+  Dropout(float p, std::uint32_t id) : p_(p), id_(id) {}
+  std::string type() const override { return "dropout"; }
+  Shape output_shape(const Shape& input) const override { return input; }
+
+  Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
+    if (step.mode != Mode::Train || p_ == 0.0f) return x;
+    Tensor y = new_like(x);
+    Tensor mask = Tensor::empty(x.shape(), DType::U8, x.device());
+    ops::dropout_forward(x, p_, {step.seed, id_, static_cast<std::uint32_t>(step.step)}, y, mask);
+    saved.tensors = {mask};
+    return y;
+  }
+  Tensor backward(const Tensor& dy, Saved& saved, bool, const LayerDone&) override {
+    if (saved.tensors.empty()) return dy;
+    Tensor dx = new_like(dy);
+    ops::dropout_backward(dy, saved.tensors.at(0), p_, dx);
+    return dx;
+  }
+  nlohmann::json config() const override { return {{"dropout", {{"p", p_}}}}; }
+
+ private:
+  float p_;
+  std::uint32_t id_;  // which dropout layer: part of the mask's random-number address
+};
+
+class Flatten final : public Layer {
+ public:
+  std::string type() const override { return "flatten"; }
+  Shape output_shape(const Shape& input) const override { return {features_of(input)}; }
+  Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
+    if (step.mode == Mode::Train) saved.tensors = {x};
+    return x.reshape({x.dim(0), -1});
+  }
+  Tensor backward(const Tensor& dy, Saved& saved, bool, const LayerDone&) override {
+    return dy.reshape(saved.tensors.at(0).shape());
+  }
+  nlohmann::json config() const override { return "flatten"; }
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder, const Shape& input,
+                                   const std::string& where) {
+  const std::int64_t out = settings.required_integer("out", 1);
+  const bool bias = settings.flag("bias", true);
+  settings.finish();
+  if (input.size() != 1)
+    spec_error(where, "linear", "needs a flat input, got " + shape_string(input) +
+                                    " (put a flatten before it)");
+  return std::make_unique<Linear>(builder, input[0], out, bias);
+}
+
+std::unique_ptr<Layer> make_relu() { return std::make_unique<Activation>(false); }
+std::unique_ptr<Layer> make_gelu() { return std::make_unique<Activation>(true); }
+std::unique_ptr<Layer> make_flatten() { return std::make_unique<Flatten>(); }
+
+std::unique_ptr<Layer> make_dropout(LayerSettings& settings, LayerBuilder& builder) {
+  const auto p = static_cast<float>(settings.number("p", 0.5, 0.0, 0.999));
+  settings.finish();
+  return std::make_unique<Dropout>(p, builder.dropout_layers++);
+}
+
+}  // namespace kiln::nn

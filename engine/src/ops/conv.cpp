@@ -1,0 +1,163 @@
+// CPU convolution through oneDNN, the library PyTorch's CPU convolutions use too.
+// Primitives are built once per geometry and kept; oneDNN chooses its own
+// (blocked) layouts ("any") and kiln's NCHW tensors are reordered in and out, which
+// measured faster than asking oneDNN to work on NCHW directly (benchmarks/RESULTS.md).
+#include "ops/conv.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "ops/onednn.h"
+
+namespace kiln::ops {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+memory::dims dims_of(const Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
+
+struct ConvPrimitives {
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  dnnl::convolution_backward_data::primitive_desc backward_data_pd;
+  dnnl::convolution_backward_weights::primitive_desc backward_weights_pd;
+  dnnl::convolution_forward forward, forward_no_bias;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  dnnl::convolution_forward::primitive_desc forward_no_bias_pd;
+  // Blocked-layout buffers, reused across calls.
+  memory src, weights, dst, diff_dst, diff_src, diff_weights, diff_bias, bwd_src, bwd_weights,
+      bwd_diff_dst;
+};
+
+auto geometry_key(const Conv2dGeometry& g) {
+  return std::make_tuple(g.batch, g.in_channels, g.height, g.width, g.out_channels, g.kernel,
+                         g.stride, g.padding);
+}
+
+ConvPrimitives build(const Conv2dGeometry& g) {
+  const memory::dims stride{g.stride, g.stride}, padding{g.padding, g.padding};
+  const auto f32 = memory::data_type::f32;
+  const memory::desc src(dims_of(g.input_shape()), f32, Tag::any);
+  const memory::desc weights(dims_of(g.weight_shape()), f32, Tag::any);
+  const memory::desc bias({g.out_channels}, f32, Tag::x);
+  const memory::desc dst(dims_of(g.output_shape()), f32, Tag::any);
+  const auto algorithm = dnnl::algorithm::convolution_direct;
+  auto& engine = onednn::engine();
+  ConvPrimitives p;
+  p.forward_pd = {{dnnl::prop_kind::forward_training, algorithm, src, weights, bias, dst, stride,
+                   padding, padding},
+                  engine};
+  p.forward_no_bias_pd = {
+      {dnnl::prop_kind::forward_training, algorithm, src, weights, dst, stride, padding, padding},
+      engine};
+  p.backward_data_pd = {{algorithm, src, weights, dst, stride, padding, padding}, engine,
+                        p.forward_pd};
+  p.backward_weights_pd = {{algorithm, src, weights, bias, dst, stride, padding, padding}, engine,
+                           p.forward_pd};
+  p.forward = dnnl::convolution_forward(p.forward_pd);
+  p.forward_no_bias = dnnl::convolution_forward(p.forward_no_bias_pd);
+  p.backward_data = dnnl::convolution_backward_data(p.backward_data_pd);
+  p.backward_weights = dnnl::convolution_backward_weights(p.backward_weights_pd);
+  return p;
+}
+
+ConvPrimitives& primitives(const Conv2dGeometry& g) {
+  static std::mutex mutex;
+  static std::map<decltype(geometry_key(g)), ConvPrimitives> cache;
+  std::lock_guard lock(mutex);
+  auto it = cache.find(geometry_key(g));
+  if (it == cache.end()) it = cache.emplace(geometry_key(g), build(g)).first;
+  return it->second;
+}
+
+void add_into(Tensor& target, const memory& source) {
+  const auto* values = static_cast<const float*>(source.get_data_handle());
+  float* out = target.data<float>();
+  for (std::int64_t i = 0; i < target.numel(); ++i) out[i] += values[i];
+}
+
+}  // namespace
+
+template <>
+void Conv2d<DeviceType::CPU>::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                      const Tensor& bias, Tensor& y) {
+  ConvPrimitives& p = primitives(g);
+  auto& pd = bias.defined() ? p.forward_pd : p.forward_no_bias_pd;
+  memory user_src = onednn::wrap(x, dims_of(g.input_shape()), Tag::nchw);
+  memory user_weights = onednn::wrap(w, dims_of(g.weight_shape()), Tag::oihw);
+  memory user_dst = onednn::wrap(y, dims_of(g.output_shape()), Tag::nchw);
+  memory& src = onednn::as_layout(user_src, pd.src_desc(), p.src, true);
+  memory& weights = onednn::as_layout(user_weights, pd.weights_desc(), p.weights, true);
+  memory& dst = onednn::as_layout(user_dst, pd.dst_desc(), p.dst, false);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+  if (bias.defined()) args[DNNL_ARG_BIAS] = onednn::wrap(bias, {g.out_channels}, Tag::x);
+  (bias.defined() ? p.forward : p.forward_no_bias).execute(onednn::stream(), args);
+  onednn::copy_back(dst, user_dst);
+  onednn::stream().wait();
+}
+
+template <>
+void Conv2d<DeviceType::CPU>::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& db) {
+  ConvPrimitives& p = primitives(g);
+  memory user_dy = onednn::wrap(dy, dims_of(g.output_shape()), Tag::nchw);
+  if (dx.defined()) {
+    memory user_weights = onednn::wrap(w, dims_of(g.weight_shape()), Tag::oihw);
+    memory user_dx = onednn::wrap(dx, dims_of(g.input_shape()), Tag::nchw);
+    const auto& pd = p.backward_data_pd;
+    memory& diff_dst = onednn::as_layout(user_dy, pd.diff_dst_desc(), p.diff_dst, true);
+    memory& weights = onednn::as_layout(user_weights, pd.weights_desc(), p.bwd_weights, true);
+    memory& diff_src = onednn::as_layout(user_dx, pd.diff_src_desc(), p.diff_src, false);
+    p.backward_data.execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, diff_dst},
+                                               {DNNL_ARG_WEIGHTS, weights},
+                                               {DNNL_ARG_DIFF_SRC, diff_src}});
+    onednn::copy_back(diff_src, user_dx);
+  }
+  const auto& pd = p.backward_weights_pd;
+  memory user_src = onednn::wrap(x, dims_of(g.input_shape()), Tag::nchw);
+  memory& src = onednn::as_layout(user_src, pd.src_desc(), p.bwd_src, true);
+  memory& diff_dst = onednn::as_layout(user_dy, pd.diff_dst_desc(), p.bwd_diff_dst, true);
+  // Written to scratch and added, so gradients accumulate over micro-batches.
+  const memory::desc plain_weights(dims_of(g.weight_shape()), memory::data_type::f32, Tag::oihw);
+  if (!p.diff_weights) p.diff_weights = memory(pd.diff_weights_desc(), onednn::engine());
+  if (!p.diff_bias) p.diff_bias = memory(pd.diff_bias_desc(), onednn::engine());
+  p.backward_weights.execute(onednn::stream(), {{DNNL_ARG_SRC, src},
+                                                {DNNL_ARG_DIFF_DST, diff_dst},
+                                                {DNNL_ARG_DIFF_WEIGHTS, p.diff_weights},
+                                                {DNNL_ARG_DIFF_BIAS, p.diff_bias}});
+  memory plain(plain_weights, onednn::engine());
+  dnnl::reorder(p.diff_weights, plain).execute(onednn::stream(), p.diff_weights, plain);
+  onednn::stream().wait();
+  add_into(dw, plain);
+  if (db.defined()) add_into(db, p.diff_bias);
+}
+
+namespace {
+void check(const Conv2dGeometry& g, const Tensor& x, const Tensor& w) {
+  check_shape("conv2d", "input", x, g.input_shape());
+  check_shape("conv2d", "weight", w, g.weight_shape());
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    Tensor& y) {
+  check(g, x, w);
+  check_shape("conv2d", "output", y, g.output_shape());
+  check_same_device("conv2d", {&x, &w, &y});
+  dispatch<Conv2d>(x.device(), "conv2d", [&](auto op) { op.forward(g, x, w, bias, y); });
+}
+
+void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                     Tensor& dx, Tensor& dw, Tensor& db) {
+  check(g, x, w);
+  check_shape("conv2d_backward", "output gradient", dy, g.output_shape());
+  check_same_device("conv2d_backward", {&x, &w, &dy, &dw});
+  dispatch<Conv2d>(x.device(), "conv2d", [&](auto op) { op.backward(g, x, w, dy, dx, dw, db); });
+}
+
+}  // namespace kiln::ops

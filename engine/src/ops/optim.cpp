@@ -1,0 +1,117 @@
+#include "ops/optim.h"
+
+#include <cmath>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace kiln::ops {
+namespace {
+
+template <bool kDecay, bool kMomentum, bool kNesterov>
+void sgd_update(const SgdScalars& s, std::int64_t n, float* __restrict value,
+                const float* __restrict grad, float* __restrict buffer) {
+  for (std::int64_t k = 0; k < n; ++k) {
+    float d = grad[k];
+    if constexpr (kDecay) d += s.weight_decay * value[k];
+    if constexpr (kMomentum) {
+      buffer[k] = s.buffer_momentum * buffer[k] + d;
+      d = kNesterov ? d + s.nesterov_momentum * buffer[k] : buffer[k];
+    }
+    value[k] -= s.lr * d;
+  }
+}
+
+using SgdUpdate = void (*)(const SgdScalars&, std::int64_t, float*, const float*, float*);
+
+// One branch-free loop per case, so that each vectorises. torch skips the decay
+// term when weight_decay is 0, and so does kiln (it changes -0 into +0).
+SgdUpdate pick(const SgdScalars& s) {
+  const bool decay = s.weight_decay != 0.0f;
+  if (!s.momentum) return decay ? sgd_update<true, false, false> : sgd_update<false, false, false>;
+  if (s.nesterov) return decay ? sgd_update<true, true, true> : sgd_update<false, true, true>;
+  return decay ? sgd_update<true, true, false> : sgd_update<false, true, false>;
+}
+
+}  // namespace
+
+template <>
+void SgdStep<DeviceType::CPU>::run(const SgdScalars& s, Tensor& value, const Tensor& grad,
+                                   Tensor& buffer) {
+  pick(s)(s, value.numel(), value.data<float>(), grad.data<float>(),
+          s.momentum ? buffer.data<float>() : nullptr);
+}
+
+template <>
+void AdamWStep<DeviceType::CPU>::run(const AdamWScalars& c, Tensor& value_tensor,
+                                     const Tensor& grad_tensor, Tensor& m_tensor,
+                                     Tensor& v_tensor) {
+  const std::int64_t n = value_tensor.numel();
+  float* __restrict value = value_tensor.data<float>();
+  const float* __restrict grad = grad_tensor.data<float>();
+  float* __restrict m = m_tensor.data<float>();
+  float* __restrict v = v_tensor.data<float>();
+  std::int64_t k = 0;
+#if defined(__SSE2__)
+  // GCC leaves sqrtf scalar (it may set errno) unless the whole translation unit is
+  // built with -fno-math-errno; a function attribute cannot set that. The vector
+  // loop makes the update 4x faster (784-256-128-10 MLP: 2.6 -> 0.65 ms on 2 EPYC
+  // cores) and does lane for lane the IEEE operations of the scalar loop below.
+  const __m128 decay = _mm_set1_ps(c.decay), beta1 = _mm_set1_ps(c.beta1);
+  const __m128 beta2 = _mm_set1_ps(c.beta2), one_minus_beta1 = _mm_set1_ps(c.one_minus_beta1);
+  const __m128 one_minus_beta2 = _mm_set1_ps(c.one_minus_beta2);
+  const __m128 step_size = _mm_set1_ps(c.step_size), eps = _mm_set1_ps(c.eps);
+  const __m128 correction2_sqrt = _mm_set1_ps(c.correction2_sqrt);
+  for (; k + 4 <= n; k += 4) {
+    const __m128 g = _mm_loadu_ps(grad + k);
+    const __m128 p = _mm_mul_ps(_mm_loadu_ps(value + k), decay);
+    const __m128 mk =
+        _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + k), beta1), _mm_mul_ps(one_minus_beta1, g));
+    const __m128 vk = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + k), beta2),
+                                 _mm_mul_ps(_mm_mul_ps(one_minus_beta2, g), g));
+    const __m128 denominator = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vk), correction2_sqrt), eps);
+    _mm_storeu_ps(m + k, mk);
+    _mm_storeu_ps(v + k, vk);
+    _mm_storeu_ps(value + k, _mm_sub_ps(p, _mm_mul_ps(step_size, _mm_div_ps(mk, denominator))));
+  }
+#endif
+  for (; k < n; ++k) {
+    value[k] *= c.decay;
+    m[k] = m[k] * c.beta1 + c.one_minus_beta1 * grad[k];
+    v[k] = v[k] * c.beta2 + c.one_minus_beta2 * grad[k] * grad[k];
+    const float denominator = std::sqrt(v[k]) / c.correction2_sqrt + c.eps;
+    value[k] -= c.step_size * (m[k] / denominator);
+  }
+}
+
+template <>
+void SumSquares<DeviceType::CPU>::run(const Tensor& x, Tensor& out) {
+  const float* values = x.data<float>();
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) sum += static_cast<double>(values[i]) * values[i];
+  out.data<float>()[0] += static_cast<float>(sum);
+}
+
+template <>
+void Scale<DeviceType::CPU>::run(Tensor& x, float factor) {
+  float* values = x.data<float>();
+  for (std::int64_t i = 0; i < x.numel(); ++i) values[i] *= factor;
+}
+
+void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer) {
+  check_shape("sgd_step", "grad", grad, value.shape());
+  dispatch<SgdStep>(value.device(), "sgd_step", [&](auto op) { op.run(s, value, grad, buffer); });
+}
+void adamw_step(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v) {
+  check_shape("adamw_step", "grad", grad, value.shape());
+  dispatch<AdamWStep>(value.device(), "adamw_step", [&](auto op) { op.run(s, value, grad, m, v); });
+}
+void sum_squares(const Tensor& x, Tensor& out) {
+  dispatch<SumSquares>(x.device(), "sum_squares", [&](auto op) { op.run(x, out); });
+}
+void scale(Tensor& x, float factor) {
+  dispatch<Scale>(x.device(), "scale", [&](auto op) { op.run(x, factor); });
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,54 @@
+// The per-tensor update rules of the optimizers and the reductions that gradient
+// clipping needs. Scalars are computed by the caller in double (as Python floats
+// are in torch.optim) and applied as float, in torch's order of operations.
+#pragma once
+
+#include "ops/dispatch.h"
+
+namespace kiln::ops {
+
+struct SgdScalars {
+  float lr = 0, weight_decay = 0;
+  float buffer_momentum = 0;    // 0 on the first step, when torch sets b = d
+  float nesterov_momentum = 0;  // mu when nesterov, else unused
+  bool momentum = false, nesterov = false;
+};
+
+struct AdamWScalars {
+  float decay;             // 1 - lr * weight_decay
+  float beta1, beta2, one_minus_beta1, one_minus_beta2;
+  float step_size;         // lr / (1 - beta1^t)
+  float correction2_sqrt;  // sqrt(1 - beta2^t)
+  float eps;
+};
+
+template <DeviceType D>
+struct SgdStep {
+  // d = g + wd p; b = b_m b + d; d = nesterov ? d + mu b : (momentum ? b : d); p -= lr d.
+  static void run(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer);
+};
+
+template <DeviceType D>
+struct AdamWStep {
+  // p *= decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+  // p -= step_size m / (sqrt(v) / correction2_sqrt + eps).
+  static void run(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v);
+};
+
+template <DeviceType D>
+struct SumSquares {
+  // out[0] += sum x^2 (accumulated in double on the CPU).
+  static void run(const Tensor& x, Tensor& out);
+};
+
+template <DeviceType D>
+struct Scale {
+  static void run(Tensor& x, float factor);
+};
+
+void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer);
+void adamw_step(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v);
+void sum_squares(const Tensor& x, Tensor& out);
+void scale(Tensor& x, float factor);
+
+}  // namespace kiln::ops

@@ -1,0 +1,150 @@
+#include "ops/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace kiln::ops {
+namespace {
+
+// Calls visit(plane, oy, ox, out_index) for every output element; planes are
+// (n, c) pairs laid out contiguously in NCHW.
+template <class Visit>
+void for_each_output(const Pool2dGeometry& g, Visit&& visit) {
+  const std::int64_t planes = g.batch * g.channels;
+  const std::int64_t oh = g.out_height(), ow = g.out_width();
+  for (std::int64_t plane = 0; plane < planes; ++plane)
+    for (std::int64_t oy = 0; oy < oh; ++oy)
+      for (std::int64_t ox = 0; ox < ow; ++ox) visit(plane, oy, ox, (plane * oh + oy) * ow + ox);
+}
+
+// The window of output (oy, ox), clipped to the input: [y0, y1) x [x0, x1).
+struct Window {
+  std::int64_t y0, y1, x0, x1;
+};
+Window window(const Pool2dGeometry& g, std::int64_t oy, std::int64_t ox) {
+  const std::int64_t ys = oy * g.stride - g.padding, xs = ox * g.stride - g.padding;
+  return {std::max<std::int64_t>(ys, 0), std::min(ys + g.kernel, g.height),
+          std::max<std::int64_t>(xs, 0), std::min(xs + g.kernel, g.width)};
+}
+
+}  // namespace
+
+template <>
+void MaxPool2d<DeviceType::CPU>::forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y,
+                                         Tensor& argmax) {
+  const float* in = x.data<float>();
+  float* out = y.data<float>();
+  std::int32_t* where = argmax.data<std::int32_t>();
+  const std::int64_t plane_size = g.height * g.width;
+  for_each_output(g, [&](std::int64_t plane, std::int64_t oy, std::int64_t ox, std::int64_t o) {
+    const Window w = window(g, oy, ox);
+    const float* base = in + plane * plane_size;
+    float best = -std::numeric_limits<float>::infinity();
+    std::int64_t best_index = w.y0 * g.width + w.x0;
+    for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
+      for (std::int64_t ix = w.x0; ix < w.x1; ++ix)
+        // A NaN wins, as in torch: it must propagate to the loss.
+        if (base[iy * g.width + ix] > best || std::isnan(base[iy * g.width + ix])) {
+          best = base[iy * g.width + ix];
+          best_index = iy * g.width + ix;
+        }
+    out[o] = best;
+    where[o] = static_cast<std::int32_t>(best_index);
+  });
+}
+
+template <>
+void MaxPool2d<DeviceType::CPU>::backward(const Pool2dGeometry& g, const Tensor& dy,
+                                          const Tensor& argmax, Tensor& dx) {
+  const float* grad = dy.data<float>();
+  const std::int32_t* where = argmax.data<std::int32_t>();
+  float* result = dx.data<float>();
+  dx.zero();
+  const std::int64_t plane_size = g.height * g.width;
+  for_each_output(g, [&](std::int64_t plane, std::int64_t, std::int64_t, std::int64_t o) {
+    result[plane * plane_size + where[o]] += grad[o];
+  });
+}
+
+template <>
+void AvgPool2d<DeviceType::CPU>::forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  const float* in = x.data<float>();
+  float* out = y.data<float>();
+  const float scale = 1.0f / static_cast<float>(g.kernel * g.kernel);
+  const std::int64_t plane_size = g.height * g.width;
+  for_each_output(g, [&](std::int64_t plane, std::int64_t oy, std::int64_t ox, std::int64_t o) {
+    const Window w = window(g, oy, ox);
+    const float* base = in + plane * plane_size;
+    float sum = 0.0f;
+    for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
+      for (std::int64_t ix = w.x0; ix < w.x1; ++ix) sum += base[iy * g.width + ix];
+    out[o] = sum * scale;
+  });
+}
+
+template <>
+void AvgPool2d<DeviceType::CPU>::backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) {
+  const float* grad = dy.data<float>();
+  float* result = dx.data<float>();
+  dx.zero();
+  const float scale = 1.0f / static_cast<float>(g.kernel * g.kernel);
+  const std::int64_t plane_size = g.height * g.width;
+  for_each_output(g, [&](std::int64_t plane, std::int64_t oy, std::int64_t ox, std::int64_t o) {
+    const Window w = window(g, oy, ox);
+    float* base = result + plane * plane_size;
+    for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
+      for (std::int64_t ix = w.x0; ix < w.x1; ++ix) base[iy * g.width + ix] += grad[o] * scale;
+  });
+}
+
+template <>
+void GlobalAvgPool<DeviceType::CPU>::forward(const Tensor& x, Tensor& y) {
+  const std::int64_t planes = x.dim(0) * x.dim(1), size = x.dim(2) * x.dim(3);
+  const float* in = x.data<float>();
+  float* out = y.data<float>();
+  for (std::int64_t p = 0; p < planes; ++p) {
+    float sum = 0.0f;
+    for (std::int64_t i = 0; i < size; ++i) sum += in[p * size + i];
+    out[p] = sum / static_cast<float>(size);
+  }
+}
+
+template <>
+void GlobalAvgPool<DeviceType::CPU>::backward(const Tensor& dy, Tensor& dx) {
+  const std::int64_t planes = dx.dim(0) * dx.dim(1), size = dx.dim(2) * dx.dim(3);
+  const float* grad = dy.data<float>();
+  float* result = dx.data<float>();
+  for (std::int64_t p = 0; p < planes; ++p)
+    std::fill(result + p * size, result + (p + 1) * size, grad[p] / static_cast<float>(size));
+}
+
+void max_pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& argmax) {
+  check_shape("max_pool2d", "input", x, g.input_shape());
+  check_shape("max_pool2d", "output", y, g.output_shape());
+  dispatch<MaxPool2d>(x.device(), "max_pool2d", [&](auto op) { op.forward(g, x, y, argmax); });
+}
+void max_pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, const Tensor& argmax,
+                         Tensor& dx) {
+  check_shape("max_pool2d_backward", "input gradient", dx, g.input_shape());
+  dispatch<MaxPool2d>(dy.device(), "max_pool2d", [&](auto op) { op.backward(g, dy, argmax, dx); });
+}
+void avg_pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y) {
+  check_shape("avg_pool2d", "input", x, g.input_shape());
+  check_shape("avg_pool2d", "output", y, g.output_shape());
+  dispatch<AvgPool2d>(x.device(), "avg_pool2d", [&](auto op) { op.forward(g, x, y); });
+}
+void avg_pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, Tensor& dx) {
+  check_shape("avg_pool2d_backward", "input gradient", dx, g.input_shape());
+  dispatch<AvgPool2d>(dy.device(), "avg_pool2d", [&](auto op) { op.backward(g, dy, dx); });
+}
+void global_avg_pool_forward(const Tensor& x, Tensor& y) {
+  check_shape("global_avg_pool", "output", y, {x.dim(0), x.dim(1)});
+  dispatch<GlobalAvgPool>(x.device(), "global_avg_pool", [&](auto op) { op.forward(x, y); });
+}
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  check_shape("global_avg_pool_backward", "output gradient", dy, {dx.dim(0), dx.dim(1)});
+  dispatch<GlobalAvgPool>(dy.device(), "global_avg_pool", [&](auto op) { op.backward(dy, dx); });
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,87 @@
+#include "tensor/caching_allocator.h"
+
+#include <kiln/error.h>
+
+#include <bit>
+#include <cstdlib>
+
+namespace kiln {
+namespace {
+
+constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kMinimumBlock = 256;
+
+std::string human_bytes(std::size_t bytes) {
+  const double mib = static_cast<double>(bytes) / (1 << 20);
+  return std::to_string(static_cast<long long>(mib + 0.5)) + " MiB";
+}
+
+}  // namespace
+
+Allocator::~Allocator() = default;
+
+std::size_t allocator_size_class(std::size_t bytes) {
+  if (bytes <= kMinimumBlock) return kMinimumBlock;
+  const std::size_t quarter = std::bit_floor(bytes) / 4;
+  return (bytes + quarter - 1) / quarter * quarter;
+}
+
+void* CachingAllocator::allocate(std::size_t bytes) {
+  const std::size_t size = allocator_size_class(bytes);
+  std::lock_guard lock(mutex_);
+  auto& blocks = free_[size];
+  if (!blocks.empty()) {
+    void* block = blocks.back();
+    blocks.pop_back();
+    stats_.bytes_cached -= size;
+    stats_.bytes_in_use += size;
+    return block;
+  }
+  void* block = system_.allocate(size);
+  if (block == nullptr) {
+    // Cached blocks of other sizes may be enough once returned to the system.
+    for (auto& [cached_size, cached] : free_)
+      for (void* spare : cached) system_.free(spare);
+    free_.clear();
+    stats_.bytes_cached = 0;
+    block = system_.allocate(size);
+  }
+  if (block == nullptr)
+    throw StageError("out of " + system_.device + " memory: a tensor of " + human_bytes(size) +
+                     " does not fit (" + human_bytes(stats_.bytes_in_use) + " in use)");
+  ++stats_.system_allocations;
+  stats_.bytes_in_use += size;
+  return block;
+}
+
+void CachingAllocator::deallocate(void* pointer, std::size_t bytes) {
+  if (pointer == nullptr) return;
+  const std::size_t size = allocator_size_class(bytes);
+  std::lock_guard lock(mutex_);
+  stats_.bytes_in_use -= size;
+  stats_.bytes_cached += size;
+  free_[size].push_back(pointer);
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void CachingAllocator::release_cached() {
+  std::lock_guard lock(mutex_);
+  for (auto& [size, blocks] : free_)
+    for (void* block : blocks) system_.free(block);
+  free_.clear();
+  stats_.bytes_cached = 0;
+}
+
+Allocator& cpu_allocator() {
+  // Never destroyed: tensors held by static objects may be freed after main().
+  static auto* allocator = new CachingAllocator(
+      {[](std::size_t size) { return std::aligned_alloc(kAlignment, size); },
+       [](void* block) { std::free(block); }, "host"});
+  return *allocator;
+}
+
+}  // namespace kiln

@@ -1,0 +1,72 @@
+#include "train/checkpoint.h"
+
+#include <kiln/error.h>
+#include <kiln/safetensors.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace kiln::train {
+namespace {
+
+constexpr const char* kFormat = "kiln-checkpoint-1";
+
+Tensor to_host(const Tensor& tensor) { return tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu()); }
+
+}  // namespace
+
+void save_checkpoint(const std::filesystem::path& file, nn::Model& model,
+                     const nn::Optimizer& optimizer, const Position& position) {
+  std::vector<Tensor> host;
+  std::vector<TensorView> views;
+  auto add = [&](const std::string& name, const Tensor& tensor) {
+    host.push_back(to_host(tensor));
+    views.push_back({name, DType::F32, tensor.shape(), nullptr});
+  };
+  for (const nn::Parameter* p : model.parameters()) add("model/" + p->name, p->value);
+  for (const auto& [name, tensor] : model.buffers()) add("buffer/" + name, *tensor);
+  for (const auto& [name, tensor] : optimizer.state_tensors()) add("optimizer/" + name, tensor);
+  for (std::size_t i = 0; i < views.size(); ++i) views[i].data = host[i].raw();
+  const nlohmann::json meta = {{"format", kFormat},
+                               {"step", position.step},
+                               {"epoch", position.epoch},
+                               {"batch", position.batch},
+                               {"optimizer", optimizer.state_scalars()},
+                               {"model", model.spec()}};
+  write_safetensors(file, views, {{"kiln.checkpoint", meta.dump()}});
+}
+
+std::optional<Position> load_checkpoint(const std::filesystem::path& file, nn::Model& model,
+                                        nn::Optimizer& optimizer) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return std::nullopt;
+  const SafetensorsFile stored = read_safetensors(file);
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(stored.metadata.at("kiln.checkpoint"));
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("{}: not a kiln checkpoint ({})", file.string(), e.what()));
+  }
+  if (meta.value("format", "") != kFormat || meta.value("model", nlohmann::json()) != model.spec())
+    throw DataError(fmt::format("{}: the checkpoint is for another model or format", file.string()));
+  auto read = [&](const std::string& name, const Shape& shape) {
+    const StoredTensor* tensor = stored.find(name);
+    if (tensor == nullptr || tensor->dtype != DType::F32 || tensor->shape != shape)
+      throw DataError(fmt::format("{}: tensor '{}' is missing or has another shape", file.string(), name));
+    Tensor host = Tensor::empty(shape);
+    std::memcpy(host.raw(), tensor->bytes.data(), host.nbytes());
+    return host;
+  };
+  for (nn::Parameter* p : model.parameters()) p->value.copy_from(read("model/" + p->name, p->value.shape()));
+  for (auto& [name, tensor] : model.buffers()) tensor->copy_from(read("buffer/" + name, tensor->shape()));
+  std::map<std::string, Tensor> state;
+  for (const StoredTensor& tensor : stored.tensors)
+    if (tensor.name.starts_with("optimizer/"))
+      state[tensor.name.substr(10)] = read(tensor.name, tensor.shape);
+  optimizer.load_state(model.parameters(), state, meta.at("optimizer"));
+  return Position{meta.at("step").get<std::int64_t>(), meta.at("epoch").get<std::int64_t>(),
+                  meta.at("batch").get<std::int64_t>()};
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,199 @@
+#include <kiln/error.h>
+#include <kiln/log.h>
+#include <kiln/nn/optimizer.h>
+#include <kiln/train/trainer.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "ops/loss.h"
+#include "train/checkpoint.h"
+
+namespace kiln::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<nn::Optimizer> make_optimizer(const OptimizerConfig& c, double lr) {
+  if (c.kind == "sgd") return nn::make_sgd({lr, c.momentum, c.nesterov, c.weight_decay});
+  if (c.kind == "adamw") return nn::make_adamw({lr, c.beta1, c.beta2, c.eps, c.weight_decay});
+  throw ConfigError(fmt::format("optimizer '{}': expected adamw or sgd", c.kind));
+}
+
+// Sums between two metric lines.
+struct Window {
+  double loss = 0, correct = 0, step_seconds = 0, wait_seconds = 0, grad_norm = 0;
+  std::int64_t steps = 0, samples = 0;
+};
+
+}  // namespace
+
+struct Trainer::State {
+  TrainerConfig config;
+  BatchSource& batches;
+  TrainerIO io;
+  nn::Model model;
+  std::unique_ptr<nn::Optimizer> optimizer;
+  std::vector<nn::Parameter*> parameters;
+  Position position;
+  Window window;
+  double last_loss = 0;
+  Tensor loss_sum, correct;  // one element each, on the model's device
+
+  State(TrainerConfig c, BatchSource& source, TrainerIO trainer_io)
+      : config(std::move(c)),
+        batches(source),
+        io(std::move(trainer_io)),
+        model(nn::Model::build(config.model, config.seed, config.device)),
+        optimizer(make_optimizer(config.optimizer, config.schedule.lr)),
+        parameters(model.parameters()),
+        loss_sum(Tensor::zeros({1}, DType::F32, config.device)),
+        correct(Tensor::zeros({1}, DType::F32, config.device)) {}
+
+  std::filesystem::path checkpoint_file() const { return io.checkpoint_dir / "checkpoint.safetensors"; }
+  void checkpoint() {
+    if (!io.checkpoint_dir.empty()) save_checkpoint(checkpoint_file(), model, *optimizer, position);
+  }
+
+  // One micro-batch: forward, loss, backward (gradients add up).
+  void micro_step(const Batch& batch, float grad_scale) {
+    nn::ForwardContext context;
+    const nn::StepInfo info{nn::Mode::Train, config.seed, position.step};
+    const Tensor out = model.forward(batch.x, info, context);
+    Tensor dout = Tensor::empty(out.shape(), DType::F32, out.device());
+    if (config.loss == "mse") {
+      ops::mean_squared_error(out.reshape({out.dim(0), -1}), batch.y.reshape({out.dim(0), -1}), grad_scale,
+                              dout, loss_sum);
+    } else {
+      ops::check_labels(batch.y, out.dim(1));
+      ops::softmax_cross_entropy(out, batch.y, static_cast<float>(config.label_smoothing), grad_scale,
+                                 dout, loss_sum, correct);
+    }
+    model.backward(context, dout);
+  }
+
+  // `epoch`: the 1-based epoch the window's last step belongs to.
+  void log_window(std::int64_t epoch) {
+    if (window.steps == 0) return;
+    const double loss = window.loss / static_cast<double>(window.samples);
+    last_loss = loss;
+    const double samples_per_s = static_cast<double>(window.samples) / window.step_seconds;
+    if (io.run != nullptr) {
+      auto& run = *io.run;
+      const std::int64_t step = position.step;
+      run.log_metric("train/loss", loss, step);
+      if (config.loss != "mse")
+        run.log_metric("train/accuracy", window.correct / static_cast<double>(window.samples), step);
+      run.log_metric("train/lr", optimizer->lr(), step);
+      run.log_metric("train/samples_per_s", samples_per_s, step);
+      run.log_metric("train/step_ms", 1e3 * window.step_seconds / static_cast<double>(window.steps), step);
+      run.log_metric("train/data_wait_ms", 1e3 * window.wait_seconds / static_cast<double>(window.steps), step);
+      run.log_metric("train/epoch", static_cast<double>(epoch), step);
+      if (config.clip_norm > 0)
+        run.log_metric("train/grad_norm", window.grad_norm / static_cast<double>(window.steps), step);
+    }
+    if (io.progress != nullptr)
+      io.progress->update({.step = position.step,
+                           .total_steps = config.schedule.total_steps,
+                           .epoch = epoch,
+                           .epochs = config.epochs,
+                           .loss = loss,
+                           .samples_per_s = samples_per_s});
+    window = {};
+  }
+};
+
+Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
+  if (config.accumulate < 1) throw ConfigError("accumulate must be at least 1");
+  if (config.epochs < 1) throw ConfigError("epochs must be at least 1");
+  const std::int64_t per_epoch = (batches.batches_per_epoch() + config.accumulate - 1) / config.accumulate;
+  config.schedule.total_steps = std::max<std::int64_t>(1, per_epoch * config.epochs);
+  config.schedule.check();
+  state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
+  if (batches.sample_shape() != state_->model.input_shape())
+    throw ConfigError(fmt::format("the data's rows are {} but the model's input is {}",
+                                  shape_string(batches.sample_shape()),
+                                  shape_string(state_->model.input_shape())));
+  const Shape& output = state_->model.output_shape();
+  if (state_->config.loss != "mse" && (output.size() != 1 || output[0] < batches.classes()))
+    throw ConfigError(fmt::format("the model's output {} cannot score {} classes: the last layer "
+                                  "needs out: {}",
+                                  shape_string(output), batches.classes(), batches.classes()));
+}
+
+Trainer::~Trainer() = default;
+
+nn::Model& Trainer::model() { return state_->model; }
+
+TrainResult Trainer::run() {
+  State& s = *state_;
+  TrainResult result;
+  if (auto resumed = load_checkpoint(s.checkpoint_file(), s.model, *s.optimizer)) {
+    s.position = *resumed;
+    result.resumed_at = s.position.step;
+    log::info("train: resuming from the checkpoint at step {} (epoch {}, batch {})", s.position.step,
+              s.position.epoch + 1, s.position.batch);
+  }
+  const auto start = Clock::now();
+  const std::int64_t per_epoch = s.batches.batches_per_epoch();
+  while (s.position.epoch < s.config.epochs) {
+    s.batches.start_epoch(s.position.epoch, s.position.batch);
+    Batch batch;
+    while (s.position.batch < per_epoch) {
+      if (s.io.stop_requested()) {
+        s.checkpoint();
+        throw InterruptedError(fmt::format("stopped at step {} (epoch {}); the checkpoint resumes there",
+                                           s.position.step, s.position.epoch + 1));
+      }
+      const auto step_start = Clock::now();
+      const double wait_before = s.batches.wait_seconds();
+      s.model.zero_grad();
+      s.optimizer->set_lr(s.config.schedule.at(s.position.step));
+      s.loss_sum.zero();
+      s.correct.zero();
+      std::int64_t rows = 0, micro = 0;
+      // The micro-batches of one step; the last step of an epoch may have fewer.
+      std::vector<Batch> micro_batches;
+      while (micro < s.config.accumulate && s.position.batch < per_epoch && s.batches.next(batch)) {
+        micro_batches.push_back(batch);
+        rows += batch.x.dim(0);
+        ++micro;
+        ++s.position.batch;
+      }
+      for (const Batch& b : micro_batches) s.micro_step(b, 1.0f / static_cast<float>(rows));
+      if (s.config.clip_norm > 0) s.window.grad_norm += nn::clip_grad_norm(s.parameters, s.config.clip_norm);
+      s.optimizer->step(s.parameters);
+      ++s.position.step;
+      const double loss_sum = s.loss_sum.to_vector()[0];
+      if (!std::isfinite(loss_sum))
+        throw StageError(fmt::format("loss is {} at step {} (epoch {}): training diverged; the last "
+                                     "good checkpoint is kept. Lower the learning rate or clip "
+                                     "gradients (clip_norm)",
+                                     loss_sum, s.position.step, s.position.epoch + 1));
+      s.window.loss += loss_sum;
+      s.window.correct += s.correct.to_vector()[0];
+      s.window.samples += rows;
+      ++s.window.steps;
+      s.window.wait_seconds += s.batches.wait_seconds() - wait_before;
+      s.window.step_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
+      const bool epoch_end = s.position.batch >= per_epoch;
+      const std::int64_t epoch = s.position.epoch + 1;
+      if (epoch_end) {
+        ++s.position.epoch;
+        s.position.batch = 0;
+      }
+      if (s.position.step % s.config.log_every == 0 || epoch_end) s.log_window(epoch);
+      if (epoch_end || (s.config.checkpoint_every > 0 && s.position.step % s.config.checkpoint_every == 0))
+        s.checkpoint();
+      if (epoch_end) break;
+    }
+  }
+  result.steps = s.position.step;
+  result.last_loss = s.last_loss;
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,203 @@
+// The Trainer: resume after an interruption is bit-identical to an uninterrupted
+// run, the NaN guard stops and keeps the last good checkpoint, gradient
+// accumulation equals the larger batch, and metrics come every log_every steps.
+#include <kiln/data/dataset.h>
+#include <kiln/error.h>
+#include <kiln/run_log.h>
+#include <kiln/train/trainer.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "support/support.h"
+
+namespace kiln::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// Metrics kept in memory: a test stand-in for the MLflow run, which the registry
+// tests cover.
+class MemoryRunLog final : public RunLog {
+ public:
+  const std::string& run_id() const override { return id_; }
+  const std::string& experiment_id() const override { return id_; }
+  void log_metric(std::string_view key, double value, std::int64_t step) override {
+    metrics[std::string(key)].emplace_back(step, value);
+  }
+  void log_param(std::string_view, std::string_view) override {}
+  void set_tag(std::string_view, std::string_view) override {}
+  fs::path artifact_dir() override { return {}; }
+  std::map<std::string, std::vector<std::pair<std::int64_t, double>>> metrics;
+
+ private:
+  std::string id_ = "test";
+};
+
+// 4x4 single-channel images, class = the brightest quadrant, plus noise.
+fs::path write_dataset(const fs::path& registry, std::int64_t rows, bool poison_row_50 = false) {
+  data::Array x{"x", DType::F32, {rows, 4, 4}, {}};
+  data::Array y{"y", DType::U8, {rows}, {}};
+  std::vector<float> pixels(static_cast<std::size_t>(rows * 16));
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const int label = static_cast<int>(i % 4);
+    y.bytes.push_back(static_cast<std::uint8_t>(label));
+    for (int p = 0; p < 16; ++p) {
+      const int quadrant = (p / 8) * 2 + (p % 4) / 2;
+      pixels[static_cast<std::size_t>(i * 16 + p)] =
+          (quadrant == label ? 1.0f : 0.0f) + 0.1f * std::sin(static_cast<float>(i * 16 + p));
+    }
+  }
+  if (poison_row_50) pixels[50 * 16 + 3] = std::nanf("");
+  x.bytes.resize(pixels.size() * 4);
+  std::memcpy(x.bytes.data(), pixels.data(), x.bytes.size());
+  return data::DatasetStore(registry).put("quadrants", {x, y}, Json::object()).file;
+}
+
+TrainerConfig config(const std::string& optimizer = "adamw") {
+  TrainerConfig c;
+  c.model = Json::parse(R"({"input": [1, 4, 4], "layers": [
+      {"conv2d": {"out": 4, "kernel": 3, "padding": 1}}, {"batchnorm2d": {}}, "relu",
+      "flatten", {"dropout": {"p": 0.2}}, {"linear": {"out": 4}}]})");
+  c.epochs = 3;
+  c.optimizer.kind = optimizer;
+  c.schedule.kind = "cosine";
+  c.schedule.lr = 0.01;
+  c.schedule.warmup_steps = 2;
+  c.seed = 7;
+  c.log_every = 4;
+  c.checkpoint_every = 5;
+  return c;
+}
+
+std::vector<std::vector<float>> weights(Trainer& trainer) {
+  std::vector<std::vector<float>> out;
+  for (const nn::Parameter* p : trainer.model().parameters()) out.push_back(p->value.to_vector());
+  for (const auto& [name, tensor] : trainer.model().buffers()) out.push_back(tensor->to_vector());
+  return out;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<BatchSource> batches(const fs::path& file, std::int64_t batch_size = 16,
+                                       bool shuffle = true) {
+    InMemoryOptions options;
+    options.batch_size = batch_size;
+    options.seed = 7;
+    options.shuffle = shuffle;
+    options.sample_shape = {1, 4, 4};
+    return in_memory_batches(file, options);
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(TrainerTest, ResumeAfterAnInterruptionIsBitIdentical) {
+  const fs::path data = write_dataset(dir_ / "registry", 200);
+  auto source = batches(data);
+  Trainer straight(config(), *source, {nullptr, nullptr, [] { return false; }, dir_ / "straight"});
+  const TrainResult full = straight.run();
+  EXPECT_EQ(full.steps, 39);  // 13 batches of 16 (the last of 8) x 3 epochs
+
+  // Stop at the 17th step boundary (mid epoch 2), then resume in a fresh trainer.
+  int boundaries = 0;
+  auto first_source = batches(data);
+  Trainer first(config(), *first_source, {nullptr, nullptr, [&] { return ++boundaries > 17; }, dir_ / "resumed"});
+  EXPECT_THROW(first.run(), InterruptedError);
+  auto second_source = batches(data);
+  Trainer second(config(), *second_source, {nullptr, nullptr, [] { return false; }, dir_ / "resumed"});
+  const TrainResult resumed = second.run();
+  EXPECT_EQ(resumed.resumed_at, 17);
+  EXPECT_EQ(resumed.steps, 39);
+  EXPECT_EQ(weights(second), weights(straight)) << "resumed weights differ from an uninterrupted run";
+}
+
+TEST_F(TrainerTest, ResumeWithSgdMomentumAndAccumulationIsBitIdentical) {
+  const fs::path data = write_dataset(dir_ / "registry", 120);
+  TrainerConfig c = config("sgd");
+  c.accumulate = 2;
+  c.clip_norm = 1.0;
+  auto a = batches(data, 8);
+  Trainer straight(c, *a, {nullptr, nullptr, [] { return false; }, dir_ / "a"});
+  straight.run();
+  int boundaries = 0;
+  auto b = batches(data, 8);
+  Trainer first(c, *b, {nullptr, nullptr, [&] { return ++boundaries > 11; }, dir_ / "b"});
+  EXPECT_THROW(first.run(), InterruptedError);
+  auto b2 = batches(data, 8);
+  Trainer second(c, *b2, {nullptr, nullptr, [] { return false; }, dir_ / "b"});
+  second.run();
+  EXPECT_EQ(weights(second), weights(straight));
+}
+
+TEST_F(TrainerTest, NanGuardStopsAndKeepsTheLastGoodCheckpoint) {
+  const fs::path data = write_dataset(dir_ / "registry", 200, /*poison_row_50=*/true);
+  auto source = batches(data, 10, /*shuffle=*/false);
+  TrainerConfig c = config();
+  c.checkpoint_every = 1;
+  Trainer trainer(c, *source, {nullptr, nullptr, [] { return false; }, dir_ / "nan"});
+  try {
+    trainer.run();
+    FAIL() << "expected the NaN guard to stop training";
+  } catch (const StageError& e) {
+    // Row 50 is in batch 5 (rows 50..59) of the unshuffled first epoch: step 6.
+    EXPECT_THAT(e.what(), ::testing::StartsWith("loss is nan at step 6 (epoch 1): training diverged"));
+  }
+  // The checkpoint is the one written after step 5, the last finite one.
+  const std::string text = test::read_text(dir_ / "nan" / "checkpoint.safetensors");
+  EXPECT_NE(text.find("\\\"step\\\":5"), std::string::npos);
+}
+
+TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsOneFullBatch) {
+  const fs::path data = write_dataset(dir_ / "registry", 96);
+  TrainerConfig c = config("sgd");
+  c.model = Json::parse(R"({"input": [1, 4, 4], "layers": ["flatten", {"linear": {"out": 8}}, "relu", {"linear": {"out": 4}}]})");
+  c.optimizer.momentum = 0.0;
+  c.checkpoint_every = 0;
+  auto full_source = batches(data, 16);
+  Trainer full(c, *full_source, {});
+  full.run();
+  c.accumulate = 2;
+  auto half_source = batches(data, 8);
+  Trainer halves(c, *half_source, {});
+  halves.run();
+  const auto a = weights(full), b = weights(halves);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t t = 0; t < a.size(); ++t)
+    for (std::size_t i = 0; i < a[t].size(); ++i) EXPECT_NEAR(a[t][i], b[t][i], 1e-5) << t << "[" << i << "]";
+}
+
+TEST_F(TrainerTest, LearnsAndLogsEveryLogStep) {
+  const fs::path data = write_dataset(dir_ / "registry", 200);
+  auto source = batches(data);
+  MemoryRunLog run;
+  Trainer trainer(config(), *source, {&run, nullptr, [] { return false; }, {}});
+  const TrainResult result = trainer.run();
+  // Steps 4, 8, 12 and the epoch end 13 in each of the 3 epochs.
+  ASSERT_EQ(run.metrics["train/loss"].size(), 12u);
+  EXPECT_EQ(run.metrics["train/loss"].back().first, 39);
+  EXPECT_LT(result.last_loss, run.metrics["train/loss"].front().second);
+  EXPECT_GT(run.metrics["train/accuracy"].back().second, 0.9);
+  // Warmup: lr at step s (1-based after the step) is 0.01 * cos-schedule * s/2 for s <= 2.
+  EXPECT_GT(run.metrics["train/lr"].front().second, run.metrics["train/lr"].back().second);
+  for (const auto& [step, value] : run.metrics["train/samples_per_s"]) EXPECT_GT(value, 0) << step;
+}
+
+TEST_F(TrainerTest, ModelThatCannotScoreTheClassesIsAConfigError) {
+  const fs::path data = write_dataset(dir_ / "registry", 40);
+  auto source = batches(data);
+  TrainerConfig c = config();
+  c.model["layers"].back() = Json{{"linear", {{"out", 3}}}};
+  try {
+    Trainer trainer(c, *source, {});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("cannot score 4 classes: the last layer needs out: 4"));
+  }
+}
+
+}  // namespace
+}  // namespace kiln::train
