@@ -2,9 +2,9 @@
 #include <kiln/data/dataset.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
-#include <kiln/hash.h>
 #include <kiln/log.h>
 
+#include "data/content_hash.h"
 #include "data/dataset_file.h"
 
 #include <fcntl.h>
@@ -38,13 +38,6 @@ bool is_hex(std::string_view text) {
 std::string to_lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
-}
-
-void hash_u64(Sha256& hash, std::uint64_t value) {
-  std::array<std::uint8_t, 8> bytes{};
-  for (std::size_t i = 0; i < bytes.size(); ++i)
-    bytes[i] = static_cast<std::uint8_t>(value >> 8 * i);
-  hash.update(bytes.data(), bytes.size());
 }
 
 // The checks every array passes before it is hashed or stored.
@@ -168,18 +161,13 @@ bool newer(const DatasetVersion& a, const DatasetVersion& b) {
 }  // namespace
 
 std::string content_id(const std::vector<Array>& arrays) {
-  Sha256 hash;
+  detail::ContentHasher hash;
   for (const Array* array : sorted_by_name(arrays)) {
     check_array(*array);
-    hash.update_field(array->name);
-    hash.update_field(name_of(array->dtype));
-    hash_u64(hash, array->shape.size());
-    for (const std::int64_t extent : array->shape)
-      hash_u64(hash, static_cast<std::uint64_t>(extent));
-    hash.update_field(
-        std::string_view(reinterpret_cast<const char*>(array->bytes.data()), array->bytes.size()));
+    hash.begin_array(array->name, array->dtype, array->shape);
+    hash.update(array->bytes.data(), array->bytes.size());
   }
-  return hash.hex_digest();
+  return hash.finish();
 }
 
 DatasetStore::DatasetStore(fs::path registry_root)

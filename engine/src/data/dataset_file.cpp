@@ -12,13 +12,15 @@
 //     kiln.created  creation time, ISO 8601 UTC with milliseconds
 //     kiln.parent   id of the version this one was derived from, or ""
 //     kiln.source   JSON text describing the inputs (files and their SHA-256)
+//   attribute of each array's dataset:
+//     kiln.sha256   SHA-256 (hex) of the array's bytes, C order, little-endian;
+//                   lets `kiln data verify` name the array that changed
 //
 // Any HDF5 reader opens it: h5py gives f["x"][...] and f.attrs["kiln.id"].
 #include "data/dataset_file.h"
 
-#include "data/hdf5_support.h"
-
 #include <kiln/error.h>
+#include <kiln/hash.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -28,6 +30,9 @@
 
 namespace kiln::data {
 namespace fs = std::filesystem;
+using detail::describe_dataset;
+using detail::open_file;
+using detail::read_array_infos;
 using hdf5::check;
 using hdf5::check_status;
 using hdf5::Handle;
@@ -87,33 +92,10 @@ void write_array(hid_t file, const Array& array, const fs::path& path) {
     check_status(
         H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()),
         path, what);
+  const std::string sha256 = sha256_hex(
+      std::string_view(reinterpret_cast<const char*>(array.bytes.data()), array.bytes.size()));
+  hdf5::write_string_attribute(dataset.get(), detail::kArraySha256Attribute, sha256, path);
   if (!dataset.close()) hdf5::fail(path, what);
-}
-
-Handle open_file(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    throw DataError(fmt::format("{}: {}", path.string(),
-                                fs::exists(path, ec) ? "not a regular file" : "no such file"));
-  const Handle access = hdf5::file_access(path);
-  return Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()), path,
-                      "cannot open as an HDF5 file"),
-                H5Fclose);
-}
-
-ArrayInfo describe_dataset(hid_t dataset, const std::string& name, const fs::path& path) {
-  const std::string what = fmt::format("cannot read the type and shape of array '{}'", name);
-  const Handle type(check(H5Dget_type(dataset), path, what), H5Tclose);
-  const Handle space(check(H5Dget_space(dataset), path, what), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0) hdf5::fail(path, what);
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  check_status(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path, what);
-  ArrayInfo info;
-  info.name = name;
-  info.dtype = hdf5::dtype_of(type.get(), path, name);
-  info.shape.assign(dims.begin(), dims.end());
-  return info;
 }
 
 std::string link_name(hid_t group, hsize_t index, const fs::path& path) {
@@ -126,21 +108,6 @@ std::string link_name(hid_t group, hsize_t index, const fs::path& path) {
   std::string name(read_name(nullptr, 0), '\0');
   read_name(name.data(), name.size() + 1);
   return name;
-}
-
-// The datasets directly under the root group, in name order.
-std::vector<ArrayInfo> read_array_infos(hid_t file, const fs::path& path) {
-  H5G_info_t group{};
-  check_status(H5Gget_info(file, &group), path, "cannot list the arrays");
-  std::vector<ArrayInfo> arrays;
-  for (hsize_t index = 0; index < group.nlinks; ++index) {
-    const std::string name = link_name(file, index, path);
-    const Handle object(
-        check(H5Oopen(file, name.c_str(), H5P_DEFAULT), path, "cannot open /" + name), H5Oclose);
-    if (H5Iget_type(object.get()) == H5I_DATASET)
-      arrays.push_back(describe_dataset(object.get(), name, path));
-  }
-  return arrays;
 }
 
 nlohmann::json parse_source(const std::string& text, const fs::path& path) {
@@ -173,6 +140,46 @@ std::vector<std::uint8_t> allocate_bytes(const ArrayInfo& info, const fs::path& 
 }
 
 }  // namespace
+
+Handle detail::open_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    throw DataError(fmt::format("{}: {}", path.string(),
+                                fs::exists(path, ec) ? "not a regular file" : "no such file"));
+  const Handle access = hdf5::file_access(path);
+  return Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()), path,
+                      "cannot open as an HDF5 file"),
+                H5Fclose);
+}
+
+ArrayInfo detail::describe_dataset(hid_t dataset, const std::string& name, const fs::path& path) {
+  const std::string what = fmt::format("cannot read the type and shape of array '{}'", name);
+  const Handle type(check(H5Dget_type(dataset), path, what), H5Tclose);
+  const Handle space(check(H5Dget_space(dataset), path, what), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) hdf5::fail(path, what);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  check_status(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path, what);
+  ArrayInfo info;
+  info.name = name;
+  info.dtype = hdf5::dtype_of(type.get(), path, name);
+  info.shape.assign(dims.begin(), dims.end());
+  return info;
+}
+
+std::vector<ArrayInfo> detail::read_array_infos(hid_t file, const fs::path& path) {
+  H5G_info_t group{};
+  check_status(H5Gget_info(file, &group), path, "cannot list the arrays");
+  std::vector<ArrayInfo> arrays;
+  for (hsize_t index = 0; index < group.nlinks; ++index) {
+    const std::string name = link_name(file, index, path);
+    const Handle object(
+        check(H5Oopen(file, name.c_str(), H5P_DEFAULT), path, "cannot open /" + name), H5Oclose);
+    if (H5Iget_type(object.get()) == H5I_DATASET)
+      arrays.push_back(describe_dataset(object.get(), name, path));
+  }
+  return arrays;
+}
 
 void detail::write_dataset_file(const fs::path& path, const DatasetVersion& version,
                                 const std::vector<Array>& arrays) {

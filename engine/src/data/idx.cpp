@@ -1,20 +1,16 @@
 // IDX reader. The IDX header is: two zero bytes, a type code, a rank byte, then one
 // big-endian u32 per dimension; the data follows in C order, big-endian. Input is
-// read through a small byte-source interface so that plain and gzip files share one
-// parser, and the gzip stream is inflated block by block instead of into a buffer
-// sized from an untrusted header.
+// read through a byte source (data/byte_source.h) so that plain and gzip files share
+// one parser, and the gzip stream is inflated block by block instead of into a
+// buffer sized from an untrusted header.
 #include <kiln/data/idx.h>
 #include <kiln/error.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-#include <zlib.h>
+#include "data/byte_source.h"
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <climits>
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -28,124 +24,7 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
 
-// Delivers the bytes of a file, in order; read() returns fewer bytes than asked
-// only at the end of the data.
-class ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  virtual std::size_t read(std::uint8_t* out, std::size_t size) = 0;
-};
-
-class FileSource final : public ByteSource {
- public:
-  explicit FileSource(fs::path path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) fail("cannot open for reading");
-  }
-  ~FileSource() override { ::close(fd_); }
-  FileSource(const FileSource&) = delete;
-  FileSource& operator=(const FileSource&) = delete;
-
-  std::size_t read(std::uint8_t* out, std::size_t size) override {
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t got = ::read(fd_, out + done, size - done);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) fail("cannot read");
-      if (got == 0) break;
-      done += static_cast<std::size_t>(got);
-    }
-    return done;
-  }
-
-  // True when the file starts with the gzip magic 1f 8b (read without moving the
-  // file offset).
-  bool starts_with_gzip_magic() {
-    std::array<std::uint8_t, 2> magic{};
-    ssize_t got = -1;
-    do {
-      got = ::pread(fd_, magic.data(), magic.size(), 0);
-    } while (got < 0 && errno == EINTR);
-    if (got < 0) fail("cannot read");
-    return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-  }
-
- private:
-  [[noreturn]] void fail(std::string_view action) const {
-    throw DataError(fmt::format("{}: {}: {}", path_.string(), action, std::strerror(errno)));
-  }
-
-  fs::path path_;
-  int fd_ = -1;
-};
-
-// Inflates a gzip file (several concatenated members allowed, as gzip(1) writes
-// for `cat a.gz b.gz`).
-class GzipSource final : public ByteSource {
- public:
-  GzipSource(fs::path path, std::unique_ptr<FileSource> file)
-      : path_(std::move(path)), file_(std::move(file)), input_(kBlockBytes) {
-    // 16 + MAX_WBITS: expect a gzip header and trailer rather than zlib's.
-    if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK)
-      throw InternalError("zlib: cannot initialise inflate");
-  }
-  ~GzipSource() override { inflateEnd(&stream_); }
-  GzipSource(const GzipSource&) = delete;
-  GzipSource& operator=(const GzipSource&) = delete;
-
-  std::size_t read(std::uint8_t* out, std::size_t size) override {
-    size = std::min<std::size_t>(size, UINT_MAX);
-    stream_.next_out = out;
-    stream_.avail_out = static_cast<uInt>(size);
-    while (stream_.avail_out > 0 && !finished_) {
-      if (stream_.avail_in == 0 && !refill()) {
-        if (between_members_) {
-          finished_ = true;
-          break;
-        }
-        throw DataError(fmt::format("{}: truncated gzip stream (ended after {} decompressed bytes)",
-                                    path_.string(), delivered_ + (size - stream_.avail_out)));
-      }
-      if (between_members_) {
-        inflateReset(&stream_);
-        between_members_ = false;
-      }
-      const int rc = inflate(&stream_, Z_NO_FLUSH);
-      if (rc == Z_STREAM_END) {
-        between_members_ = true;
-      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        throw DataError(fmt::format("{}: corrupt gzip stream after {} decompressed bytes ({})",
-                                    path_.string(), delivered_ + (size - stream_.avail_out),
-                                    stream_.msg != nullptr ? stream_.msg : zError(rc)));
-      }
-    }
-    const std::size_t produced = size - stream_.avail_out;
-    delivered_ += produced;
-    return produced;
-  }
-
- private:
-  bool refill() {
-    const std::size_t got = file_->read(input_.data(), input_.size());
-    stream_.next_in = input_.data();
-    stream_.avail_in = static_cast<uInt>(got);
-    return got > 0;
-  }
-
-  fs::path path_;
-  std::unique_ptr<FileSource> file_;
-  std::vector<std::uint8_t> input_;
-  z_stream stream_{};
-  std::uint64_t delivered_ = 0;
-  bool between_members_ = false;  // the last member ended; more input starts a new one
-  bool finished_ = false;
-};
-
-std::unique_ptr<ByteSource> open_source(const fs::path& path) {
-  auto file = std::make_unique<FileSource>(path);
-  if (file->starts_with_gzip_magic()) return std::make_unique<GzipSource>(path, std::move(file));
-  return file;
-}
+using detail::ByteSource;
 
 struct IdxType {
   std::uint8_t code;
@@ -251,7 +130,7 @@ void big_to_little_endian(std::vector<std::uint8_t>& bytes, std::size_t element_
 }  // namespace
 
 Array read_idx(const fs::path& path) {
-  const auto source = open_source(path);
+  const auto source = detail::open_source(path);
   IdxHeader header = read_header(*source, path);
   Array array;
   array.dtype = header.dtype;

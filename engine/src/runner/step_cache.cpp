@@ -57,7 +57,7 @@ std::string step_cache_key(const PipelineStage& stage, const std::vector<Artifac
   // stage and changing its bytes does.
   json params = stage.params.values();
   for (const auto& spec : stage.type->params.specs())
-    if (spec.type == ParamType::Path && params.contains(spec.name))
+    if (spec.type == ParamType::Path && params.contains(spec.name) && params[spec.name].is_string())
       params[spec.name] = "sha256:" + sha256_file(params[spec.name].get<std::string>());
   Sha256 hash;
   hash.update_field(kManifestFormat);

@@ -22,4 +22,13 @@ struct Array {
   std::int64_t row_elements() const;
 };
 
+// Element `index` of little-endian bytes of `dtype`, as a double (f16 and bf16
+// widened exactly; i64 beyond 2^53 rounded).
+double element_as_double(const std::uint8_t* bytes, DType dtype, std::int64_t index) noexcept;
+// Element `index` of an integer dtype (u8, i8, i16, i32, i64) as i64.
+std::int64_t element_as_integer(const std::uint8_t* bytes, DType dtype,
+                                std::int64_t index) noexcept;
+bool is_integer(DType dtype) noexcept;
+bool is_floating(DType dtype) noexcept;
+
 }  // namespace kiln::data

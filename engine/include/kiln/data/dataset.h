@@ -29,6 +29,11 @@ struct DatasetVersion {
   nlohmann::json source = nlohmann::json::object();  // e.g. files and their SHA-256
   std::vector<ArrayInfo> arrays;
   std::filesystem::path file;  // absolute path of the .h5 file
+
+  // Rows of the first array (all arrays of a version agree); 0 without arrays.
+  std::int64_t rows() const {
+    return arrays.empty() || arrays.front().shape.empty() ? 0 : arrays.front().shape.front();
+  }
 };
 
 // SHA-256 over the arrays sorted by name; for each: name, dtype name, rank, each

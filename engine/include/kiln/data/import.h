@@ -1,0 +1,53 @@
+// Importing source files (IDX, CSV, NPY, HDF5) as a dataset version: what `kiln
+// data import` and the `import` stage run. Every source is read and checked before
+// anything is written, so a bad input leaves the dataset store untouched.
+#pragma once
+
+#include <kiln/data/dataset.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::data {
+
+enum class SourceFormat { Auto, Idx, Csv, Npy, Hdf5 };
+
+std::string_view name_of(SourceFormat format) noexcept;
+// "auto", "idx", "csv", "npy", "hdf5"; nullopt for anything else.
+std::optional<SourceFormat> source_format_from_name(std::string_view name) noexcept;
+// From the content (gzip looked through): NPY magic, HDF5 signature, IDX's two
+// leading zero bytes; failing those, from the name (.npy, .h5, .hdf5, .csv, .txt,
+// .idx, "-ubyte"), so that a damaged file is read by the reader its name promises
+// and gets its error; failing that, text is CSV. DataError otherwise.
+SourceFormat detect_format(const std::filesystem::path& file);
+
+struct ImportOptions {
+  // IDX or NPY: one file (x) or two (x, then y: the labels, one per row).
+  // CSV: one file with a header; HDF5: one file whose `hdf5_arrays` are copied.
+  std::vector<std::filesystem::path> sources;
+  std::string name;
+  SourceFormat format = SourceFormat::Auto;  // Auto: each file's own, detected
+  std::string label_column = "label";        // CSV: the label column ("" for none)
+  std::vector<std::string> hdf5_arrays = {"x", "y"};
+  std::string parent;  // id, unique id prefix or name of a stored version; "" for none
+};
+
+struct ImportedData {
+  std::vector<Array> arrays;
+  nlohmann::json source;  // {"format", "files": [{"path", "sha256", "format", "role"}], ...}
+};
+
+// Reads and checks the sources; writes nothing. ConfigError for a wrong number or
+// mix of files; DataError naming the file for bad data.
+ImportedData read_sources(const ImportOptions& options);
+
+// read_sources, then DatasetStore::put with the parent resolved to its full id
+// (ConfigError if no stored version matches it).
+DatasetVersion import_dataset(DatasetStore& store, const ImportOptions& options);
+
+}  // namespace kiln::data

@@ -1,0 +1,208 @@
+// Source files to arrays "x" (and "y"): format detection, per-format readers, the
+// pairing checks, and the record of where the data came from.
+#include <kiln/data/csv.h>
+#include <kiln/data/idx.h>
+#include <kiln/data/import.h>
+#include <kiln/data/npy.h>
+#include <kiln/error.h>
+#include <kiln/hash.h>
+
+#include "data/byte_source.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace kiln::data {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::array<std::pair<SourceFormat, std::string_view>, 5> kFormatNames{{
+    {SourceFormat::Auto, "auto"},
+    {SourceFormat::Idx, "idx"},
+    {SourceFormat::Csv, "csv"},
+    {SourceFormat::Npy, "npy"},
+    {SourceFormat::Hdf5, "hdf5"},
+}};
+
+struct SourceFile {
+  fs::path path;
+  SourceFormat format = SourceFormat::Auto;
+};
+
+nlohmann::json file_record(const SourceFile& file, std::string_view role) {
+  return {{"path", file.path.string()},
+          {"sha256", sha256_file(file.path)},
+          {"format", name_of(file.format)},
+          {"role", role}};
+}
+
+Array read_array_file(const SourceFile& file) {
+  return file.format == SourceFormat::Idx ? read_idx(file.path) : read_npy(file.path);
+}
+
+void check_labels(const Array& x, const Array& y, const SourceFile& x_file,
+                  const SourceFile& y_file) {
+  if (y.shape.size() != 1 || !is_integer(y.dtype))
+    throw DataError(
+        fmt::format("{}: labels must be one integer per row (rank 1), got shape [{}] "
+                    "of {}",
+                    y_file.path.string(), fmt::join(y.shape, ", "), name_of(y.dtype)));
+  if (x.rows() != y.rows())
+    throw DataError(fmt::format("{} has {} rows but {} has {}: data and labels must agree",
+                                x_file.path.string(), x.rows(), y_file.path.string(), y.rows()));
+}
+
+ImportedData read_array_files(const std::vector<SourceFile>& files) {
+  ImportedData data;
+  data.source["files"] = nlohmann::json::array();
+  Array x = read_array_file(files[0]);
+  x.name = "x";
+  data.source["files"].push_back(file_record(files[0], "x"));
+  if (files.size() == 2) {
+    Array y = read_array_file(files[1]);
+    check_labels(x, y, files[0], files[1]);
+    y.name = "y";
+    data.source["files"].push_back(file_record(files[1], "y"));
+    data.arrays.push_back(std::move(y));
+  }
+  data.arrays.insert(data.arrays.begin(), std::move(x));
+  return data;
+}
+
+ImportedData read_csv_file(const SourceFile& file, const std::string& label_column) {
+  CsvTable table = read_csv(file.path, label_column);
+  ImportedData data;
+  data.source["files"] = {file_record(file, "table")};
+  data.source["label_column"] = label_column;
+  data.source["feature_columns"] = table.feature_columns;
+  data.arrays.push_back(std::move(table.x));
+  if (!table.y.name.empty()) data.arrays.push_back(std::move(table.y));
+  return data;
+}
+
+ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::string>& names) {
+  if (names.empty()) throw ConfigError("import of an HDF5 file: name the arrays to copy");
+  ImportedData data;
+  data.source["files"] = {file_record(file, "arrays")};
+  data.source["arrays"] = names;
+  for (const std::string& name : names) data.arrays.push_back(read_array(file.path, name));
+  return data;
+}
+
+std::vector<SourceFile> resolve_formats(const ImportOptions& options) {
+  if (options.sources.empty()) throw ConfigError("import: no source files given");
+  std::vector<SourceFile> files;
+  for (const fs::path& path : options.sources) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+      throw DataError(fmt::format("{}: {}", path.string(),
+                                  fs::exists(path, ec) ? "not a regular file" : "no such file"));
+    const fs::path absolute = fs::absolute(path).lexically_normal();
+    files.push_back({absolute, options.format == SourceFormat::Auto ? detect_format(absolute)
+                                                                    : options.format});
+  }
+  return files;
+}
+
+// The format a file's name suggests (a damaged file's content may not): .npy,
+// .h5/.hdf5, .csv/.txt, and IDX's .idx or "-ubyte" names; ".gz" looked through.
+std::optional<SourceFormat> format_from_name(const fs::path& file) {
+  fs::path name = file.filename();
+  if (name.extension() == ".gz") name = name.stem();
+  const std::string extension = name.extension().string();
+  const std::string stem = name.stem().string();
+  if (extension == ".npy") return SourceFormat::Npy;
+  if (extension == ".h5" || extension == ".hdf5") return SourceFormat::Hdf5;
+  if (extension == ".csv" || extension == ".txt") return SourceFormat::Csv;
+  if (extension == ".idx" || name.string().ends_with("-ubyte") ||
+      stem.find("idx") != std::string::npos)
+    return SourceFormat::Idx;
+  return std::nullopt;
+}
+
+void check_arrangement(const std::vector<SourceFile>& files) {
+  for (const SourceFile& file : files) {
+    const bool alone = file.format == SourceFormat::Csv || file.format == SourceFormat::Hdf5;
+    if (alone && files.size() != 1)
+      throw ConfigError(fmt::format(
+          "import: a {} source is imported on its own, but {} files "
+          "were given ({} is {})",
+          name_of(file.format), files.size(), file.path.string(), name_of(file.format)));
+  }
+  if (files.size() > 2)
+    throw ConfigError(
+        fmt::format("import: {} files given; IDX and NPY take one (data) or two "
+                    "(data, then labels)",
+                    files.size()));
+}
+
+}  // namespace
+
+std::string_view name_of(SourceFormat format) noexcept {
+  for (const auto& [value, name] : kFormatNames)
+    if (value == format) return name;
+  return "auto";
+}
+
+std::optional<SourceFormat> source_format_from_name(std::string_view name) noexcept {
+  for (const auto& [value, text] : kFormatNames)
+    if (text == name) return value;
+  return std::nullopt;
+}
+
+SourceFormat detect_format(const fs::path& file) {
+  std::array<std::uint8_t, 8> head{};
+  const std::size_t got = detail::open_source(file)->read(head.data(), head.size());
+  const std::string_view text(reinterpret_cast<const char*>(head.data()), got);
+  if (text.starts_with("\x93NUMPY")) return SourceFormat::Npy;
+  if (text == std::string_view("\x89HDF\r\n\x1a\n", 8)) return SourceFormat::Hdf5;
+  if (got >= 4 && head[0] == 0 && head[1] == 0) return SourceFormat::Idx;
+  if (const auto by_name = format_from_name(file)) return *by_name;
+  if (std::all_of(text.begin(), text.end(), [](unsigned char c) {
+        return c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f);
+      }))
+    return SourceFormat::Csv;
+  throw DataError(
+      fmt::format("{}: cannot tell its format from the content or the name; set the "
+                  "format explicitly (idx, csv, npy or hdf5)",
+                  file.string()));
+}
+
+ImportedData read_sources(const ImportOptions& options) {
+  const std::vector<SourceFile> files = resolve_formats(options);
+  check_arrangement(files);
+  ImportedData data;
+  switch (files.front().format) {
+    case SourceFormat::Csv:
+      data = read_csv_file(files.front(), options.label_column);
+      break;
+    case SourceFormat::Hdf5:
+      data = read_hdf5_file(files.front(), options.hdf5_arrays);
+      break;
+    default:
+      data = read_array_files(files);
+  }
+  data.source["format"] = name_of(files.front().format);
+  return data;
+}
+
+DatasetVersion import_dataset(DatasetStore& store, const ImportOptions& options) {
+  if (options.name.empty()) throw ConfigError("import: the dataset version needs a name");
+  std::string parent;
+  if (!options.parent.empty()) {
+    const auto found = store.find(options.parent);
+    if (!found)
+      throw ConfigError(fmt::format("import: parent '{}' is not a stored dataset version in {}",
+                                    options.parent, store.directory().string()));
+    parent = found->id;
+  }
+  const ImportedData data = read_sources(options);
+  return store.put(options.name, data.arrays, data.source, parent);
+}
+
+}  // namespace kiln::data

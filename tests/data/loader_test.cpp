@@ -1,0 +1,243 @@
+// StreamingLoader: the epoch order (a permutation, deterministic, world-size
+// independent), sharding, short and dropped tails, resume, and errors.
+#include <kiln/data/loader.h>
+#include <kiln/error.h>
+
+#include "data/loader_support.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace kiln::data {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr std::int64_t kRows = 1000;
+constexpr std::int64_t kRowBytes = 4096;  // 128 rows a chunk, 8 chunks
+
+class Loader : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::ScratchDir();
+    file_ = new fs::path(testing::write_counting_dataset(dir_->path(), kRows, kRowBytes).file);
+  }
+  static void TearDownTestSuite() {
+    delete file_;
+    delete dir_;
+  }
+
+  static LoaderOptions options(std::int64_t batch = 10, int rank = 0, int world = 1) {
+    LoaderOptions options;
+    options.file = *file_;
+    options.global_batch_size = batch;
+    options.seed = 42;
+    options.rank = rank;
+    options.world_size = world;
+    // Room for windows of two 128-row blocks (four windows an epoch) beside two
+    // MiB of HDF5 chunk cache.
+    options.memory_budget_bytes = std::size_t{4608} << 10;
+    return options;
+  }
+
+  // Every batch's sample ids, checking rows against their ids on the way.
+  static std::vector<std::vector<std::int64_t>> epoch_batches(StreamingLoader& loader,
+                                                              std::int64_t epoch,
+                                                              std::int64_t first = 0) {
+    loader.start_epoch(epoch, first);
+    std::vector<std::vector<std::int64_t>> batches;
+    while (auto batch = loader.next()) {
+      EXPECT_EQ(batch->epoch, epoch);
+      EXPECT_EQ(batch->index, first + static_cast<std::int64_t>(batches.size()));
+      EXPECT_EQ(static_cast<std::int64_t>(batch->sample_ids.size()), batch->rows);
+      const BatchArray& y = batch->array("y");
+      EXPECT_EQ(y.shape, (std::vector<std::int64_t>{batch->rows}));
+      for (std::int64_t row = 0; row < batch->rows; ++row) {
+        EXPECT_EQ(testing::id_in_row(*batch, row), batch->sample_ids[row]);
+        EXPECT_EQ(y.bytes[row], batch->sample_ids[row] % 7);
+      }
+      batches.push_back(batch->sample_ids);
+    }
+    return batches;
+  }
+
+  static std::vector<std::int64_t> flatten(const std::vector<std::vector<std::int64_t>>& batches) {
+    std::vector<std::int64_t> ids;
+    for (const auto& batch : batches) ids.insert(ids.end(), batch.begin(), batch.end());
+    return ids;
+  }
+
+  static testing::ScratchDir* dir_;
+  static fs::path* file_;
+};
+
+testing::ScratchDir* Loader::dir_ = nullptr;
+fs::path* Loader::file_ = nullptr;
+
+TEST_F(Loader, EpochIsAShuffledPermutationOfEveryRow) {
+  StreamingLoader loader(options());
+  EXPECT_EQ(loader.rows(), kRows);
+  EXPECT_EQ(loader.batches_per_epoch(), 100);
+  EXPECT_EQ(loader.block_rows(), 128);
+  EXPECT_EQ(loader.window_blocks(), 2);
+  std::vector<std::int64_t> ids = flatten(epoch_batches(loader, 0));
+  std::vector<std::int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::int64_t> all(kRows);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(sorted, all);
+  EXPECT_NE(ids, all);
+  EXPECT_EQ(loader.position().epoch, 0);
+  EXPECT_EQ(loader.position().batch, 100);
+}
+
+TEST_F(Loader, UnshuffledIsFileOrder) {
+  LoaderOptions unshuffled = options(64);
+  unshuffled.shuffle = false;
+  StreamingLoader loader(unshuffled);
+  std::vector<std::int64_t> all(kRows);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(flatten(epoch_batches(loader, 3)), all);
+}
+
+TEST_F(Loader, OrderIsAFunctionOfSeedAndEpoch) {
+  StreamingLoader a(options()), b(options());
+  const auto epoch0 = flatten(epoch_batches(a, 0));
+  EXPECT_EQ(flatten(epoch_batches(b, 0)), epoch0);
+  EXPECT_NE(flatten(epoch_batches(a, 1)), epoch0);
+  LoaderOptions other_seed = options();
+  other_seed.seed = 43;
+  StreamingLoader c(other_seed);
+  EXPECT_NE(flatten(epoch_batches(c, 0)), epoch0);
+}
+
+// The SPEC 8 promise: N ranks with B/N rows each see exactly the one-rank batch.
+TEST_F(Loader, RanksSplitEveryGlobalBatchOfTheOneRankOrder) {
+  StreamingLoader single(options(10));
+  const auto reference = epoch_batches(single, 2);
+  for (int world = 2; world <= 4; ++world) {
+    std::vector<std::vector<std::vector<std::int64_t>>> per_rank;
+    for (int rank = 0; rank < world; ++rank) {
+      StreamingLoader loader(options(10, rank, world));
+      EXPECT_EQ(loader.batches_per_epoch(), single.batches_per_epoch());
+      per_rank.push_back(epoch_batches(loader, 2));
+    }
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+      std::vector<std::int64_t> joined;
+      for (int rank = 0; rank < world; ++rank)
+        joined.insert(joined.end(), per_rank[rank][i].begin(), per_rank[rank][i].end());
+      ASSERT_EQ(joined, reference[i]) << "world " << world << ", batch " << i;
+    }
+  }
+}
+
+TEST_F(Loader, ShortLastBatchOrDropLast) {
+  StreamingLoader keep(options(64, 1, 3));
+  const auto kept = epoch_batches(keep, 0);
+  ASSERT_EQ(kept.size(), 16u);         // 15 full batches and 40 rows
+  EXPECT_EQ(kept.back().size(), 13u);  // rows [13, 26) of 40
+  LoaderOptions drop = options(64, 1, 3);
+  drop.drop_last = true;
+  StreamingLoader dropped(drop);
+  EXPECT_EQ(dropped.batches_per_epoch(), 15);
+  EXPECT_EQ(epoch_batches(dropped, 0).size(), 15u);
+}
+
+TEST_F(Loader, ARankWithNoRowsInTheTailStillGetsTheBatch) {
+  // 1000 rows in batches of 333: the tail holds 1 row, which rank 3 of 4 takes.
+  LoaderOptions o = options(333, 0, 4);
+  o.memory_budget_bytes = std::size_t{16} << 20;
+  StreamingLoader loader(o);
+  loader.start_epoch(0, 3);
+  const auto batch = loader.next();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->rows, 0);
+  EXPECT_EQ(batch->global_rows, 1);
+  EXPECT_EQ(batch->array("x").shape, (std::vector<std::int64_t>{0, kRowBytes}));
+  EXPECT_FALSE(loader.next().has_value());
+}
+
+TEST_F(Loader, ResumeFromAPositionContinuesTheSameOrder) {
+  StreamingLoader whole(options());
+  const auto uninterrupted = epoch_batches(whole, 5);
+  StreamingLoader first(options());
+  first.start_epoch(5);
+  std::vector<std::vector<std::int64_t>> seen;
+  for (int i = 0; i < 37; ++i) seen.push_back(first.next()->sample_ids);
+  nlohmann::json saved = first.position();
+  EXPECT_EQ(saved, nlohmann::json({{"epoch", 5}, {"batch", 37}}));
+  StreamingLoader resumed(options());
+  const auto position = saved.get<LoaderPosition>();
+  for (auto& batch : epoch_batches(resumed, position.epoch, position.batch))
+    seen.push_back(std::move(batch));
+  EXPECT_EQ(seen, uninterrupted);
+}
+
+TEST_F(Loader, RestartingMidEpochAbandonsThePrefetchedBatches) {
+  StreamingLoader loader(options());
+  loader.start_epoch(0);
+  const auto held = loader.next();  // kept alive across the restart
+  loader.next();
+  StreamingLoader fresh(options());
+  EXPECT_EQ(epoch_batches(loader, 1), epoch_batches(fresh, 1));
+  EXPECT_EQ(testing::id_in_row(*held, 0), held->sample_ids[0]);
+}
+
+TEST_F(Loader, BatchesOutliveTheLoader) {
+  std::optional<Batch> batch;
+  {
+    StreamingLoader loader(options());
+    loader.start_epoch(0);
+    batch = loader.next();
+  }
+  EXPECT_EQ(testing::id_in_row(*batch, 9), batch->sample_ids[9]);
+}
+
+TEST_F(Loader, WindowsStayWithinTheBudget) {
+  for (const std::size_t budget :
+       {std::size_t{4} << 20, std::size_t{8} << 20, std::size_t{64} << 20}) {
+    LoaderOptions o = options(32);
+    o.memory_budget_bytes = budget;
+    StreamingLoader loader(o);
+    const auto windows = 2 * loader.window_blocks() * loader.block_rows() * (kRowBytes + 1 + 4);
+    const auto batches = 4 * 32 * (kRowBytes + 1 + 8);
+    EXPECT_LE(static_cast<std::size_t>(windows + batches + (2 << 20)), budget);
+  }
+}
+
+TEST_F(Loader, BadOptionsAndFilesAreNamed) {
+  LoaderOptions tiny = options(10);
+  tiny.memory_budget_bytes = 2 << 20;
+  EXPECT_THAT([&] { StreamingLoader loader(tiny); },
+              ::testing::ThrowsMessage<ConfigError>(HasSubstr("MiB is too small for")));
+  LoaderOptions missing = options();
+  missing.arrays = {"x", "labels"};
+  EXPECT_THAT(
+      [&] { StreamingLoader loader(missing); },
+      ::testing::ThrowsMessage<DataError>(HasSubstr("no array named 'labels' (arrays: x, y)")));
+  EXPECT_THROW(StreamingLoader(options(0)), ConfigError);
+  EXPECT_THROW(StreamingLoader(options(10, 2, 2)), ConfigError);
+}
+
+TEST_F(Loader, ReadErrorsReachNext) {
+  testing::ScratchDir dir;
+  const fs::path file = testing::write_counting_dataset(dir.path(), 600, kRowBytes).file;
+  LoaderOptions o = options();
+  o.file = file;
+  StreamingLoader loader(o);
+  fs::resize_file(file, fs::file_size(file) / 3);
+  loader.start_epoch(0);
+  EXPECT_THAT(
+      [&] {
+        while (loader.next()) {
+        }
+      },
+      ::testing::ThrowsMessage<DataError>(HasSubstr("cannot read rows")));
+}
+
+}  // namespace
+}  // namespace kiln::data
