@@ -1,16 +1,18 @@
 // The `evaluate` stage: runs the model over a test dataset version, logs
 // eval/accuracy, eval/macro_f1 and eval/loss, writes the confusion matrix, and
-// applies the gate: absolute thresholds on those metrics. A refused model stops
-// the pipeline with the gate-failure exit code.
+// applies the gate (gate.h): absolute thresholds and "beat the champion". A refused
+// model stops the pipeline with the gate-failure exit code, here (on_fail: stop) or
+// in `register` after it recorded the version without moving the alias
+// (on_fail: register).
 #include "classification_metrics.h"
+#include "gate.h"
 
 #include <kiln/cpu_threads.h>
-#include <kiln/data/classification.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
-#include <kiln/nn/mlp.h>
 #include <kiln/plugin.h>
+#include <kiln/train/predict.h>
 
 #include <fmt/format.h>
 
@@ -20,60 +22,27 @@ namespace {
 
 using kiln::ParamType;
 using kiln::evaluate::ClassificationMetrics;
+using kiln::evaluate::GateOutcome;
 
-// Metrics a gate can test, and whether higher is better.
-const std::map<std::string, bool> kGateMetrics = {
-    {"accuracy", true}, {"macro_f1", true}, {"loss", false}};
-
-double metric_value(const ClassificationMetrics& metrics, const std::string& name) {
-  if (name == "accuracy") return metrics.accuracy;
-  if (name == "macro_f1") return metrics.macro_f1;
-  return metrics.loss;
-}
-
-ClassificationMetrics evaluate_model(const kiln::nn::Mlp& model,
-                                     const kiln::data::ClassificationData& data,
+ClassificationMetrics evaluate_model(const kiln::Artifact& model, const kiln::Artifact& dataset,
                                      std::int64_t batch_size, kiln::StageContext& context) {
-  const std::int64_t classes = model.spec().outputs;
-  if (data.features != model.spec().inputs)
-    throw kiln::DataError(fmt::format("the model takes {} features but the dataset has {}",
-                                      model.spec().inputs, data.features));
-  if (data.classes > classes)
-    throw kiln::DataError(fmt::format("the dataset has label {} but the model knows {} classes",
-                                      data.classes - 1, classes));
-  kiln::evaluate::MetricsAccumulator accumulator(classes);
-  std::vector<double> losses;
-  for (std::int64_t start = 0; start < data.rows; start += batch_size) {
-    const std::int64_t batch = std::min(batch_size, data.rows - start);
-    const auto forward = model.forward(data.x.data() + start * data.features, batch);
-    const float* logits = forward.logits().data();
-    for (std::int64_t i = 0; i < batch; ++i) {
-      const float* row = logits + i * classes;
-      const std::int32_t label = data.y[static_cast<std::size_t>(start + i)];
-      const double loss = kiln::nn::softmax_cross_entropy(row, &label, 1, classes, nullptr);
-      const auto predicted = static_cast<std::int32_t>(std::max_element(row, row + classes) - row);
-      accumulator.add(label, predicted, loss);
-    }
-    context.progress().update({.step = start + batch, .total_steps = data.rows, .note = "samples"});
-  }
+  const kiln::train::Predictions predictions = kiln::train::predict_classes(
+      model.path, dataset.path, batch_size, kiln::Device::cpu(),
+      [&](std::int64_t done, std::int64_t total) {
+        context.progress().update({.step = done, .total_steps = total, .note = "samples"});
+      });
+  kiln::evaluate::MetricsAccumulator accumulator(predictions.classes);
+  for (std::size_t i = 0; i < predictions.labels.size(); ++i)
+    accumulator.add(predictions.labels[i], predictions.predicted[i], predictions.losses[i]);
   return accumulator.finish();
 }
 
-// Records each gate check in `checks`; returns the failed ones as text.
-std::vector<std::string> apply_gate(const nlohmann::json& gate,
-                                    const ClassificationMetrics& metrics, nlohmann::json& checks) {
-  std::vector<std::string> failures;
-  for (const auto& [name, threshold_json] : gate.items()) {
-    const bool higher_is_better = kGateMetrics.at(name);
-    const double value = metric_value(metrics, name), threshold = threshold_json.get<double>();
-    const bool passed = higher_is_better ? value >= threshold : value <= threshold;
-    checks.push_back(
-        {{"metric", name}, {"value", value}, {"threshold", threshold}, {"passed", passed}});
-    if (!passed)
-      failures.push_back(fmt::format("{} {:.4f} is not {} {}", name, value,
-                                     higher_is_better ? ">=" : "<=", threshold));
-  }
-  return failures;
+std::string summary_of(const ClassificationMetrics& metrics, const GateOutcome& gate) {
+  std::string summary = fmt::format("accuracy {:.4f}, macro-F1 {:.4f} on {} samples",
+                                    metrics.accuracy, metrics.macro_f1, metrics.samples);
+  if (gate.checks.empty()) return summary;
+  if (gate.passed()) return summary + ", gate passed";
+  return summary + fmt::format(", gate refused: {}", fmt::join(gate.failures, "; "));
 }
 
 void run_evaluate(kiln::StageContext& context) {
@@ -81,57 +50,65 @@ void run_evaluate(kiln::StageContext& context) {
   kiln::set_cpu_threads(static_cast<int>(params.get_int("threads")));
   const kiln::Artifact& model_artifact = context.input("model");
   const kiln::Artifact& dataset = context.input("dataset");
-  const kiln::nn::Mlp model = kiln::nn::Mlp::load(model_artifact.path);
-  const auto data = kiln::data::load_classification_data(dataset.path);
   const ClassificationMetrics metrics =
-      evaluate_model(model, data, params.get_int("batch_size"), context);
+      evaluate_model(model_artifact, dataset, params.get_int("batch_size"), context);
 
   auto& run = context.run();
   run.log_metric("eval/accuracy", metrics.accuracy, 0);
   run.log_metric("eval/macro_f1", metrics.macro_f1, 0);
   run.log_metric("eval/loss", metrics.loss, 0);
-  nlohmann::json checks = nlohmann::json::array();
-  const std::vector<std::string> failures = apply_gate(params.get("gate"), metrics, checks);
+  const GateOutcome gate =
+      kiln::evaluate::apply_gate(params.get("gate"), params.get("beat_champion"), metrics,
+                                 dataset.content_id, context.registry_root());
 
   nlohmann::json report = metrics.to_json();
   report["class_names"] = params.get("class_names");
   report["dataset_id"] = dataset.content_id;
   report["model_sha256"] = model_artifact.content_id;
-  report["gate"] = {{"passed", failures.empty()}, {"checks", checks}};
+  report["gate"] = gate.to_json();
   kiln::write_file_atomic(context.work_dir() / "metrics.json", report.dump(2) + "\n");
   kiln::write_file_atomic(run.artifact_dir() / "evaluation" / (context.name() + ".json"),
                           report.dump(2) + "\n");
-  const std::string summary = fmt::format("accuracy {:.4f}, macro-F1 {:.4f} on {} samples",
-                                          metrics.accuracy, metrics.macro_f1, metrics.samples);
+  if (!gate.checks.empty())
+    run.set_tag("kiln.gate." + context.name(), gate.passed() ? "passed" : "refused");
+  const std::string summary = summary_of(metrics, gate);
   kiln::log::info("evaluate: {} (dataset {})", summary, dataset.content_id.substr(0, 12));
-  if (!failures.empty())
-    throw kiln::GateError(fmt::format("gate refused the model: {}", fmt::join(failures, "; ")));
+  const std::string reasons = fmt::format("{}", fmt::join(gate.failures, "; "));
+  if (!gate.passed() && params.get_string("on_fail") == "stop")
+    throw kiln::GateError("gate refused the model: " + reasons);
+  if (!gate.passed())
+    kiln::log::warn(
+        "evaluate: gate refused the model ({}); on_fail: register passes it on to "
+        "be registered without moving its alias",
+        reasons);
   report.erase("confusion");
-  report["summary"] = summary + (checks.empty() ? "" : ", gate passed");
+  report["summary"] = summary;
   context.emit({.name = "metrics", .kind = "metrics", .path = "metrics.json", .meta = report});
 }
 
 void check_evaluate(const kiln::Params& params) {
   if (params.get_int("batch_size") < 1) params.fail("batch_size", "must be at least 1");
   if (params.get_int("threads") < 0) params.fail("threads", "must be >= 0 (0: all cores)");
-  const nlohmann::json& gate = params.get("gate");
-  if (!gate.is_object()) params.fail("gate", "must be a mapping of metric to threshold");
-  for (const auto& [name, threshold] : gate.items()) {
-    if (!kGateMetrics.contains(name))
-      params.fail("gate",
-                  fmt::format("unknown metric '{}'; gates test accuracy, macro_f1, loss", name));
-    if (!threshold.is_number())
-      params.fail("gate", fmt::format("threshold of '{}' must be a number", name));
-  }
+  kiln::evaluate::check_gate_params(params);
 }
 
 void register_stages(kiln::StageRegistrar& registrar) {
   registrar.add(
       {.name = "evaluate",
-       .summary = "Test accuracy, macro-F1 and confusion matrix, with a threshold gate",
+       .summary =
+           "Test accuracy, macro-F1 and confusion matrix, with a gate (thresholds, champion)",
        .params = kiln::ParamSchema()
                      .optional("gate", ParamType::Object, nlohmann::json::object(),
                                "minimum accuracy / macro_f1, maximum loss, e.g. {accuracy: 0.85}")
+                     .optional("beat_champion", ParamType::Object, nlohmann::json::object(),
+                               "{model: NAME, alias: champion, metric: accuracy, delta: 0.0}: "
+                               "the metric must beat that alias's version by >= delta, compared "
+                               "only when both were tested on the same dataset version; {}: off")
+                     .choice("on_fail", {"stop", "register"},
+                             "a refused model: stop fails here (exit 4); register passes the "
+                             "metrics on marked refused, so `register` records the version "
+                             "without moving its alias, then fails (exit 4); use it only with "
+                             "a register stage downstream")
                      .optional("batch_size", ParamType::Int, 1000, "samples per forward pass")
                      .optional("threads", ParamType::Int, 0,
                                "CPU threads; 0: KILN_NUM_THREADS or all cores (GEMM results "

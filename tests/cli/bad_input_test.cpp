@@ -51,7 +51,7 @@ TEST_F(BadInputTest, UnknownParameterWithSuggestion) {
   std::string pipeline = synthetic_pipeline();
   replace("epochs: 3", "epocs: 3", pipeline);
   EXPECT_THAT(run_bad(pipeline, 2),
-              StartsWith("kiln: config error: bad.yaml:12:26: stage 'train' (train): unknown "
+              StartsWith("kiln: config error: bad.yaml:14:7: stage 'train' (train): unknown "
                          "parameter 'epocs' (did you mean 'epochs'?)"));
 }
 
@@ -59,7 +59,7 @@ TEST_F(BadInputTest, WrongType) {
   std::string pipeline = synthetic_pipeline();
   replace("epochs: 3", "epochs: three", pipeline);
   EXPECT_EQ(run_bad(pipeline, 2),
-            "kiln: config error: bad.yaml:12:26: train.with.epochs: expected int, got 'three'");
+            "kiln: config error: bad.yaml:14:7: train.with.epochs: expected int, got 'three'");
 }
 
 TEST_F(BadInputTest, WrongTypeFromAnOverride) {
@@ -82,7 +82,7 @@ TEST_F(BadInputTest, UnknownStageType) {
   EXPECT_EQ(
       run_bad(pipeline, 2),
       "kiln: config error: bad.yaml:10:11: unknown stage type 'trian' (did you mean 'train'?); "
-      "known types: evaluate, idx_import, register, train");
+      "known types: drift, evaluate, idx_import, import, register, train, validate");
 }
 
 TEST_F(BadInputTest, DagCycle) {

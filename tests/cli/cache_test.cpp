@@ -71,7 +71,7 @@ TEST_F(CliTest, RunRecordsParamsMetricsAndTheModelVersion) {
     if (entry.is_directory()) run_dir = entry.path();
   ASSERT_FALSE(run_dir.empty());
   EXPECT_EQ(read_text(run_dir / "params" / "train.with.lr"), "0.003");
-  EXPECT_EQ(read_text(run_dir / "params" / "train.with.hidden"), "[32]");
+  EXPECT_THAT(read_text(run_dir / "params" / "train.with.model"), HasSubstr(R"({"linear":{"out":32}})"));
   // 1000 rows at batch 50 over 3 epochs: 60 steps, a line every 5 steps.
   const auto loss = lines_of(read_text(run_dir / "metrics" / "train" / "loss"));
   ASSERT_EQ(loss.size(), 12u);
@@ -134,7 +134,9 @@ TEST_F(CliTest, PlanShowsWhatWouldRunAndDotIsGraphviz) {
 
 TEST_F(CliTest, ForceRerunsOneStage) {
   ASSERT_EQ(kiln({"run", "p.yaml"}).exit_code, 0);
-  const CommandResult forced = kiln({"run", "p.yaml", "--force", "evaluate"});
+  // An override after --force STAGE stays an override.
+  const CommandResult forced =
+      kiln({"run", "p.yaml", "--force", "evaluate", "evaluate.with.batch_size=1000"});
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_EQ(statuses(forced.out)["evaluate"], "ran");
   EXPECT_EQ(statuses(forced.out)["train"], "cached");

@@ -52,7 +52,13 @@ stages:
   train:
     uses: train
     needs: [train_data]
-    with: {hidden: [32], epochs: 3, batch_size: 50, lr: 0.003, log_every: 5, threads: 1}
+    with:
+      model: {layers: [flatten, {linear: {out: 32}}, relu, {linear: {out: classes}}]}
+      epochs: 3
+      batch_size: 50
+      lr: 0.003
+      log_every: 5
+      threads: 1
   evaluate:
     uses: evaluate
     needs: [train, test_data]

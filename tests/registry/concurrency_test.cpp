@@ -114,6 +114,73 @@ TEST(RegistryConcurrency, ProcessesShareVersionsExperimentsAndMetrics) {
   EXPECT_EQ(seen.size(), lines.size());  // every (worker, step) exactly once
 }
 
+// Acceptance 2 of issue 5: 8 processes at once, each logging 2,000 metric points to
+// its own run and registering a version of the same model. Exactly 8 new versions
+// (no gap, no duplicate), every metric line present and parseable, no temporary
+// file left anywhere under the registry, and MLflow reads it all.
+TEST(RegistryConcurrency, EightRunsLogAndRegisterOneModelAtOnce) {
+  constexpr int kRuns = 8, kPoints = 2000;
+  ScratchDir scratch;
+  const fs::path root = scratch.path();
+  std::string experiment;
+  {
+    MlflowStore store(root);
+    experiment = store.ensure_experiment("stress");
+    store.create_model_version("stressed", "", "file:///before", "", {});  // version 1
+  }
+  const fs::path ids = root / "run-ids";
+  std::vector<pid_t> children;
+  for (int worker = 0; worker < kRuns; ++worker) {
+    children.push_back(fork_child([&, worker] {
+      MlflowStore store(root);
+      auto run = store.start_run(experiment, "worker-" + std::to_string(worker));
+      append_line(ids, run->run_id());
+      for (int step = 0; step < kPoints; ++step)
+        run->log_metric("train/loss", worker + step / 10000.0, step);
+      store.create_model_version("stressed", run->run_id(), "file:///m", "",
+                                 {{"worker", std::to_string(worker)}});
+      run->end(RunStatus::Finished);
+    }));
+  }
+  expect_children_succeed(children);
+
+  MlflowStore store(root);
+  std::vector<std::int64_t> numbers;
+  std::set<std::string> registered_by;
+  for (const auto& version : store.list_versions("stressed")) {
+    numbers.push_back(version.version);
+    if (version.version > 1) registered_by.insert(version.run_id);
+  }
+  EXPECT_EQ(numbers, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  const auto run_ids = lines_of(read_file(ids));
+  ASSERT_EQ(run_ids.size(), static_cast<std::size_t>(kRuns));
+  EXPECT_EQ(registered_by, std::set<std::string>(run_ids.begin(), run_ids.end()));
+
+  const std::regex line_format(R"(\d{13} [0-9.e-]+ (\d+))");
+  for (const std::string& run_id : run_ids) {
+    const auto run = store.open_run(run_id);
+    const auto lines = lines_of(read_file(run->directory() / "metrics" / "train" / "loss"));
+    ASSERT_EQ(lines.size(), static_cast<std::size_t>(kPoints)) << run_id;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      std::smatch match;
+      ASSERT_TRUE(std::regex_match(lines[i], match, line_format)) << "torn line: " << lines[i];
+      EXPECT_EQ(std::stoul(match[1]), i);
+    }
+    EXPECT_EQ(run->metric_history("train/loss").size(), static_cast<std::size_t>(kPoints));
+    EXPECT_EQ(run->info().status, RunStatus::Finished);
+  }
+  for (const std::string& path : tree(root)) {
+    EXPECT_EQ(path.find(".tmp"), std::string::npos) << path;
+    EXPECT_FALSE(path.starts_with(".mlruns-staging/")) << "left in staging: " << path;
+  }
+  const auto view = testing::run_mlflow_reader({"scan", store.mlruns().string()});
+  if (view.skip_reason.empty()) {
+    EXPECT_EQ(view.summary.value("runs", -1), kRuns) << view.summary;
+    EXPECT_EQ(view.summary.value("metric_points", -1), kRuns * kPoints) << view.summary;
+    EXPECT_EQ(view.summary.value("versions", -1), kRuns + 1) << view.summary;
+  }
+}
+
 // Two processes race to log different values for one param: exactly one wins.
 TEST(RegistryConcurrency, ParamImmutabilityHoldsAcrossProcesses) {
   ScratchDir scratch;

@@ -29,11 +29,11 @@ std::string config_error(const std::function<void()>& call) {
 }
 
 TEST(RegistryNames, ModelNames) {
-  for (const std::string& good : Names{"fmnist-mlp", "model v2", "a.b_c", ".hidden", "ünï"})
+  for (const std::string& good : Names{"fmnist-mlp", "model_v2", "a.b_c", ".hidden", "ünï"})
     EXPECT_NO_THROW(validate_model_name(good)) << good;
   for (const std::string& bad :
        Names{"", "a/b", "a/../b", "..", "../x", "..x", ".", "a\\b", "/abs", "a:b", "50%", "   ",
-             std::string("a\0b", 3), "tab\there", "\xff\xfe"})
+             "model v2", " lead", "trail ", std::string("a\0b", 3), "tab\there", "\xff\xfe"})
     EXPECT_NE(config_error([&] { validate_model_name(bad); }), "") << bad;
   EXPECT_EQ(config_error([] { validate_model_name("a/../b"); }),
             "registry: model name 'a/../b': must not contain '/' or '\\' nor be '.' or start "
@@ -42,6 +42,8 @@ TEST(RegistryNames, ModelNames) {
             "registry: model name 'a\\x00b': must not contain NUL or other control characters");
   EXPECT_EQ(config_error([] { validate_model_name(""); }),
             "registry: model name '': must not be empty");
+  EXPECT_EQ(config_error([] { validate_model_name("my model"); }),
+            "registry: model name 'my model': must not contain spaces");
 }
 
 TEST(RegistryNames, Aliases) {

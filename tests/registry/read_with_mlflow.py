@@ -1,8 +1,10 @@
 """Reads a kiln registry with the real MLflow client and prints what it sees as JSON.
 
-Used by the registry tests:
+Used by the registry and CLI tests:
   read_with_mlflow.py summary <mlruns> <experiment> <model>   what MLflow sees of one run set
   read_with_mlflow.py scan <mlruns>                           read everything, print counts
+  read_with_mlflow.py dump <mlruns> <experiment> [<model>]    every run (full metric histories
+                                                              with timestamps) and every version
 Exit status 3 means `import mlflow` failed (the tests skip then).
 """
 import json
@@ -115,8 +117,31 @@ def scan(mlruns):
     print(json.dumps(counts))
 
 
+def dump(mlruns, experiment_name, model_name=None):
+    """Everything MLflow reports about an experiment's runs and a model, for comparing
+    with kiln's own files line by line."""
+    client = client_for(mlruns)
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = []
+    if experiment is not None:
+        found = client.search_runs([experiment.experiment_id], run_view_type=3,
+                                   order_by=["attributes.start_time ASC"])
+        for run in found:
+            runs.append(run_summary(client, client.get_run(run.info.run_id)))
+    result = {"runs": runs}
+    if model_name:
+        model = client.get_registered_model(model_name)
+        result["aliases"] = model.aliases
+        result["versions"] = sorted(
+            (version_summary(v) for v in client.search_model_versions(f"name = '{model_name}'")),
+            key=lambda v: v["version"])
+    print(json.dumps(result))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "summary":
         summary(*sys.argv[2:5])
+    elif sys.argv[1] == "dump":
+        dump(*sys.argv[2:5])
     else:
         scan(sys.argv[2])

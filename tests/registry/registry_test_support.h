@@ -26,7 +26,8 @@ inline std::vector<std::string> tree(const std::filesystem::path& dir) {
 }
 
 // What read_with_mlflow.py printed (JSON on its last line), or why it could not run:
-// a skip reason when `import mlflow` fails in KILN_PYTHON.
+// a skip reason when there is no KILN_PYTHON (the venv tools/install-deps.sh makes).
+// A venv without a working `import mlflow` is a failure: install-deps puts it there.
 struct MlflowView {
   nlohmann::json summary;
   std::string skip_reason;
@@ -36,11 +37,16 @@ inline MlflowView run_mlflow_reader(const std::vector<std::string>& arguments) {
   const std::map<std::string, std::string> env = {{"MLFLOW_ALLOW_FILE_STORE", "true"},
                                                   {"MLFLOW_DISABLE_TELEMETRY", "true"},
                                                   {"DO_NOT_TRACK", "true"}};
+  if (!std::filesystem::exists(KILN_PYTHON))
+    return {nlohmann::json(), KILN_PYTHON " is missing (tools/install-deps.sh makes it)"};
   // Importing mlflow takes seconds: probe once per test process.
   static const kiln::test::CommandResult probe =
       kiln::test::run_command({KILN_PYTHON, "-c", "import mlflow"}, env);
-  if (probe.exit_code != 0)
-    return {nlohmann::json(), "`import mlflow` fails with " KILN_PYTHON ": " + probe.err};
+  if (probe.exit_code != 0) {
+    ADD_FAILURE() << "`import mlflow` fails with " KILN_PYTHON " (run tools/install-deps.sh): "
+                  << probe.err;
+    return {nlohmann::json::object(), ""};
+  }
   std::vector<std::string> argv = {KILN_PYTHON,
                                    KILN_SOURCE_DIR "/tests/registry/read_with_mlflow.py"};
   argv.insert(argv.end(), arguments.begin(), arguments.end());

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,13 @@ void set_level(Level level);
 bool enabled(Level level);
 // Prefix put before every line, e.g. "[rank 1] " in a data-parallel run.
 void set_prefix(std::string prefix);
+
+// A listener gets every line that passes the level, prefix included, after it went
+// to stderr: the run record copies them into the run's kiln.log artifact. It is
+// called under the log's lock, so it must not log itself; what it throws is dropped.
+using Listener = std::function<void(Level level, std::string_view line)>;
+int add_listener(Listener listener);  // returns a handle for remove_listener
+void remove_listener(int handle);
 
 template <class... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 
 namespace kiln {
@@ -22,6 +23,8 @@ struct Console {
   std::string live_line;  // empty: no live line on screen
   std::string prefix;
   std::shared_ptr<spdlog::logger> logger;
+  std::map<int, log::Listener> listeners;
+  int next_listener = 1;
 
   Console() {
     // Not registered in spdlog's global registry: a process may hold two copies
@@ -149,6 +152,28 @@ void write(Level level, std::string_view message) {
     c.logger->log(to_spdlog(level), "{}{}", c.prefix, message);
   c.logger->flush();
   c.draw_live_line();
+  if (c.listeners.empty() || !c.logger->should_log(to_spdlog(level))) return;
+  const std::string line = c.prefix + std::string(message);
+  for (const auto& [handle, listener] : c.listeners) {
+    try {
+      listener(level, line);
+    } catch (...) {  // a failing copy of the log must not fail the code that logs
+    }
+  }
+}
+
+int add_listener(Listener listener) {
+  Console& c = console();
+  std::lock_guard lock(c.mutex);
+  const int handle = c.next_listener++;
+  c.listeners.emplace(handle, std::move(listener));
+  return handle;
+}
+
+void remove_listener(int handle) {
+  Console& c = console();
+  std::lock_guard lock(c.mutex);
+  c.listeners.erase(handle);
 }
 
 void set_level(Level level) { console().logger->set_level(to_spdlog(level)); }

@@ -113,6 +113,14 @@ std::optional<std::string> MlflowStore::find_experiment(const std::string& name)
   return std::nullopt;
 }
 
+std::vector<ExperimentInfo> MlflowStore::list_experiments() const {
+  std::vector<ExperimentInfo> experiments;
+  for (const Experiment& experiment : read_experiments(mlruns_))
+    if (experiment.meta.lifecycle_stage == "active")
+      experiments.push_back({experiment.meta.experiment_id, experiment.meta.name});
+  return experiments;
+}
+
 std::string MlflowStore::ensure_experiment(const std::string& name) {
   validate_experiment_name(name);
   if (auto id = find_experiment(name)) return *id;

@@ -127,19 +127,29 @@ std::int64_t MlflowStore::create_model_version(const std::string& model, const s
   return meta.version;
 }
 
+void MlflowStore::require_model(const std::string& model) const {
+  if (!path_exists(model_directory(model) / kMetaFile))
+    throw ConfigError(fmt::format("registry: model name '{}': no such model in {}", model,
+                                  (mlruns_ / kModelsDir).string()));
+}
+
+void MlflowStore::require_version(const std::string& model, std::int64_t version) const {
+  if (!read_version(model_directory(model) / fmt::format("version-{}", version)))
+    throw ConfigError(fmt::format("registry: model '{}' has no version {}", model, version));
+}
+
 void MlflowStore::set_alias(const std::string& model, const std::string& alias,
                             std::int64_t version) {
-  const fs::path dir = model_directory(model);
   validate_alias(alias);
-  if (!path_exists(dir / kMetaFile))
-    throw ConfigError(fmt::format("registry: model name '{}': no such model", model));
+  require_model(model);
   FileLock lock(mlruns_ / kModelsLock);
-  const fs::path version_dir = dir / fmt::format("version-{}", version);
-  if (!read_version(version_dir))
-    throw ConfigError(fmt::format("registry: model '{}' has no version {}", model, version));
-  // The file holds the bare number, as MLflow's set_registered_model_alias writes it.
-  Staging(staging_).publish_file(dir / "aliases" / alias, std::to_string(version));
-  touch_model(model, now_ms());
+  require_version(model, version);
+  publish_alias(model, {.time_ms = now_ms(),
+                        .alias = alias,
+                        .action = "set",
+                        .version = version,
+                        .previous = alias_version(model, alias),
+                        .user = current_user()});
 }
 
 std::optional<std::int64_t> MlflowStore::alias_version(const std::string& model,
@@ -177,8 +187,7 @@ std::optional<ModelVersionInfo> MlflowStore::read_version(const fs::path& direct
 
 std::vector<ModelVersionInfo> MlflowStore::list_versions(const std::string& model) const {
   const fs::path dir = model_directory(model);
-  if (!path_exists(dir / kMetaFile))
-    throw ConfigError(fmt::format("registry: model name '{}': no such model", model));
+  require_model(model);
   std::vector<ModelVersionInfo> versions;
   for (const std::string& name : subdirectories(dir)) {
     if (!version_of(name)) continue;
@@ -196,6 +205,12 @@ std::vector<ModelVersionInfo> MlflowStore::list_versions(const std::string& mode
       if (version && info.version == *version) info.aliases.push_back(alias);
   }
   return versions;
+}
+
+ModelVersionInfo MlflowStore::get_version(const std::string& model, std::int64_t version) const {
+  for (ModelVersionInfo& info : list_versions(model))
+    if (info.version == version) return std::move(info);
+  throw ConfigError(fmt::format("registry: model '{}' has no version {}", model, version));
 }
 
 std::vector<std::string> MlflowStore::list_models() const {

@@ -164,4 +164,23 @@ std::string file_uri(const std::filesystem::path& absolute_path) {
   return uri;
 }
 
+std::optional<std::filesystem::path> path_of_file_uri(std::string_view uri) {
+  constexpr std::string_view scheme = "file://";
+  if (!uri.starts_with(scheme)) return std::nullopt;
+  std::string path;
+  for (std::size_t i = scheme.size(); i < uri.size(); ++i) {
+    unsigned value = 0;
+    const char* digits = uri.data() + i + 1;
+    if (uri[i] == '%' && i + 2 < uri.size() &&
+        std::from_chars(digits, digits + 2, value, 16).ptr == digits + 2) {
+      path.push_back(static_cast<char>(value));
+      i += 2;
+    } else {
+      path.push_back(uri[i]);
+    }
+  }
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  return std::filesystem::path(path);
+}
+
 }  // namespace kiln::registry

@@ -22,6 +22,9 @@ inline constexpr const char* kExperimentsLock = ".kiln-experiments.lock";
 inline constexpr const char* kModelsLock = ".kiln-models.lock";
 // Beside the run's meta.yaml; MLflow only opens the run's files by name.
 inline constexpr const char* kRunLock = ".kiln-run.lock";
+// kiln's record of alias moves, a plain file in models/<name>/: MLflow reads only
+// meta.yaml, tags/, aliases/ and version-*/ directories there.
+inline constexpr const char* kAliasHistoryFile = ".kiln-alias-history";
 
 std::int64_t now_ms();
 // 32 lowercase hex digits of a random UUID v4, as MLflow's uuid.uuid4().hex.

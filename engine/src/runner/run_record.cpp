@@ -1,9 +1,11 @@
 #include "run_record.h"
 
 #include <kiln/clock.h>
+#include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
+#include <kiln/registry/registry_root.h>
 #include <kiln/version.h>
 
 #include <fmt/format.h>
@@ -12,6 +14,8 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <set>
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -62,17 +66,92 @@ std::string git_commit(const fs::path& dir) {
   return status == 0 && output.size() == 40 ? output : "";
 }
 
+std::string cuda_version_text(int version) {
+  return fmt::format("{}.{}", version / 1000, version % 1000 / 10);
+}
+
+// What the run executed on: GPU model(s) and count, CUDA runtime and driver where
+// present. cuDNN and NCCL versions are not probed yet (no API in <kiln/device.h>).
+void add_device_tags(std::map<std::string, std::string>& tags) {
+  const DeviceReport report = probe_devices();
+  tags["kiln.gpu.count"] = std::to_string(report.devices.size());
+  std::set<std::string> models;
+  for (const CudaDevice& device : report.devices) models.insert(device.name);
+  if (!models.empty()) tags["kiln.gpu.model"] = fmt::format("{}", fmt::join(models, ", "));
+  if (report.devices.empty() && !report.why_none.empty()) tags["kiln.gpu.none"] = report.why_none;
+  if (report.cuda_built) tags["kiln.cuda.runtime"] = cuda_version_text(report.runtime_version);
+  if (report.driver_version > 0)
+    tags["kiln.cuda.driver"] = cuda_version_text(report.driver_version);
+}
+
+const char* level_name(log::Level level) {
+  switch (level) {
+    case log::Level::Debug:
+      return "debug";
+    case log::Level::Info:
+      return "info";
+    case log::Level::Warn:
+      return "warning";
+    case log::Level::Error:
+      return "error";
+  }
+  return "info";
+}
+
 }  // namespace
 
+// Copies the log lines of this execution into the run's artifacts/kiln.log. Lines
+// logged before the run opened (the imports' progress, say) wait in memory, up to
+// a bound, and are written first when it opens.
+class RunRecord::LogCopy {
+ public:
+  LogCopy() {
+    handle_ = log::add_listener([this](log::Level level, std::string_view line) {
+      take(fmt::format("{} {} {}", iso8601_utc(), level_name(level), line));
+    });
+  }
+  ~LogCopy() { log::remove_listener(handle_); }
+  LogCopy(const LogCopy&) = delete;
+  LogCopy& operator=(const LogCopy&) = delete;
+
+  void attach(const fs::path& file) {
+    std::lock_guard lock(mutex_);
+    file_ = file;
+    if (!pending_.empty()) append_line(file_, pending_);
+    pending_.clear();
+  }
+
+ private:
+  static constexpr std::size_t kMaxPending = 1 << 20;
+
+  void take(const std::string& line) {
+    std::lock_guard lock(mutex_);
+    if (!file_.empty())
+      append_line(file_, line);
+    else if (pending_.size() + line.size() < kMaxPending)
+      pending_ += line + "\n";
+  }
+
+  int handle_ = 0;
+  std::mutex mutex_;
+  fs::path file_;
+  std::string pending_;
+};
+
 RunRecord::RunRecord(const Pipeline& pipeline, const fs::path& registry_root, bool writer)
-    : pipeline_(pipeline), store_(registry_root), writer_(writer) {}
+    : pipeline_(pipeline), store_(registry_root), writer_(writer) {
+  registry::check_registry_root(registry_root, registry::RootAccess::Write);
+  if (writer_) log_copy_ = std::make_unique<LogCopy>();
+}
+
+RunRecord::~RunRecord() = default;
 
 RunLog& RunRecord::get() {
   if (!writer_) {
     if (!null_log_) null_log_ = std::make_unique<DiscardingRunLog>();
     return *null_log_;
   }
-  if (run_) return *run_;
+  if (run_) return *tensorboard_;
   const std::string experiment = store_.ensure_experiment(pipeline_.name);
   const fs::path pipeline_file = fs::absolute(pipeline_.file).lexically_normal();
   std::map<std::string, std::string> tags = {
@@ -91,13 +170,16 @@ RunLog& RunRecord::get() {
   for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"})
     if (const char* value = std::getenv(variable))
       tags[fmt::format("kiln.slurm.{}", variable)] = value;
+  add_device_tags(tags);
 
   const std::string run_name = fmt::format("{}-{}", pipeline_.name, iso8601_utc());
   run_ = store_.start_run(experiment, run_name, tags);
   for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
   write_file_atomic(run_->artifact_dir() / "pipeline.yaml", pipeline_.resolved_yaml);
+  if (log_copy_) log_copy_->attach(run_->artifact_dir() / "kiln.log");
   log::info("run {} in experiment '{}' ({})", run_->run_id(), pipeline_.name, experiment);
-  return *run_;
+  tensorboard_ = std::make_unique<tensorboard::TensorBoardRunLog>(*run_);
+  return *tensorboard_;
 }
 
 std::string RunRecord::run_id() const { return run_ ? run_->run_id() : std::string(); }
@@ -110,7 +192,11 @@ void RunRecord::set_tag(const std::string& key, const std::string& value) {
 }
 
 void RunRecord::end(registry::RunStatus status) {
-  if (run_) run_->end(status);
+  if (!run_) return;
+  log::info("run {} ended: {}", run_->run_id(), registry::to_string(status));
+  log_copy_.reset();  // the log is complete before the status says the run ended
+  tensorboard_->close();
+  run_->end(status);
 }
 
 }  // namespace kiln

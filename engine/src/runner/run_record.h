@@ -6,6 +6,7 @@
 #include <kiln/pipeline.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/run_log.h>
+#include <kiln/tensorboard.h>
 
 #include <filesystem>
 #include <memory>
@@ -15,11 +16,16 @@ namespace kiln {
 
 class RunRecord {
  public:
+  // ConfigError when `registry_root` exists and is not a registry (a file, or a
+  // directory of something else): checked before any stage writes there.
   RunRecord(const Pipeline& pipeline, const std::filesystem::path& registry_root, bool writer);
+  ~RunRecord();
 
   // Opens the run on first call: experiment named after the pipeline, params
-  // (every stage parameter), tags (kiln version, plugins, host, user, git commit of
-  // the pipeline's directory), the resolved pipeline as an artifact.
+  // (every stage parameter), tags (kiln version, plugins, host, user, devices, git
+  // commit of the pipeline's directory, Slurm ids), the resolved pipeline as an
+  // artifact, and from then on the log lines in artifacts/kiln.log (with those
+  // logged before the run opened).
   RunLog& get();
   bool opened() const noexcept { return run_ != nullptr; }
   std::string run_id() const;
@@ -29,11 +35,17 @@ class RunRecord {
   void end(registry::RunStatus status);
 
  private:
+  class LogCopy;  // the log lines of this execution, copied into artifacts/kiln.log
+
   const Pipeline& pipeline_;
   registry::MlflowStore store_;
   bool writer_;
   std::unique_ptr<registry::MlflowRun> run_;
+  // Wraps run_: metrics also go to a TensorBoard event file. Declared after run_ so
+  // it is destroyed first.
+  std::unique_ptr<tensorboard::TensorBoardRunLog> tensorboard_;
   std::unique_ptr<RunLog> null_log_;
+  std::unique_ptr<LogCopy> log_copy_;
 };
 
 }  // namespace kiln

@@ -40,6 +40,8 @@ inline constexpr std::string_view kParentRunTag = "mlflow.parentRunId";
 // file:// URI of an absolute path, percent-encoded as MLflow writes it (Python's
 // pathlib.Path.as_uri): use it for a model version's source_uri.
 std::string file_uri(const std::filesystem::path& absolute_path);
+// The path of a file:// URI (percent-decoded), or nothing for any other URI.
+std::optional<std::filesystem::path> path_of_file_uri(std::string_view uri);
 
 struct RunInfo {
   std::string run_id;
@@ -62,6 +64,30 @@ struct ModelVersionInfo {
   std::int64_t last_updated_time_ms = 0;
   std::map<std::string, std::string> tags;
   std::vector<std::string> aliases;  // the aliases that point at this version, sorted
+};
+
+// One line of metrics/<key>.
+struct MetricPoint {
+  std::int64_t timestamp_ms = 0;
+  double value = 0;
+  std::int64_t step = 0;
+};
+
+struct ExperimentInfo {
+  std::string experiment_id;
+  std::string name;
+};
+
+// One move of an alias, from the model's alias history (docs/formats.md): kiln
+// keeps it because MLflow keeps only where an alias points now, and `rollback`
+// needs to know where it pointed before.
+struct AliasEvent {
+  std::int64_t time_ms = 0;
+  std::string alias;
+  std::string action;                    // "set" or "rollback"
+  std::int64_t version = 0;              // where the alias points after the move
+  std::optional<std::int64_t> previous;  // where it pointed before, if anywhere
+  std::string user;
 };
 
 class MlflowStore;
@@ -91,6 +117,18 @@ class MlflowRun final : public kiln::RunLog {
   RunInfo info() const;
   std::filesystem::path directory() const { return directory_; }
 
+  // --- reading back (kiln registry show / diff) --------------------------------
+  std::map<std::string, std::string> params() const;
+  std::map<std::string, std::string> tags() const;
+  // Every point of metrics/<key> in file order; DataError naming the file for a
+  // line that is not "<ms> <value> <step>".
+  std::vector<MetricPoint> metric_history(std::string_view key) const;
+  // The final value of each metric as MLflow reports it: the point with the
+  // largest (step, timestamp, value).
+  std::map<std::string, MetricPoint> latest_metrics() const;
+  // Files under artifacts/, relative and sorted.
+  std::vector<std::string> artifacts() const;
+
  private:
   friend class MlflowStore;
   MlflowRun(std::filesystem::path directory, std::string experiment_id, std::string run_id,
@@ -116,6 +154,8 @@ class MlflowStore {
   // write also creates MLflow's "Default" experiment 0, as MLflow's own store does.
   std::string ensure_experiment(const std::string& name);
   std::optional<std::string> find_experiment(const std::string& name) const;
+  // The active experiments, by id.
+  std::vector<ExperimentInfo> list_experiments() const;
 
   // A new run, RUNNING, started now, with a 32-hex id; the user is taken from the
   // environment. Tags are written with the run (kParentRunTag makes a child run).
@@ -134,12 +174,22 @@ class MlflowStore {
   std::int64_t create_model_version(const std::string& model, const std::string& run_id,
                                     const std::string& source_uri, const std::string& description,
                                     const std::map<std::string, std::string>& tags);
-  // Points `alias` at an existing version (moving it if it pointed elsewhere).
+  // Points `alias` at an existing version (moving it if it pointed elsewhere) and
+  // appends the move to the model's alias history. ConfigError, with nothing
+  // changed, for an unknown model or version or a bad alias.
   void set_alias(const std::string& model, const std::string& alias, std::int64_t version);
+  // Moves `alias` back to the version that held it before its last move (undoing
+  // moves one at a time, rollbacks included) and returns that version. ConfigError,
+  // with nothing changed, when there is no earlier version or it was deleted.
+  std::int64_t rollback_alias(const std::string& model, const std::string& alias);
   std::optional<std::int64_t> alias_version(const std::string& model,
                                             const std::string& alias) const;
+  // The model's alias moves, oldest first (empty when kiln never moved one).
+  std::vector<AliasEvent> alias_history(const std::string& model) const;
   // Versions in ascending order; ConfigError for an unknown model.
   std::vector<ModelVersionInfo> list_versions(const std::string& model) const;
+  // One version; ConfigError for an unknown model or version.
+  ModelVersionInfo get_version(const std::string& model, std::int64_t version) const;
   std::vector<std::string> list_models() const;
 
  private:
@@ -150,6 +200,9 @@ class MlflowStore {
   void ensure_model(const std::string& model);
   void touch_model(const std::string& model, std::int64_t now_ms);
   std::optional<ModelVersionInfo> read_version(const std::filesystem::path& directory) const;
+  void require_model(const std::string& model) const;
+  void require_version(const std::string& model, std::int64_t version) const;
+  void publish_alias(const std::string& model, const AliasEvent& event);
 
   std::filesystem::path root_;
   std::filesystem::path mlruns_;

@@ -22,7 +22,8 @@ inline constexpr std::size_t kMaxAliasLength = 255;
 void validate_experiment_name(std::string_view name);
 
 // A registered model name is one directory: no '/', '\\', ':' or '%', not '.',
-// not starting with '..', not blank, UTF-8, no control characters.
+// not starting with '..', UTF-8, no control characters, and no spaces (stricter
+// than MLflow, which allows them: a kiln model name is one word on a command line).
 void validate_model_name(std::string_view name);
 
 // Aliases: [A-Za-z0-9_-]+, at most 255, not "latest" nor "v<digits>" (both reserved
