@@ -6,6 +6,7 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
+#include <kiln/report/report.h>
 #include <kiln/runner.h>
 
 #include <fmt/format.h>
@@ -89,6 +90,7 @@ class Execution {
     } catch (const Error& error) {
       record_.end(error.kind() == ErrorKind::Interrupted ? registry::RunStatus::Killed
                                                          : registry::RunStatus::Failed);
+      write_report();
       std::error_code ec;
       if (!registry_existed && !record_.opened() && only_scaffolding(root_))
         fs::remove_all(root_, ec);
@@ -96,12 +98,24 @@ class Execution {
     }
     for (const auto& report : result.stages) tag_stage(report);
     record_.end(registry::RunStatus::Finished);
+    write_report();
     result.run_id = record_.run_id();
     result.experiment_id = record_.experiment_id();
     return result;
   }
 
  private:
+  // The run's HTML report, as an artifact; a report that cannot be written is a
+  // warning, never the run's failure.
+  void write_report() {
+    if (!record_.opened()) return;
+    try {
+      report::write_run_report(root_, record_.run_id(), record_.get().artifact_dir() / "report.html");
+    } catch (const Error& error) {
+      log::warn("run report not written: {}", error.what());
+    }
+  }
+
   bool forced(const std::string& stage) const {
     return std::find(options_.force.begin(), options_.force.end(), stage) != options_.force.end();
   }

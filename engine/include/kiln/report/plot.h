@@ -1,0 +1,75 @@
+// Plots as inline SVG, for kiln's static HTML reports (run, model, sweep): line
+// plots with axes, ticks and a legend, and heat maps. The output is an <svg>
+// element to paste into an HTML page; it references nothing outside itself (no
+// fonts, no scripts, no URLs, not even an xmlns: HTML puts inline <svg> in the SVG
+// namespace by itself).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::report {
+
+struct Point {
+  double x = 0;
+  double y = 0;
+};
+
+enum class SeriesStyle {
+  Line,           // a line through the points
+  Points,         // a dot per point
+  LineAndPoints,  // both
+};
+
+struct Series {
+  std::string label;
+  // In the order given. A NaN or infinite y is a gap: the line stops before it and
+  // starts again after it; a point alone between gaps is drawn as a dot.
+  std::vector<Point> points;
+  SeriesStyle style = SeriesStyle::Line;
+};
+
+struct LinePlot {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<Series> series;
+  // x counts something (steps, versions): ticks at whole numbers only.
+  bool whole_x = true;
+  int width = 560;
+  int height = 320;
+};
+
+// The plot as an <svg class="plot"> element with one <path class="curve"> per
+// series (also for a series without a finite point: it stays in the legend),
+// colored from a fixed palette in series order. Dots are <circle>s.
+std::string svg_line_plot(const LinePlot& plot);
+
+struct HeatMap {
+  std::string title;
+  std::string row_label;     // e.g. "true class"
+  std::string column_label;  // e.g. "predicted class"
+  std::vector<std::string> rows;
+  std::vector<std::string> columns;
+  // [row][column]: a cell's color, from white at 0 (or the smallest value, if
+  // negative) to dark blue at the largest; NaN leaves the cell grey.
+  std::vector<std::vector<double>> values;
+  // Optional text of each cell, same shape (e.g. counts while the colors show rates).
+  std::vector<std::vector<std::string>> cell_text;
+};
+
+// The heat map as an <svg class="heatmap"> with one <rect class="cell"> per cell.
+// InternalError when the shapes disagree.
+std::string svg_heat_map(const HeatMap& map);
+
+// Tick positions at 1, 2 or 5 times a power of ten covering [low, high], about
+// `target` of them (no step below `min_step` when it is given); and their text,
+// with as many digits as the step needs.
+std::vector<double> nice_ticks(double low, double high, int target, double min_step = 0);
+std::string tick_text(double value, double step);
+
+// Text safe inside an HTML or SVG element or a double-quoted attribute.
+std::string escape_xml(std::string_view text);
+
+}  // namespace kiln::report
