@@ -32,5 +32,8 @@ std::unique_ptr<StageCatalog> load_default_catalog();
 void add_run_commands(CLI::App& app, const GlobalOptions& global);
 void add_plugins_command(CLI::App& app);
 void add_version_command(CLI::App& app);
+void add_data_command(CLI::App& app, const GlobalOptions& global);
+void add_report_command(CLI::App& app, const GlobalOptions& global);
+void add_registry_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kiln::cli

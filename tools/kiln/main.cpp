@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   kiln::cli::add_run_commands(app, global);
   kiln::cli::add_plugins_command(app);
   kiln::cli::add_version_command(app);
+  kiln::cli::add_data_command(app, global);
+  kiln::cli::add_report_command(app, global);
+  kiln::cli::add_registry_command(app, global);
 
   try {
     app.parse(argc, argv);

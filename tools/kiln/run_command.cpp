@@ -26,6 +26,7 @@ void add_pipeline_arguments(CLI::App& command, RunArguments& arguments) {
   command.add_option("--force", arguments.force, "Run STAGE even if it is cached (repeatable)")
       ->type_name("STAGE")
       ->expected(1)
+      ->allow_extra_args(false)  // `--force train lr=...`: the override stays positional
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
@@ -94,8 +95,15 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   const RunResult result = runner.run();
   std::fflush(stderr);
   print_table(result.stages, true);
-  if (result.run_id.empty())
+  const bool all_cached =
+      std::all_of(result.stages.begin(), result.stages.end(),
+                  [](const StageReport& report) { return report.status == StageStatus::Cached; });
+  if (all_cached)
     fmt::print("nothing ran: every stage was cached (registry {})\n", global.registry.string());
+  else if (result.run_id.empty())
+    fmt::print("done; the stages that ran logged nothing, so no tracking run was opened (registry "
+               "{})\n",
+               global.registry.string());
   else
     fmt::print("run {} finished (experiment '{}', id {}; registry {})\n", result.run_id,
                loaded.pipeline.name, result.experiment_id, global.registry.string());
