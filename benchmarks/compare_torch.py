@@ -11,7 +11,9 @@ IDX files of Debian's dataset-fashion-mnist. kiln runs the real `train` stage
 through `kiln run` (data import cached in a scratch registry); its throughput is
 the median of the train/samples_per_s windows it logs, the first window left out
 as warm-up. PyTorch's is measured the same way: windows of 20 steps, median,
-first window left out. Use /usr/bin/python3 for Debian's python3-torch.
+first window left out. The two sides alternate for --rounds rounds and each
+reports the median over its rounds, so that a machine whose speed drifts (shared
+hosts) biases neither. Use /usr/bin/python3 for Debian's python3-torch.
 """
 import argparse
 import gzip
@@ -124,18 +126,25 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="kiln-bench-") as work:
         for name in args.models.split(","):
-            kiln = kiln_samples_per_s(name, os.path.abspath(args.kiln), args.device, args.threads,
-                                      args.batch, args.epochs, work)
-            torch_rate, torch_version = torch_samples_per_s(name, args.device, args.threads, args.batch,
-                                                            args.epochs)
+            kiln_rates, torch_rates = [], []
+            for _ in range(args.rounds):
+                kiln_rates.append(kiln_samples_per_s(name, os.path.abspath(args.kiln), args.device,
+                                                     args.threads, args.batch, args.epochs, work))
+                rate, torch_version = torch_samples_per_s(name, args.device, args.threads, args.batch,
+                                                          args.epochs)
+                torch_rates.append(rate)
+            kiln, torch_rate = statistics.median(kiln_rates), statistics.median(torch_rates)
             results.append({"model": name, "device": args.device, "threads": args.threads,
-                            "batch": args.batch, "torch": torch_version,
+                            "batch": args.batch, "torch": torch_version, "rounds": args.rounds,
                             "torch_samples_per_s": round(torch_rate), "kiln_samples_per_s": round(kiln),
+                            "torch_rounds": [round(r) for r in torch_rates],
+                            "kiln_rounds": [round(r) for r in kiln_rates],
                             "ratio": round(kiln / torch_rate, 2)})
     print(f"{'model':<6} {'device':<6} {'threads':>7} {'batch':>5} {'torch samples/s':>16} "
           f"{'kiln samples/s':>15} {'ratio':>6}")

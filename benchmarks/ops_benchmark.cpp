@@ -82,7 +82,8 @@ void BM_AdamWStep(benchmark::State& state) {
   std::vector<kiln::nn::Parameter> parameters;
   for (const kiln::Shape& shape :
        std::vector<kiln::Shape>{{256, 784}, {256}, {128, 256}, {128}, {10, 128}, {10}})
-    parameters.push_back({"p", filled(shape, 0.1f), filled(shape, 0.01f)});
+    parameters.push_back(
+        {"p" + std::to_string(parameters.size()), filled(shape, 0.1f), filled(shape, 0.01f)});
   std::vector<kiln::nn::Parameter*> pointers;
   for (auto& p : parameters) pointers.push_back(&p);
   auto optimizer = kiln::nn::make_adamw({});

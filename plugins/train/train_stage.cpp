@@ -94,17 +94,19 @@ void run_train(kiln::StageContext& context) {
   const kiln::Artifact& dataset = context.input("dataset");
 
   // Peek at the data's shape and classes, then reopen it with the model's input shape.
-  kiln::train::InMemoryOptions data_options;
+  kiln::train::BatchOptions data_options;
   data_options.batch_size = params.get_int("batch_size");
   data_options.seed = config.seed;
   data_options.targets = config.loss == "mse" ? "values" : "labels";
   data_options.device = config.device;
-  auto batches = kiln::train::in_memory_batches(dataset.path, data_options);
+  data_options.memory_budget_bytes = static_cast<std::size_t>(params.get_int("memory_mb")) << 20;
+  data_options.preprocess = params.get("preprocess");
+  auto batches = kiln::train::dataset_batches(dataset.path, data_options);
   const Json model_param = params.get("model");
   config.model = resolve_model(model_param.empty() ? default_model() : model_param,
                                batches->sample_shape(), batches->classes());
   data_options.sample_shape = shape_of(config.model.at("input"));
-  batches = kiln::train::in_memory_batches(dataset.path, data_options);
+  batches = kiln::train::dataset_batches(dataset.path, data_options);
 
   kiln::train::Trainer trainer(config, *batches,
                                {&context.run(), &context.progress(),
@@ -119,7 +121,9 @@ void run_train(kiln::StageContext& context) {
 
   const std::string run_id = context.run().run_id();
   trainer.model().save(context.work_dir() / "model.safetensors",
-                       {{"kiln.dataset", dataset.content_id}, {"kiln.run_id", run_id}});
+                       {{"kiln.dataset", dataset.content_id},
+                        {"kiln.run_id", run_id},
+                        {"kiln.preprocess", params.get("preprocess").dump()}});
   context.emit({.name = "model",
                 .kind = "model",
                 .path = "model.safetensors",
@@ -161,6 +165,7 @@ void check_train(const kiln::Params& params) {
   if (smoothing < 0 || smoothing >= 1) params.fail("label_smoothing", "must lie in [0, 1)");
   if (params.get_int("threads") < 0) params.fail("threads", "must be >= 0 (0: all cores)");
   if (params.get_int("checkpoint_every") < 0) params.fail("checkpoint_every", "must be >= 0");
+  if (params.get_int("memory_mb") < 1) params.fail("memory_mb", "must be at least 1");
   const std::string device = params.get_string("device");
   if (device != "auto") {
     try {
@@ -196,6 +201,9 @@ kiln::ParamSchema schema() {
       .optional("pct_start", ParamType::Float, 0.3, "onecycle: share of steps rising to lr")
       .optional("clip_norm", ParamType::Float, 0.0, "clip gradients to this global norm; 0: off")
       .optional("seed", ParamType::Int, 0, "seed of initialisation, shuffling and dropout")
+      .optional("preprocess", ParamType::Object, Json::object(),
+                "image normalisation and augmentation: mean, std, crop_padding, flip, erase, ...")
+      .optional("memory_mb", ParamType::Int, 256, "the data loader's memory budget")
       .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
       .optional("threads", ParamType::Int, 0, "CPU threads; 0: KILN_NUM_THREADS or all cores")
       .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")

@@ -2,6 +2,7 @@
 // and bad input to them (issue 5, acceptance 5): one clear error line, the usage or
 // data exit code, and a registry left exactly as it was.
 #include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
 
 #include "registry_cli_support.h"
 
@@ -181,8 +182,11 @@ TEST_F(RegistryCliTest, MalformedWeightsAreADataErrorNamingTheFile) {
 
   // The train stage's cached model, read again by a forced evaluate.
   fs::path cached;
-  for (const auto& entry : fs::directory_iterator(registry() / "stages"))
-    if (fs::exists(entry.path() / "model.safetensors")) cached = entry.path() / "model.safetensors";
+  for (const auto& entry : fs::directory_iterator(registry() / "stages")) {
+    if (!fs::exists(entry.path() / "model.safetensors")) continue;
+    const auto manifest = nlohmann::json::parse(read_text(entry.path() / "manifest.json"));
+    if (manifest["params"]["lr"] == 0.002) cached = entry.path() / "model.safetensors";
+  }
   ASSERT_FALSE(cached.empty());
   write_text(cached, oversized);
   const auto mlruns = snapshot(registry() / "mlruns");

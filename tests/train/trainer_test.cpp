@@ -85,12 +85,12 @@ class TrainerTest : public ::testing::Test {
  protected:
   std::unique_ptr<BatchSource> batches(const fs::path& file, std::int64_t batch_size = 16,
                                        bool shuffle = true) {
-    InMemoryOptions options;
+    BatchOptions options;
     options.batch_size = batch_size;
     options.seed = 7;
     options.shuffle = shuffle;
     options.sample_shape = {1, 4, 4};
-    return in_memory_batches(file, options);
+    return dataset_batches(file, options);
   }
   test::TempDir dir_;
 };

@@ -30,8 +30,10 @@ void Model::save(const std::filesystem::path& path,
   write_safetensors(path, views, all);
 }
 
-Model Model::load(const std::filesystem::path& path, Device device) {
+Model Model::load(const std::filesystem::path& path, Device device,
+                  std::map<std::string, std::string>* metadata) {
   const SafetensorsFile file = read_safetensors(path);
+  if (metadata != nullptr) *metadata = file.metadata;
   const auto spec_text = file.metadata.find("kiln.model");
   if (spec_text == file.metadata.end())
     throw DataError(fmt::format("{}: not a kiln model (no kiln.model in the metadata)", path.string()));

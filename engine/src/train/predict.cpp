@@ -15,16 +15,21 @@ Predictions predict_classes(const std::filesystem::path& model_file,
                             const std::filesystem::path& dataset_file, std::int64_t batch_size,
                             Device device,
                             const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  nn::Model model = nn::Model::load(model_file, device);
+  std::map<std::string, std::string> metadata;
+  nn::Model model = nn::Model::load(model_file, device, &metadata);
   if (model.output_shape().size() != 1)
     throw DataError(fmt::format("{}: the model outputs {}, not class scores", model_file.string(),
                                 shape_string(model.output_shape())));
-  InMemoryOptions options;
+  BatchOptions options;
   options.batch_size = batch_size;
   options.shuffle = false;
   options.sample_shape = model.input_shape();
   options.device = device;
-  auto batches = in_memory_batches(dataset_file, options);
+  // The normalisation the model was trained with, without the random augmentation.
+  if (const auto it = metadata.find("kiln.preprocess"); it != metadata.end())
+    options.preprocess = nlohmann::json::parse(it->second);
+  options.augment = false;
+  auto batches = dataset_batches(dataset_file, options);
   Predictions result;
   result.classes = model.output_shape()[0];
   if (batches->classes() > result.classes)

@@ -153,12 +153,13 @@ TrainResult Trainer::run() {
       s.optimizer->set_lr(s.config.schedule.at(s.position.step));
       s.loss_sum.zero();
       s.correct.zero();
+      // The step's loss is a mean over the global batch: rows of every rank.
       std::int64_t rows = 0, micro = 0;
       // The micro-batches of one step; the last step of an epoch may have fewer.
       std::vector<Batch> micro_batches;
       while (micro < s.config.accumulate && s.position.batch < per_epoch && s.batches.next(batch)) {
         micro_batches.push_back(batch);
-        rows += batch.x.dim(0);
+        rows += batch.global_rows;
         ++micro;
         ++s.position.batch;
       }

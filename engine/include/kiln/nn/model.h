@@ -110,7 +110,9 @@ class Model {
             const std::map<std::string, std::string>& metadata = {}) const;
   // DataError naming the file for a missing or malformed spec, missing tensors or
   // shapes that differ from the spec.
-  static Model load(const std::filesystem::path& path, Device device = Device::cpu());
+  // `metadata`, when given, receives the file's metadata.
+  static Model load(const std::filesystem::path& path, Device device = Device::cpu(),
+                    std::map<std::string, std::string>* metadata = nullptr);
 
  private:
   Model();

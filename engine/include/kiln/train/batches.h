@@ -6,6 +6,8 @@
 
 #include <kiln/tensor/tensor.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -17,6 +19,7 @@ struct Batch {
   Tensor x;  // [rows, ...] float32
   Tensor y;  // [rows] int32 labels, or [rows, ...] float32 targets
   std::int64_t epoch = 0, index = 0;
+  std::int64_t global_rows = 0;  // rows of the global batch this rank's rows belong to
 };
 
 class BatchSource {
@@ -35,20 +38,28 @@ class BatchSource {
   virtual double wait_seconds() const = 0;
 };
 
-struct InMemoryOptions {
-  std::int64_t batch_size = 128;
+struct BatchOptions {
+  std::int64_t batch_size = 128;  // the global batch: all ranks together
   std::uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = false;
   std::string targets = "labels";  // labels (int32 from /y) or values (float32 from /y)
   Shape sample_shape;  // view each row of /x with this shape (same element count); empty: as stored
   Device device;
+  int rank = 0, world_size = 1;  // this rank takes its slice of every global batch
+  std::size_t memory_budget_bytes = std::size_t{256} << 20;  // the loader's window of chunks
+  // Image augmentation and normalisation (the `preprocess:` mapping, see
+  // kernels/preprocess.h), applied to u8 images; null: pixels / 255 only.
+  nlohmann::json preprocess;
+  bool augment = true;  // false: normalise only (evaluation)
 };
 
-// Reads /x and /y of a dataset version into memory (u8 pixels scaled to [0, 1]).
-// DataError naming the file for missing arrays, disagreeing row counts, negative
-// labels or unsupported dtypes.
-std::unique_ptr<BatchSource> in_memory_batches(const std::filesystem::path& dataset,
-                                               const InMemoryOptions& options);
+// Streams /x and /y of a dataset version through the StreamingLoader (bounded
+// memory, prefetched in a background thread): u8 images become float32 through the
+// fused preprocessing (pixels / 255, then normalisation and augmentation if asked),
+// float32 features are taken as they are. DataError naming the file for missing
+// arrays, disagreeing row counts, negative labels or unsupported dtypes.
+std::unique_ptr<BatchSource> dataset_batches(const std::filesystem::path& dataset,
+                                             const BatchOptions& options);
 
 }  // namespace kiln::train
