@@ -60,7 +60,7 @@ struct Trainer::State {
   // One micro-batch: forward, loss, backward (gradients add up).
   void micro_step(const Batch& batch, float grad_scale) {
     nn::ForwardContext context;
-    const nn::StepInfo info{nn::Mode::Train, config.seed, position.step};
+    const nn::StepInfo info{nn::Mode::Train, config.seed, position.step, config.precision};
     const Tensor out = model.forward(batch.x, info, context);
     Tensor dout = Tensor::empty(out.shape(), DType::F32, out.device());
     if (config.loss == "mse") {

@@ -39,10 +39,16 @@ enum class Mode { Train, Eval };
 
 // What a forward pass needs besides the input: the mode, and the address of its
 // random numbers (dropout masks depend on seed and step only, on any device).
+// Arithmetic of the matrix products (linear, convolution): float32 throughout, or
+// bf16 inputs with float32 accumulation and float32 master weights (autocast, on
+// CUDA devices; the CPU computes float32 either way).
+enum class Precision { F32, BF16 };
+
 struct StepInfo {
   Mode mode = Mode::Eval;
   std::uint64_t seed = 0;
   std::int64_t step = 0;
+  Precision precision = Precision::F32;
 };
 
 class Layer;

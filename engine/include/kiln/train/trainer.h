@@ -40,6 +40,7 @@ struct TrainerConfig {
   std::int64_t log_every = 50;         // optimizer steps between metric lines
   std::int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: epoch ends only
   Device device;
+  nn::Precision precision = nn::Precision::F32;
 };
 
 // Where the trainer reports and keeps its state.
