@@ -5,9 +5,11 @@ ratio (SPEC section 12).
 
   benchmarks/compare_torch.py [--kiln build/bin/kiln] [--device cpu|cuda]
                               [--threads 2] [--models mlp,cnn] [--epochs 1]
+                              [--rounds 3] [--data DIR] [--json FILE]
 
 Both sides train one epoch of Fashion-MNIST (batch 128, AdamW, lr 1e-3) from the
-IDX files of Debian's dataset-fashion-mnist. kiln runs the real `train` stage
+IDX files of Debian's dataset-fashion-mnist (or --data DIR holding the same four
+files). kiln runs the real `train` stage
 through `kiln run` (data import cached in a scratch registry); its throughput is
 the median of the train/samples_per_s windows it logs, the first window left out
 as warm-up. PyTorch's is measured the same way: windows of 20 steps, median,
@@ -58,13 +60,13 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def torch_samples_per_s(name, device, threads, batch, epochs):
+def torch_samples_per_s(name, device, threads, batch, epochs, data):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x = torch.from_numpy(read_idx(f"{DATA}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0)
+    x = torch.from_numpy(read_idx(f"{data}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0)
     x = x.reshape(-1, 1, 28, 28).to(device)
-    y = torch.from_numpy(read_idx(f"{DATA}/train-labels-idx1-ubyte.gz").astype(np.int64)).to(device)
+    y = torch.from_numpy(read_idx(f"{data}/train-labels-idx1-ubyte.gz").astype(np.int64)).to(device)
     model = torch_model(name).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -89,13 +91,13 @@ def torch_samples_per_s(name, device, threads, batch, epochs):
     return statistics.median(rates[1:]), torch.__version__
 
 
-def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work):
+def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data):
     pipeline = {
         "name": f"bench-{name}",
         "stages": {
             "train_data": {"uses": "idx_import", "with": {
-                "images": f"{DATA}/train-images-idx3-ubyte.gz",
-                "labels": f"{DATA}/train-labels-idx1-ubyte.gz"}},
+                "images": f"{data}/train-images-idx3-ubyte.gz",
+                "labels": f"{data}/train-labels-idx1-ubyte.gz"}},
             "train": {"uses": "train", "needs": ["train_data"], "with": {
                 "model": {"input": [1, 28, 28], "layers": MODELS[name]},
                 "epochs": epochs, "batch_size": batch, "optimizer": "adamw", "lr": 1e-3,
@@ -127,6 +129,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", default=DATA, help="folder with the Fashion-MNIST IDX .gz files")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     results = []
@@ -135,9 +138,10 @@ def main():
             kiln_rates, torch_rates = [], []
             for _ in range(args.rounds):
                 kiln_rates.append(kiln_samples_per_s(name, os.path.abspath(args.kiln), args.device,
-                                                     args.threads, args.batch, args.epochs, work))
+                                                     args.threads, args.batch, args.epochs, work,
+                                                     os.path.abspath(args.data)))
                 rate, torch_version = torch_samples_per_s(name, args.device, args.threads, args.batch,
-                                                          args.epochs)
+                                                          args.epochs, args.data)
                 torch_rates.append(rate)
             kiln, torch_rate = statistics.median(kiln_rates), statistics.median(torch_rates)
             results.append({"model": name, "device": args.device, "threads": args.threads,

@@ -13,6 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libyaml-cpp-dev libhdf5-dev hdf5-tools libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
+  patchelf xz-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
   python3 python3-venv python3-numpy python3-h5py python3-torch
