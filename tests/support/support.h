@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::test {
@@ -90,6 +91,14 @@ inline CommandResult run_command(const std::vector<std::string>& argv,
   std::filesystem::remove(out_template);
   std::filesystem::remove(err_template);
   return result;
+}
+
+// Bytes from hex digits ("0a03" -> {0x0a, 0x03}), for expected encodings.
+inline std::string from_hex(std::string_view hex) {
+  std::string bytes;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  return bytes;
 }
 
 // Lines of `text` without the trailing newline.

@@ -10,15 +10,12 @@
 #include <cmath>
 #include <string>
 
+#include "support/support.h"
+
 namespace kiln::tensorboard {
 namespace {
 
-std::string from_hex(std::string_view hex) {
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-    bytes.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  return bytes;
-}
+using test::from_hex;
 
 std::string little_endian_u32(std::uint32_t value) {
   std::string bytes;

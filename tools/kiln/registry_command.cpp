@@ -1,11 +1,13 @@
-// kiln registry ls / show / diff / promote / rollback: formatting over
-// <kiln/registry/browse.h>; the registry logic lives in the engine.
+// kiln registry ls / show / diff / promote / rollback / export-onnx: formatting over
+// <kiln/registry/browse.h> and <kiln/onnx.h>; the logic lives in the engine.
 #include "commands.h"
 
 #include <kiln/clock.h>
 #include <kiln/data/dataset.h>
 #include <kiln/dtype.h>
 #include <kiln/error.h>
+#include <kiln/nn/model.h>
+#include <kiln/onnx.h>
 #include <kiln/registry/browse.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/registry/registry_root.h>
@@ -14,6 +16,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <optional>
 
 namespace kiln::cli {
 namespace {
@@ -232,6 +236,47 @@ void rollback(const GlobalOptions& global, const std::string& model, const std::
              holder_text(before));
 }
 
+// --- export-onnx ------------------------------------------------------------------
+
+// The version MODEL[@VERSION|@ALIAS] names; an unknown model is named as such, not
+// as a model without versions.
+reg::ModelVersionInfo find_version(const reg::MlflowStore& store, const GlobalOptions& global,
+                                   const std::string& what) {
+  const reg::ModelRef ref = reg::parse_model_ref(what);
+  const auto models = store.list_models();
+  if (std::find(models.begin(), models.end(), ref.model) == models.end())
+    throw ConfigError(
+        fmt::format("registry: no model '{}' in {}", ref.model, global.registry.string()));
+  return reg::resolve_model_ref(store, ref);
+}
+
+void export_onnx(const GlobalOptions& global, const std::string& what,
+                 std::filesystem::path output) {
+  const reg::MlflowStore store = open_store(global);
+  const reg::ModelVersionInfo version = find_version(store, global, what);
+  const std::optional<std::filesystem::path> weights = reg::model_weights_file(version);
+  if (!weights)
+    throw ConfigError(fmt::format("registry: {} version {} has no local weights to export ({})",
+                                  version.model, version.version, version.source));
+  std::map<std::string, std::string> metadata;
+  nn::Model model = nn::Model::load(*weights, Device::cpu(), &metadata);
+  onnx::ExportOptions options;
+  options.graph_name = fmt::format("{}-v{}", version.model, version.version);
+  options.metadata = {{"kiln.model_name", version.model},
+                      {"kiln.model_version", std::to_string(version.version)},
+                      {"kiln.run_id", version.run_id}};
+  // From the weights: the input's normalisation after pixels / 255 (docs/formats.md)
+  // and the training data.
+  for (const char* key : {"kiln.preprocess", "kiln.dataset"})
+    if (const auto it = metadata.find(key); it != metadata.end())
+      options.metadata.emplace_back(key, it->second);
+  if (output.empty()) output = fmt::format("{}-v{}.onnx", version.model, version.version);
+  const onnx::ExportedModel exported = onnx::write_model(output, model, options);
+  fmt::print("{} version {} -> {} (ONNX opset {}, {} nodes, {} parameters, {} bytes)\n",
+             version.model, version.version, output.string(), onnx::kOpsetVersion, exported.nodes,
+             model.parameter_count(), exported.bytes.size());
+}
+
 // CLI11's own number checks print the type's whole range; say what a version is.
 CLI::Validator version_number() {
   return CLI::Validator(
@@ -252,6 +297,7 @@ struct RegistryArguments {
   std::string right;
   std::int64_t version = 0;
   std::string alias = "champion";
+  std::filesystem::path output;
 };
 
 }  // namespace
@@ -290,6 +336,14 @@ void add_registry_command(CLI::App& app, const GlobalOptions& global) {
   rollback->add_option("model", args->model, "registered model name")->required();
   rollback->add_option("--alias", args->alias, "alias to move back")->capture_default_str();
   rollback->callback([args, &global] { kiln::cli::rollback(global, args->model, args->alias); });
+
+  CLI::App* export_onnx = registry->add_subcommand(
+      "export-onnx", "Write a model version as an ONNX file (onnxruntime and other runtimes)");
+  export_onnx->add_option("what", args->what, "MODEL, MODEL@VERSION or MODEL@ALIAS (MODEL: latest)")
+      ->required();
+  export_onnx->add_option("-o,--output", args->output, "ONNX file (default MODEL-vVERSION.onnx)");
+  export_onnx->callback(
+      [args, &global] { kiln::cli::export_onnx(global, args->what, args->output); });
 }
 
 }  // namespace kiln::cli

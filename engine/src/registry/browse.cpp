@@ -141,14 +141,20 @@ RunDiff diff_runs(const MlflowStore& store, const std::string& left_run,
 
 std::string metric_text(double value) { return detail::format_metric_value(value); }
 
-std::optional<ModelWeights> read_model_weights(const ModelVersionInfo& version) {
+std::optional<fs::path> model_weights_file(const ModelVersionInfo& version) {
   const std::optional<fs::path> source = path_of_file_uri(version.source);
   if (!source) return std::nullopt;
   const fs::path file = *source / "model.safetensors";
   if (!detail::path_exists(file))
     throw DataError(fmt::format("{}: missing: the weights of {} version {}", file.string(),
                                 version.model, version.version));
-  return ModelWeights{file, read_safetensors(file)};
+  return file;
+}
+
+std::optional<ModelWeights> read_model_weights(const ModelVersionInfo& version) {
+  const std::optional<fs::path> file = model_weights_file(version);
+  if (!file) return std::nullopt;
+  return ModelWeights{*file, read_safetensors(*file)};
 }
 
 }  // namespace kiln::registry

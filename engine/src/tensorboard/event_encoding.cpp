@@ -1,6 +1,7 @@
 // Event protobufs and TFRecord framing, encoded by hand: kiln needs three message
 // types with five fields between them, which does not justify a libprotobuf
-// dependency and generated code. Field numbers and types are those of
+// dependency and generated code (the wire format is core/protobuf_wire.h, shared
+// with the ONNX export). Field numbers and types are those of
 // tensorboard/compat/proto/event.proto and summary.proto:
 //   Event         { double wall_time = 1; int64 step = 2; string file_version = 3;
 //                   Summary summary = 5; }
@@ -10,13 +11,17 @@
 
 #include <fmt/format.h>
 
-#include <bit>
+#include "core/protobuf_wire.h"
 
 namespace kiln::tensorboard {
-namespace {
 
-// Protobuf wire types.
-enum class Wire : std::uint8_t { Varint = 0, Fixed64 = 1, LengthDelimited = 2, Fixed32 = 5 };
+using protobuf::put_bytes;
+using protobuf::put_double;
+using protobuf::put_float;
+using protobuf::put_int64;
+using protobuf::put_little_endian;
+
+namespace {
 
 namespace event_field {
 constexpr int kWallTime = 1, kStep = 2, kFileVersion = 3, kSummary = 5;
@@ -24,45 +29,6 @@ constexpr int kWallTime = 1, kStep = 2, kFileVersion = 3, kSummary = 5;
 constexpr int kSummaryValue = 1;
 namespace value_field {
 constexpr int kTag = 1, kSimpleValue = 2;
-}
-
-void put_varint(std::string& out, std::uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-// Little-endian whatever the host's byte order.
-void put_little_endian(std::string& out, std::uint64_t bits, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
-}
-
-void put_key(std::string& out, int field, Wire wire) {
-  put_varint(out, (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint64_t>(wire));
-}
-
-void put_double(std::string& out, int field, double value) {
-  put_key(out, field, Wire::Fixed64);
-  put_little_endian(out, std::bit_cast<std::uint64_t>(value), 8);
-}
-
-void put_float(std::string& out, int field, float value) {
-  put_key(out, field, Wire::Fixed32);
-  put_little_endian(out, std::bit_cast<std::uint32_t>(value), 4);
-}
-
-// int64 is a plain varint: a negative step takes ten bytes (two's complement).
-void put_int64(std::string& out, int field, std::int64_t value) {
-  put_key(out, field, Wire::Varint);
-  put_varint(out, static_cast<std::uint64_t>(value));
-}
-
-void put_bytes(std::string& out, int field, std::string_view bytes) {
-  put_key(out, field, Wire::LengthDelimited);
-  put_varint(out, bytes.size());
-  out.append(bytes);
 }
 
 }  // namespace

@@ -82,5 +82,8 @@ struct ModelWeights {
   SafetensorsFile contents;
 };
 std::optional<ModelWeights> read_model_weights(const ModelVersionInfo& version);
+// Where those weights are, without reading them: DataError naming the file when it
+// is missing, nothing when the source is not a local directory.
+std::optional<std::filesystem::path> model_weights_file(const ModelVersionInfo& version);
 
 }  // namespace kiln::registry

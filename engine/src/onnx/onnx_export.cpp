@@ -1,0 +1,54 @@
+#include <kiln/error.h>
+#include <kiln/fs.h>
+#include <kiln/onnx.h>
+#include <kiln/version.h>
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "onnx/model_graph.h"
+
+namespace kiln::onnx {
+
+ExportedModel export_model(nn::Model& model, const ExportOptions& options) {
+  ModelParts parts{model.spec(), model.input_shape(), model.output_shape(), {}};
+  auto add = [&](const std::string& name, const Tensor& tensor) {
+    parts.tensors[name] = tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
+  };
+  for (const nn::Parameter* parameter : model.parameters()) add(parameter->name, parameter->value);
+  for (const auto& [name, tensor] : model.buffers()) add(name, *tensor);
+
+  proto::Model onnx_model;
+  onnx_model.ir_version = kIrVersion;
+  onnx_model.opset_version = kOpsetVersion;
+  onnx_model.producer_name = "kiln";
+  onnx_model.producer_version = KILN_VERSION;
+  onnx_model.doc_string =
+      "A kiln model in eval mode: batch norm uses its running statistics, dropout is the "
+      "identity. Output: logits.";
+  onnx_model.metadata = options.metadata;
+  onnx_model.metadata.emplace_back("kiln.model", model.spec().dump());
+  onnx_model.graph = model_graph(parts, options.graph_name);
+
+  ExportedModel exported;
+  exported.nodes = onnx_model.graph.nodes.size();
+  exported.initializers = onnx_model.graph.initializers.size();
+  exported.bytes = proto::encode(onnx_model);
+  // Protobuf parsers refuse messages of 2 GiB and more; larger weights would need
+  // ONNX's external-data files, which kiln does not write.
+  if (exported.bytes.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw ConfigError(fmt::format(
+        "onnx export: the model takes {} bytes, over protobuf's 2 GiB limit for one ONNX file",
+        exported.bytes.size()));
+  return exported;
+}
+
+ExportedModel write_model(const std::filesystem::path& file, nn::Model& model,
+                          const ExportOptions& options) {
+  ExportedModel exported = export_model(model, options);
+  write_file_atomic(file, exported.bytes);
+  return exported;
+}
+
+}  // namespace kiln::onnx
