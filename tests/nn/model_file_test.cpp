@@ -63,6 +63,26 @@ TEST(ModelFile, SaveLoadRoundTrip) {
   EXPECT_EQ(eval_output(loaded, x), eval_output(model, x));
 }
 
+// A named block is saved inline (the file has no blocks table) and loads back with
+// the same parameter names and outputs.
+TEST(ModelFile, NamedBlocksRoundTrip) {
+  const TempDir dir;
+  Model model = Model::build(Json::parse(R"({"input": [2, 4, 4], "layers": [
+      {"block": "conv_relu"}, {"residual": {"block": "conv_relu"}}, "flatten",
+      {"linear": {"out": 3}}],
+      "blocks": {"conv_relu": [{"conv2d": {"out": 2, "kernel": 3, "padding": 1}}, "relu"]}})"),
+                             7);
+  model.save(dir / "model.safetensors");
+  Model loaded = Model::load(dir / "model.safetensors");
+  EXPECT_EQ(loaded.spec(), model.spec());
+  ASSERT_EQ(loaded.parameters().size(), model.parameters().size());
+  for (std::size_t i = 0; i < model.parameters().size(); ++i)
+    EXPECT_EQ(loaded.parameters()[i]->name, model.parameters()[i]->name);
+  EXPECT_EQ(loaded.parameters().at(0)->name, "layers.0.0.weight");
+  const Tensor x = random_tensor({2, 2, 4, 4}, 3);
+  EXPECT_EQ(eval_output(loaded, x), eval_output(model, x));
+}
+
 using Edit = std::function<void(std::vector<TensorView>&, std::map<std::string, std::string>&)>;
 
 // Writes a model file by hand, with `edit` applied to the tensor list and metadata.

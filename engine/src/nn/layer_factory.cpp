@@ -165,6 +165,9 @@ std::unique_ptr<Layer> LayerBuilder::build_sequence(const Json& list, const std:
 
 std::unique_ptr<Layer> LayerBuilder::build(const Json& entry, const std::string& where,
                                            const Shape& input) {
+  // A list is a block written inline: that is how a saved spec (Model::spec) keeps
+  // a named block, so that a model file needs no `blocks` table to load.
+  if (entry.is_array()) return build_sequence(entry, where, input);
   std::string name;
   Json settings;
   if (entry.is_string()) {
@@ -173,8 +176,8 @@ std::unique_ptr<Layer> LayerBuilder::build(const Json& entry, const std::string&
     name = entry.begin().key();
     settings = entry.begin().value();
   } else {
-    throw ConfigError(fmt::format("{}: a layer is a name (\"relu\") or a one-key mapping "
-                                  "({{linear: {{out: 10}}}}), got {}",
+    throw ConfigError(fmt::format("{}: a layer is a name (\"relu\"), a one-key mapping "
+                                  "({{linear: {{out: 10}}}}) or a list of layers, got {}",
                                   where, describe_json(entry)));
   }
   if (name == "block" || name == "residual") {
