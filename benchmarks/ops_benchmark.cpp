@@ -7,6 +7,7 @@
 #include <kiln/nn/optimizer.h>
 #include <kiln/tensor/tensor.h>
 
+#include "conv_shapes.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
 #include "ops/loss.h"
@@ -33,21 +34,8 @@ BENCHMARK(BM_GemmLinearForward)
     ->Args({128, 256, 128})
     ->Args({128, 3136, 128});
 
-kiln::ops::Conv2dGeometry geometry(std::int64_t channels, std::int64_t size, std::int64_t out) {
-  kiln::ops::Conv2dGeometry g;
-  g.batch = 128;
-  g.in_channels = channels;
-  g.height = g.width = size;
-  g.out_channels = out;
-  g.kernel = 3;
-  g.padding = 1;
-  return g;
-}
-
-double conv_flops(const kiln::ops::Conv2dGeometry& g) {
-  return 2.0 * static_cast<double>(g.batch * g.out_channels * g.out_height() * g.out_width() *
-                                   g.in_channels * g.kernel * g.kernel);
-}
+using kiln::bench::conv_flops;
+constexpr auto geometry = kiln::bench::conv3x3_geometry;
 
 // Arguments: input channels, image size, output channels (the CNN's two convs).
 void BM_ConvForward(benchmark::State& state) {

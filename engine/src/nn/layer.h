@@ -4,6 +4,8 @@
 
 #include <kiln/nn/model.h>
 
+#include "ops/precision.h"
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -14,7 +16,13 @@ namespace kiln::nn {
 struct Saved {
   std::vector<Tensor> tensors;
   std::vector<std::unique_ptr<Saved>> children;  // for containers
+  Precision precision = Precision::F32;  // of the forward pass, for its backward
 };
+
+// The ops' name for a step's precision.
+inline ops::MathPrecision math_of(Precision precision) {
+  return precision == Precision::BF16 ? ops::MathPrecision::BF16 : ops::MathPrecision::F32;
+}
 
 // Told after each leaf layer's backward, so the model can release gradient buckets.
 using LayerDone = std::function<void(Layer&)>;

@@ -38,8 +38,11 @@ class Conv2d final : public Layer {
     ops::Conv2dGeometry g = g_;
     g.batch = x.dim(0);
     Tensor y = Tensor::empty(g.output_shape(), DType::F32, x.device());
-    ops::conv2d_forward(g, x, weight_.value, bias_.value, y);
-    if (step.mode == Mode::Train) saved.tensors = {x};
+    ops::conv2d_forward(g, x, weight_.value, bias_.value, y, math_of(step.precision));
+    if (step.mode == Mode::Train) {
+      saved.tensors = {x};
+      saved.precision = step.precision;
+    }
     return y;
   }
   Tensor backward(const Tensor& dy, Saved& saved, bool need_input_grad, const LayerDone&) override {
@@ -47,7 +50,8 @@ class Conv2d final : public Layer {
     ops::Conv2dGeometry g = g_;
     g.batch = x.dim(0);
     Tensor dx = need_input_grad ? Tensor::empty(x.shape(), DType::F32, x.device()) : Tensor();
-    ops::conv2d_backward(g, x, weight_.value, dy, dx, weight_.grad, bias_.grad);
+    ops::conv2d_backward(g, x, weight_.value, dy, dx, weight_.grad, bias_.grad,
+                         math_of(saved.precision));
     return dx;
   }
   void collect_parameters(std::vector<Parameter*>& out) override {

@@ -27,19 +27,23 @@ class Linear final : public Layer {
   Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
     const Tensor input = x.reshape({x.dim(0), in_});
     Tensor y = Tensor::empty({x.dim(0), out_}, DType::F32, x.device());
-    ops::gemm(input, false, weight_.value, true, y);
-    if (bias_.value.defined()) ops::bias_add(y, bias_.value);
-    if (step.mode == Mode::Train) saved.tensors = {input};
+    ops::gemm(input, false, weight_.value, true, y, 1.0f, 0.0f, math_of(step.precision),
+              bias_.value);
+    if (step.mode == Mode::Train) {
+      saved.tensors = {input};
+      saved.precision = step.precision;
+    }
     return y;
   }
 
   Tensor backward(const Tensor& dy, Saved& saved, bool need_input_grad, const LayerDone&) override {
     const Tensor& input = saved.tensors.at(0);
-    ops::gemm(dy, true, input, false, weight_.grad, 1.0f, 1.0f);
+    const ops::MathPrecision precision = math_of(saved.precision);
+    ops::gemm(dy, true, input, false, weight_.grad, 1.0f, 1.0f, precision);
     if (bias_.value.defined()) ops::sum_rows(dy, bias_.grad, true);
     if (!need_input_grad) return {};
     Tensor dx = Tensor::empty(input.shape(), DType::F32, dy.device());
-    ops::gemm(dy, false, weight_.value, false, dx);
+    ops::gemm(dy, false, weight_.value, false, dx, 1.0f, 0.0f, precision);
     return dx;
   }
 

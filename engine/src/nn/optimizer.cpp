@@ -69,11 +69,11 @@ class Sgd final : public Optimizer {
     s.nesterov = options_.nesterov;
     s.buffer_momentum = steps_ == 0 ? 0.0f : mu;  // torch sets b = d on the first step
     s.nesterov_momentum = mu;
-    for (Parameter* p : parameters) {
-      Tensor unused;
-      Tensor& buffer = s.momentum ? state_.get("sgd.momentum.", *p) : unused;
-      ops::sgd_step(s, p->value, p->grad, buffer);
-    }
+    std::vector<ops::ParameterUpdate> updates;
+    for (Parameter* p : parameters)
+      updates.push_back({&p->value, &p->grad,
+                         {s.momentum ? &state_.get("sgd.momentum.", *p) : nullptr, nullptr}});
+    ops::sgd_multi_step(s, updates);
     ++steps_;
   }
   void set_lr(double lr) override { options_.lr = lr; }
@@ -100,8 +100,11 @@ class AdamW final : public Optimizer {
   void step(const std::vector<Parameter*>& parameters) override {
     ++steps_;
     const ops::AdamWScalars c = scalars();
+    std::vector<ops::ParameterUpdate> updates;
     for (Parameter* p : parameters)
-      ops::adamw_step(c, p->value, p->grad, state_.get("adamw.m.", *p), state_.get("adamw.v.", *p));
+      updates.push_back({&p->value, &p->grad,
+                         {&state_.get("adamw.m.", *p), &state_.get("adamw.v.", *p)}});
+    ops::adamw_multi_step(c, updates);
   }
   void set_lr(double lr) override { options_.lr = lr; }
   double lr() const override { return options_.lr; }

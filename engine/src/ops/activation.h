@@ -44,6 +44,11 @@ struct Add {
   static void run(const Tensor& a, const Tensor& b, Tensor& y);
 };
 
+KILN_OP_HAS_CUDA(Relu)
+KILN_OP_HAS_CUDA(Gelu)
+KILN_OP_HAS_CUDA(Dropout)
+KILN_OP_HAS_CUDA(Add)
+
 void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 void gelu_forward(const Tensor& x, Tensor& y);

@@ -84,7 +84,7 @@ void add_into(Tensor& target, const memory& source) {
 
 template <>
 void Conv2d<DeviceType::CPU>::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                                      const Tensor& bias, Tensor& y) {
+                                      const Tensor& bias, Tensor& y, MathPrecision) {
   ConvPrimitives& p = primitives(g);
   auto& pd = bias.defined() ? p.forward_pd : p.forward_no_bias_pd;
   memory user_src = onednn::wrap(x, dims_of(g.input_shape()), Tag::nchw);
@@ -103,7 +103,8 @@ void Conv2d<DeviceType::CPU>::forward(const Conv2dGeometry& g, const Tensor& x, 
 
 template <>
 void Conv2d<DeviceType::CPU>::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& db) {
+                                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& db,
+                                       MathPrecision) {
   ConvPrimitives& p = primitives(g);
   memory user_dy = onednn::wrap(dy, dims_of(g.output_shape()), Tag::nchw);
   if (dx.defined()) {
@@ -145,19 +146,21 @@ void check(const Conv2dGeometry& g, const Tensor& x, const Tensor& w) {
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    Tensor& y) {
+                    Tensor& y, MathPrecision precision) {
   check(g, x, w);
   check_shape("conv2d", "output", y, g.output_shape());
   check_same_device("conv2d", {&x, &w, &y});
-  dispatch<Conv2d>(x.device(), "conv2d", [&](auto op) { op.forward(g, x, w, bias, y); });
+  dispatch<Conv2d>(x.device(), "conv2d",
+                   [&](auto op) { op.forward(g, x, w, bias, y, precision); });
 }
 
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
-                     Tensor& dx, Tensor& dw, Tensor& db) {
+                     Tensor& dx, Tensor& dw, Tensor& db, MathPrecision precision) {
   check(g, x, w);
   check_shape("conv2d_backward", "output gradient", dy, g.output_shape());
   check_same_device("conv2d_backward", {&x, &w, &dy, &dw});
-  dispatch<Conv2d>(x.device(), "conv2d", [&](auto op) { op.backward(g, x, w, dy, dx, dw, db); });
+  dispatch<Conv2d>(x.device(), "conv2d",
+                   [&](auto op) { op.backward(g, x, w, dy, dx, dw, db, precision); });
 }
 
 }  // namespace kiln::ops

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ops/dispatch.h"
+#include "ops/precision.h"
 
 namespace kiln::ops {
 
@@ -21,16 +22,19 @@ template <DeviceType D>
 struct Conv2d {
   // y = conv(x, w) + bias (bias may be undefined).
   static void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                      Tensor& y);
+                      Tensor& y, MathPrecision precision);
   // dx (if defined) = conv_transpose(dy, w); dw += correlation(x, dy); db += sum dy
   // (db if defined). Gradients accumulate so that micro-batches add up.
   static void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
-                       Tensor& dx, Tensor& dw, Tensor& db);
+                       Tensor& dx, Tensor& dw, Tensor& db, MathPrecision precision);
 };
 
+KILN_OP_HAS_CUDA(Conv2d)
+
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    Tensor& y);
+                    Tensor& y, MathPrecision precision = MathPrecision::F32);
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
-                     Tensor& dx, Tensor& dw, Tensor& db);
+                     Tensor& dx, Tensor& dw, Tensor& db,
+                     MathPrecision precision = MathPrecision::F32);
 
 }  // namespace kiln::ops

@@ -21,8 +21,19 @@ MatrixShape matrix(const Tensor& tensor, bool transpose, const char* what) {
 }  // namespace
 
 template <>
+void BiasAdd<DeviceType::CPU>::run(Tensor& y, const Tensor& bias) {
+  const std::int64_t features = bias.numel();
+  const std::int64_t rows = y.numel() / features;
+  float* out = y.data<float>();
+  const float* b = bias.data<float>();
+  for (std::int64_t n = 0; n < rows; ++n)
+    for (std::int64_t f = 0; f < features; ++f) out[n * features + f] += b[f];
+}
+
+template <>
 void Gemm<DeviceType::CPU>::run(const Tensor& a, bool transpose_a, const Tensor& b,
-                                bool transpose_b, Tensor& c, float alpha, float beta) {
+                                bool transpose_b, Tensor& c, float alpha, float beta,
+                                const Tensor& bias, MathPrecision) {
   const auto [m, k] = matrix(a, transpose_a, "a");
   const auto [k2, n] = matrix(b, transpose_b, "b");
   if (k != k2) throw InternalError(fmt::format("gemm: inner dimensions {} and {} differ", k, k2));
@@ -32,16 +43,7 @@ void Gemm<DeviceType::CPU>::run(const Tensor& a, bool transpose_a, const Tensor&
               static_cast<int>(k), alpha, a.data<float>(), static_cast<int>(a.dim(1)),
               b.data<float>(), static_cast<int>(b.dim(1)), beta, c.data<float>(),
               static_cast<int>(n));
-}
-
-template <>
-void BiasAdd<DeviceType::CPU>::run(Tensor& y, const Tensor& bias) {
-  const std::int64_t features = bias.numel();
-  const std::int64_t rows = y.numel() / features;
-  float* out = y.data<float>();
-  const float* b = bias.data<float>();
-  for (std::int64_t n = 0; n < rows; ++n)
-    for (std::int64_t f = 0; f < features; ++f) out[n * features + f] += b[f];
+  if (bias.defined()) BiasAdd<DeviceType::CPU>::run(c, bias);
 }
 
 template <>
@@ -56,10 +58,21 @@ void SumRows<DeviceType::CPU>::run(const Tensor& dy, Tensor& out, bool accumulat
 }
 
 void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Tensor& c,
-          float alpha, float beta) {
+          float alpha, float beta, MathPrecision precision, const Tensor& bias) {
   check_same_device("gemm", {&a, &b, &c});
-  dispatch<Gemm>(c.device(), "gemm",
-                 [&](auto op) { op.run(a, transpose_a, b, transpose_b, c, alpha, beta); });
+  const auto [m, k] = matrix(a, transpose_a, "a");
+  const auto [k2, n] = matrix(b, transpose_b, "b");
+  if (k != k2) throw InternalError(fmt::format("gemm: inner dimensions {} and {} differ", k, k2));
+  check_shape("gemm", "c", c, {m, n});
+  if (bias.defined()) {
+    check_same_device("gemm", {&bias, &c});
+    if (c.rank() != 2 || bias.numel() != c.dim(1))
+      throw InternalError(fmt::format("gemm: bias of {} elements for a product of shape {}",
+                                      bias.numel(), shape_string(c.shape())));
+  }
+  dispatch<Gemm>(c.device(), "gemm", [&](auto op) {
+    op.run(a, transpose_a, b, transpose_b, c, alpha, beta, bias, precision);
+  });
 }
 
 void bias_add(Tensor& y, const Tensor& bias) {

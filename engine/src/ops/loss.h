@@ -26,6 +26,9 @@ struct MeanSquaredError {
                   Tensor& loss_sum);
 };
 
+KILN_OP_HAS_CUDA(SoftmaxCrossEntropy)
+KILN_OP_HAS_CUDA(MeanSquaredError)
+
 // DataError naming the first label outside [0, classes) (checked on the host: labels
 // come from the data loader before they reach a device).
 void check_labels(const Tensor& labels, std::int64_t classes);

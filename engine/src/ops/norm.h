@@ -35,6 +35,9 @@ struct LayerNorm {
                        Tensor& dbeta);
 };
 
+KILN_OP_HAS_CUDA(BatchNorm2d)
+KILN_OP_HAS_CUDA(LayerNorm)
+
 void batch_norm2d_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                                 float momentum, Tensor& running_mean, Tensor& running_var,
                                 Tensor& y, BatchNormState& saved);

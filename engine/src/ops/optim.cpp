@@ -1,6 +1,7 @@
 #include "ops/optim.h"
 
 #include <cmath>
+#include <string>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -86,6 +87,21 @@ void AdamWStep<DeviceType::CPU>::run(const AdamWScalars& c, Tensor& value_tensor
 }
 
 template <>
+void SgdMultiStep<DeviceType::CPU>::run(const SgdScalars& s,
+                                        const std::vector<ParameterUpdate>& updates) {
+  Tensor none;
+  for (const ParameterUpdate& u : updates)
+    SgdStep<DeviceType::CPU>::run(s, *u.value, *u.grad, u.state[0] ? *u.state[0] : none);
+}
+
+template <>
+void AdamWMultiStep<DeviceType::CPU>::run(const AdamWScalars& s,
+                                          const std::vector<ParameterUpdate>& updates) {
+  for (const ParameterUpdate& u : updates)
+    AdamWStep<DeviceType::CPU>::run(s, *u.value, *u.grad, *u.state[0], *u.state[1]);
+}
+
+template <>
 void SumSquares<DeviceType::CPU>::run(const Tensor& x, Tensor& out) {
   const float* values = x.data<float>();
   double sum = 0.0;
@@ -106,6 +122,38 @@ void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& bu
 void adamw_step(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v) {
   check_shape("adamw_step", "grad", grad, value.shape());
   dispatch<AdamWStep>(value.device(), "adamw_step", [&](auto op) { op.run(s, value, grad, m, v); });
+}
+namespace {
+// The device of a list of updates, after checking every tensor of it.
+Device check_updates(const char* op, const std::vector<ParameterUpdate>& updates,
+                     int states_needed) {
+  const Device device = updates.front().value->device();
+  for (const ParameterUpdate& u : updates) {
+    check_shape(op, "grad", *u.grad, u.value->shape());
+    check_same_device(op, {u.value, u.grad});
+    for (int i = 0; i < states_needed; ++i) {
+      if (u.state[i] == nullptr) throw InternalError(std::string(op) + ": optimizer state missing");
+      check_shape(op, "state", *u.state[i], u.value->shape());
+      if (u.state[i]->device() != device)
+        throw InternalError(std::string(op) + ": state on " + u.state[i]->device().str());
+    }
+    if (u.value->device() != device)
+      throw InternalError(std::string(op) + ": parameters on " + device.str() + " and " +
+                          u.value->device().str());
+  }
+  return device;
+}
+}  // namespace
+
+void sgd_multi_step(const SgdScalars& s, const std::vector<ParameterUpdate>& updates) {
+  if (updates.empty()) return;
+  const Device device = check_updates("sgd_multi_step", updates, s.momentum ? 1 : 0);
+  dispatch<SgdMultiStep>(device, "sgd_multi_step", [&](auto op) { op.run(s, updates); });
+}
+void adamw_multi_step(const AdamWScalars& s, const std::vector<ParameterUpdate>& updates) {
+  if (updates.empty()) return;
+  const Device device = check_updates("adamw_multi_step", updates, 2);
+  dispatch<AdamWMultiStep>(device, "adamw_multi_step", [&](auto op) { op.run(s, updates); });
 }
 void sum_squares(const Tensor& x, Tensor& out) {
   dispatch<SumSquares>(x.device(), "sum_squares", [&](auto op) { op.run(x, out); });

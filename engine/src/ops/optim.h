@@ -5,6 +5,8 @@
 
 #include "ops/dispatch.h"
 
+#include <vector>
+
 namespace kiln::ops {
 
 struct SgdScalars {
@@ -35,6 +37,26 @@ struct AdamWStep {
   static void run(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v);
 };
 
+// One update over many parameters at once: the CUDA twin runs one kernel per 48
+// tensors (multi-tensor apply) instead of one per parameter, which is most of an
+// optimizer step's cost for small models. `state[0]` is SGD's momentum buffer (or
+// undefined without momentum) and AdamW's m, `state[1]` AdamW's v.
+struct ParameterUpdate {
+  Tensor* value = nullptr;
+  const Tensor* grad = nullptr;
+  Tensor* state[2] = {nullptr, nullptr};
+};
+
+template <DeviceType D>
+struct SgdMultiStep {
+  static void run(const SgdScalars& s, const std::vector<ParameterUpdate>& updates);
+};
+
+template <DeviceType D>
+struct AdamWMultiStep {
+  static void run(const AdamWScalars& s, const std::vector<ParameterUpdate>& updates);
+};
+
 template <DeviceType D>
 struct SumSquares {
   // out[0] += sum x^2 (accumulated in double on the CPU).
@@ -46,8 +68,18 @@ struct Scale {
   static void run(Tensor& x, float factor);
 };
 
+KILN_OP_HAS_CUDA(SgdStep)
+KILN_OP_HAS_CUDA(AdamWStep)
+KILN_OP_HAS_CUDA(SgdMultiStep)
+KILN_OP_HAS_CUDA(AdamWMultiStep)
+KILN_OP_HAS_CUDA(SumSquares)
+KILN_OP_HAS_CUDA(Scale)
+
 void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer);
 void adamw_step(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v);
+// All updates on one device; shapes checked as the single-tensor steps do.
+void sgd_multi_step(const SgdScalars& s, const std::vector<ParameterUpdate>& updates);
+void adamw_multi_step(const AdamWScalars& s, const std::vector<ParameterUpdate>& updates);
 void sum_squares(const Tensor& x, Tensor& out);
 void scale(Tensor& x, float factor);
 

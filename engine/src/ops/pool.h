@@ -36,6 +36,10 @@ struct GlobalAvgPool {
   static void backward(const Tensor& dy, Tensor& dx);
 };
 
+KILN_OP_HAS_CUDA(MaxPool2d)
+KILN_OP_HAS_CUDA(AvgPool2d)
+KILN_OP_HAS_CUDA(GlobalAvgPool)
+
 void max_pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& argmax);
 void max_pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, const Tensor& argmax,
                          Tensor& dx);

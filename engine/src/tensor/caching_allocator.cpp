@@ -3,6 +3,8 @@
 #include <kiln/error.h>
 
 #include <bit>
+#include <cstdio>
+#include <iterator>
 #include <cstdlib>
 
 namespace kiln {
@@ -11,9 +13,19 @@ namespace {
 constexpr std::size_t kAlignment = 64;
 constexpr std::size_t kMinimumBlock = 256;
 
+// "12.3 MiB (12894208 bytes)": readable, and exact for whoever sizes a batch.
 std::string human_bytes(std::size_t bytes) {
-  const double mib = static_cast<double>(bytes) / (1 << 20);
-  return std::to_string(static_cast<long long>(mib + 0.5)) + " MiB";
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(units)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  if (unit == 0) return std::to_string(bytes) + " bytes";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f %s (%zu bytes)", value, units[unit], bytes);
+  return text;
 }
 
 }  // namespace
@@ -47,8 +59,8 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     block = system_.allocate(size);
   }
   if (block == nullptr)
-    throw StageError("out of " + system_.device + " memory: a tensor of " + human_bytes(size) +
-                     " does not fit (" + human_bytes(stats_.bytes_in_use) + " in use)");
+    throw StageError("out of " + system_.device + " memory: a tensor of " + human_bytes(bytes) +
+                     " does not fit (" + human_bytes(stats_.bytes_in_use) + " in use by kiln)");
   ++stats_.system_allocations;
   stats_.bytes_in_use += size;
   return block;

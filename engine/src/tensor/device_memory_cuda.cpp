@@ -1,5 +1,6 @@
-// Device memory through the CUDA runtime. Copies here are synchronous; the
-// training path's asynchronous copies go through streams in the CUDA backend.
+// Device memory through the CUDA runtime. Copies and fills are ordered on the
+// device's current stream (tensor/cuda_context.h), after the ops that produced the
+// data; only a copy into host memory waits, because the host reads it next.
 #ifdef KILN_HAVE_CUDA
 #include "tensor/device_memory.h"
 
@@ -13,16 +14,12 @@
 #include <memory>
 #include <mutex>
 
+#include "tensor/cuda_context.h"
+
 namespace kiln {
 namespace {
 
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess)
-    throw StageError(std::string(what) + " failed: " + cudaGetErrorString(status));
-}
-
 cudaMemcpyKind copy_kind(Device destination, Device source) {
-  if (destination.is_cpu() && source.is_cpu()) return cudaMemcpyHostToHost;
   if (destination.is_cpu()) return cudaMemcpyDeviceToHost;
   if (source.is_cpu()) return cudaMemcpyHostToDevice;
   return cudaMemcpyDeviceToDevice;
@@ -37,8 +34,21 @@ void copy_bytes(void* destination, Device destination_device, const void* source
     if (bytes != 0) std::memcpy(destination, source, bytes);
     return;
   }
-  check(cudaMemcpy(destination, source, bytes, copy_kind(destination_device, source_device)),
-        "cudaMemcpy");
+  if (bytes == 0) return;
+  // Between two GPUs the copy is ordered after the source's work and waited for;
+  // kiln keeps one model on one device, so this is rare.
+  const Device device = destination_device.is_cuda() ? destination_device : source_device;
+  const cudaStream_t stream = cuda::stream(device);
+  if (destination_device.is_cuda() && source_device.is_cuda() &&
+      destination_device != source_device)
+    cuda::check(cudaStreamSynchronize(cuda::stream(source_device)), "cudaStreamSynchronize");
+  // From pageable host memory, cudaMemcpyAsync returns once the source has been
+  // staged, so the caller may reuse its buffer at once.
+  cuda::check(cudaMemcpyAsync(destination, source, bytes,
+                              copy_kind(destination_device, source_device), stream),
+              "cudaMemcpyAsync");
+  if (destination_device.is_cpu())
+    cuda::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (device to host copy)");
 }
 
 void zero_bytes(void* destination, Device device, std::size_t bytes) {
@@ -46,7 +56,8 @@ void zero_bytes(void* destination, Device device, std::size_t bytes) {
     std::fill_n(static_cast<unsigned char*>(destination), bytes, 0);
     return;
   }
-  check(cudaMemset(destination, 0, bytes), "cudaMemset");
+  if (bytes == 0) return;
+  cuda::check(cudaMemsetAsync(destination, 0, bytes, cuda::stream(device)), "cudaMemsetAsync");
 }
 
 Allocator& cuda_allocator(int device_index) {
@@ -63,16 +74,19 @@ Allocator& cuda_allocator(int device_index) {
     allocator = std::make_unique<CachingAllocator>(CachingAllocator::System{
         [device_index](std::size_t size) -> void* {
           void* block = nullptr;
-          cudaSetDevice(device_index);
-          if (cudaMalloc(&block, size) != cudaSuccess) {
-            cudaGetLastError();  // clear the error; the caller reports it
+          cuda::context(Device::cuda(device_index));  // the device, with its stream
+          const cudaError_t status = cudaMalloc(&block, size);
+          if (status == cudaErrorMemoryAllocation) {
+            cudaGetLastError();  // clear the error; the allocator reports it with the size
             return nullptr;
           }
+          cuda::check(status, "cudaMalloc");
           return block;
         },
         [device_index](void* block) {
-          cudaSetDevice(device_index);
-          cudaFree(block);
+          // cudaFree waits for the device, so no kernel still uses the block. It
+          // fails only once the driver is shutting down, when nothing is left to do.
+          if (cudaSetDevice(device_index) == cudaSuccess) cudaFree(block);
         },
         name});
   }

@@ -44,7 +44,13 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
   tensor.shape_ = std::move(shape);
   tensor.dtype_ = dtype;
   tensor.device_ = device;
-  tensor.storage_ = std::make_shared<Storage>(tensor.nbytes(), allocator_for(device));
+  try {
+    tensor.storage_ = std::make_shared<Storage>(tensor.nbytes(), allocator_for(device));
+  } catch (const StageError& error) {
+    // Out of memory: say which tensor did not fit (the runner adds the stage).
+    rethrow_with_context(error, fmt::format("tensor {} {} on {}: ", name_of(dtype),
+                                            shape_string(tensor.shape_), device.str()));
+  }
   return tensor;
 }
 

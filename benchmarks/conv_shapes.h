@@ -1,0 +1,29 @@
+// The convolution shapes the CPU and CUDA op benchmarks share: the CNN's 3x3,
+// padding 1 convolutions at batch 128, and their multiply-add count.
+#pragma once
+
+#include "ops/conv.h"
+
+#include <cstdint>
+
+namespace kiln::bench {
+
+inline ops::Conv2dGeometry conv3x3_geometry(std::int64_t channels, std::int64_t size,
+                                            std::int64_t out) {
+  ops::Conv2dGeometry g;
+  g.batch = 128;
+  g.in_channels = channels;
+  g.height = g.width = size;
+  g.out_channels = out;
+  g.kernel = 3;
+  g.padding = 1;
+  return g;
+}
+
+// Floating-point operations of one forward pass (2 per multiply-add).
+inline double conv_flops(const ops::Conv2dGeometry& g) {
+  return 2.0 * static_cast<double>(g.batch * g.out_channels * g.out_height() * g.out_width() *
+                                   g.in_channels * g.kernel * g.kernel);
+}
+
+}  // namespace kiln::bench

@@ -1,0 +1,121 @@
+#ifdef KILN_HAVE_CUDA
+#include "tensor/cuda_context.h"
+
+#include <kiln/error.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace kiln::cuda {
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+struct Workspace {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+struct Slot {
+  std::once_flag created;
+  DeviceContext context;
+  std::mutex workspace_mutex;
+  Workspace workspace;
+};
+
+// Never destroyed: handles and streams die with the process, and tensors held by
+// static objects may still free device memory after main() returns.
+std::array<Slot, kMaxDevices>& slots() {
+  static auto* all = new std::array<Slot, kMaxDevices>();
+  return *all;
+}
+
+void create(DeviceContext& context, int index) {
+  context.index = index;
+  check(cudaSetDevice(index), "cudaSetDevice");
+  check(cudaDeviceGetAttribute(&context.multiprocessors, cudaDevAttrMultiProcessorCount, index),
+        "cudaDeviceGetAttribute");
+  // A blocking stream (not cudaStreamNonBlocking): work on the legacy default
+  // stream, such as a plain cudaMemcpy in a test, stays ordered with kiln's.
+  check(cudaStreamCreate(&context.stream), "cudaStreamCreate");
+  check(cublasLtCreate(&context.cublas_lt), "cublasLtCreate");
+  check(cudnnCreate(&context.cudnn), "cudnnCreate");
+  check(cudnnSetStream(context.cudnn, context.stream), "cudnnSetStream");
+}
+
+}  // namespace
+
+void check(cudaError_t status, const char* what, std::source_location where) {
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that later calls are not blamed
+  throw StageError(std::string(what) + " failed: " + cudaGetErrorString(status), where);
+}
+
+void check(cublasStatus_t status, const char* what, std::source_location where) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  throw StageError(
+      std::string(what) + " failed: cuBLAS status " + std::to_string(static_cast<int>(status)),
+      where);
+}
+
+void check(cudnnStatus_t status, const char* what, std::source_location where) {
+  if (status == CUDNN_STATUS_SUCCESS) return;
+  throw StageError(std::string(what) + " failed: " + cudnnGetErrorString(status), where);
+}
+
+void check_launch(const char* kernel, std::source_location where) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess)
+    throw StageError(std::string("CUDA kernel ") + kernel +
+                         " could not be launched: " + cudaGetErrorString(status),
+                     where);
+}
+
+DeviceContext& context(Device device) {
+  if (!device.is_cuda() || device.index < 0 || device.index >= kMaxDevices)
+    throw InternalError("CUDA context asked for device " + device.str());
+  Slot& slot = slots()[static_cast<std::size_t>(device.index)];
+  std::call_once(slot.created, create, slot.context, device.index);
+  check(cudaSetDevice(device.index), "cudaSetDevice");
+  return slot.context;
+}
+
+void* workspace(Device device, std::size_t bytes) {
+  DeviceContext& owner = context(device);
+  Slot& slot = slots()[static_cast<std::size_t>(device.index)];
+  std::lock_guard lock(slot.workspace_mutex);
+  Workspace& w = slot.workspace;
+  if (w.bytes >= bytes && w.data != nullptr) return w.data;
+  // Growing happens in the first steps only (plans are cached): wait for the
+  // work that may still use the old block, then replace it.
+  if (w.data != nullptr) {
+    check(cudaStreamSynchronize(owner.stream), "cudaStreamSynchronize");
+    check(cudaFree(w.data), "cudaFree");
+    w = {};
+  }
+  const std::size_t size = std::max(bytes, kGemmWorkspaceBytes);
+  const cudaError_t status = cudaMalloc(&w.data, size);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw StageError("out of " + device.str() + " memory: the cuBLASLt/cuDNN workspace of " +
+                     std::to_string(size) + " bytes does not fit");
+  }
+  check(status, "cudaMalloc (workspace)");
+  w.bytes = size;
+  return w.data;
+}
+
+unsigned grid_for(Device device, std::int64_t n, int threads) {
+  if (n <= 0) return 1;
+  const std::int64_t needed = (n + threads - 1) / threads;
+  // An SM holds 2048 threads (sm_90): two waves of full SMs keep a streaming
+  // kernel's loads in flight; more blocks only add scheduling work.
+  const std::int64_t enough = std::int64_t{context(device).multiprocessors} * 2 * (2048 / threads);
+  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(needed, enough)));
+}
+
+}  // namespace kiln::cuda
+#endif  // KILN_HAVE_CUDA
