@@ -4,6 +4,7 @@
 // Emits the model as safetensors; metrics go to the run (train/*).
 #include <kiln/cpu_threads.h>
 #include <kiln/device.h>
+#include <kiln/dist/process_group.h>
 #include <kiln/error.h>
 #include <kiln/log.h>
 #include <kiln/nn/model.h>
@@ -12,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 namespace {
 
 using kiln::ParamType;
@@ -19,8 +22,11 @@ using Json = nlohmann::json;
 
 // The quickstart's MLP, used when a pipeline names no model.
 Json default_model() {
-  return {{"layers", Json::array({"flatten", {{"linear", {{"out", 256}}}}, "relu",
-                                  {{"linear", {{"out", 128}}}}, "relu",
+  return {{"layers", Json::array({"flatten",
+                                  {{"linear", {{"out", 256}}}},
+                                  "relu",
+                                  {{"linear", {{"out", 128}}}},
+                                  "relu",
                                   {{"linear", {{"out", "classes"}}}}})}};
 }
 
@@ -35,8 +41,10 @@ Json resolve_model(Json spec, const kiln::Shape& sample_shape, std::int64_t clas
   std::function<void(Json&)> replace = [&](Json& node) {
     if (node.is_object()) {
       for (auto& [key, value] : node.items()) {
-        if (key == "out" && value == "classes") value = classes;
-        else replace(value);
+        if (key == "out" && value == "classes")
+          value = classes;
+        else
+          replace(value);
       }
     } else if (node.is_array()) {
       for (auto& item : node) replace(item);
@@ -54,8 +62,9 @@ kiln::train::TrainerConfig trainer_config(const kiln::Params& p) {
   c.label_smoothing = p.get_float("label_smoothing");
   c.epochs = p.get_int("epochs");
   c.accumulate = p.get_int("accumulate");
-  c.optimizer = {p.get_string("optimizer"), p.get_float("momentum"), p.get_bool("nesterov"),
-                 p.get_float("beta1"), p.get_float("beta2"), 1e-8, p.get_float("weight_decay")};
+  c.optimizer = {p.get_string("optimizer"),  p.get_float("momentum"), p.get_bool("nesterov"),
+                 p.get_float("beta1"),       p.get_float("beta2"),    1e-8,
+                 p.get_float("weight_decay")};
   c.schedule.kind = p.get_string("schedule");
   c.schedule.lr = p.get_float("lr");
   c.schedule.warmup_steps = p.get_int("warmup_steps");
@@ -67,6 +76,8 @@ kiln::train::TrainerConfig trainer_config(const kiln::Params& p) {
   c.seed = static_cast<std::uint64_t>(p.get_int("seed"));
   c.log_every = p.get_int("log_every");
   c.checkpoint_every = p.get_int("checkpoint_every");
+  c.precision =
+      p.get_string("precision") == "bf16" ? kiln::nn::Precision::BF16 : kiln::nn::Precision::F32;
   return c;
 }
 
@@ -74,15 +85,20 @@ kiln::Device pick_device(const std::string& requested) {
   const kiln::DeviceReport report = kiln::probe_devices();
   if (requested == "cpu") return kiln::Device::cpu();
   if (requested == "auto") {
-    // The CUDA backend's training ops are not built yet: auto trains on the CPU.
-    kiln::log::info("train: device auto -> cpu ({})",
-                    report.devices.empty() ? report.why_none : "the CUDA training backend is not built");
-    return kiln::Device::cpu();
+    if (report.devices.empty()) {
+      kiln::log::info("train: device auto -> cpu ({})", report.why_none);
+      return kiln::Device::cpu();
+    }
+    kiln::log::info("train: device auto -> cuda:0 ({})", report.devices.front().name);
+    return kiln::Device::cuda(0);
   }
   const kiln::Device device = kiln::Device::parse(requested);
   if (report.devices.empty())
-    throw kiln::ConfigError(fmt::format("device {}: no CUDA device is usable here ({})", requested,
-                                        report.why_none));
+    throw kiln::ConfigError(
+        fmt::format("device {}: no CUDA device is usable here ({})", requested, report.why_none));
+  if (device.index >= static_cast<int>(report.devices.size()))
+    throw kiln::ConfigError(fmt::format("device {}: this machine has {} CUDA device(s)", requested,
+                                        report.devices.size()));
   return device;
 }
 
@@ -101,6 +117,15 @@ void run_train(kiln::StageContext& context) {
   data_options.device = config.device;
   data_options.memory_budget_bytes = static_cast<std::size_t>(params.get_int("memory_mb")) << 20;
   data_options.preprocess = params.get("preprocess");
+  // Data parallel: this rank's slice of every global batch of batch_size rows.
+  const kiln::Placement& placement = context.placement();
+  kiln::dist::ProcessGroup* group = context.process_group();
+  data_options.rank = placement.rank;
+  data_options.world_size = group != nullptr ? group->size() : 1;
+  config.bucket_bytes = static_cast<std::size_t>(params.get_float("bucket_mb") * (1 << 20));
+  if (group != nullptr && params.get_float("collective_timeout_s") > 0)
+    group->set_timeout(std::chrono::milliseconds(
+        static_cast<std::int64_t>(params.get_float("collective_timeout_s") * 1e3)));
   auto batches = kiln::train::dataset_batches(dataset.path, data_options);
   const Json model_param = params.get("model");
   config.model = resolve_model(model_param.empty() ? default_model() : model_param,
@@ -109,13 +134,22 @@ void run_train(kiln::StageContext& context) {
   batches = kiln::train::dataset_batches(dataset.path, data_options);
 
   kiln::train::Trainer trainer(config, *batches,
-                               {&context.run(), &context.progress(),
-                                [&context] { return context.stop_requested(); },
-                                context.resume_dir()});
-  kiln::log::info("train: {} rows, model {} parameters, {} epochs, batch {} x {}, {} on {}, {} threads",
-                  batches->rows(), trainer.model().parameter_count(), config.epochs,
-                  data_options.batch_size, config.accumulate, config.optimizer.kind,
-                  config.device.str(), threads);
+                               {.run = &context.run(),
+                                .progress = &context.progress(),
+                                .stop_requested = [&context] { return context.stop_requested(); },
+                                .checkpoint_dir = context.resume_dir(),
+                                .group = group,
+                                .checkpoint_writer = placement.rank == 0});
+  if (group != nullptr)
+    kiln::log::info(
+        "train: rank {} of {} ({}), global batch {}, gradient buckets of {} MB, "
+        "collective timeout {:.0f} s",
+        group->rank(), group->size(), group->backend(), data_options.batch_size,
+        params.get_float("bucket_mb"), group->timeout().count() / 1e3);
+  kiln::log::info(
+      "train: {} rows, model {} parameters, {} epochs, batch {} x {}, {} on {}, {} threads",
+      batches->rows(), trainer.model().parameter_count(), config.epochs, data_options.batch_size,
+      config.accumulate, config.optimizer.kind, config.device.str(), threads);
   kiln::log::debug("model:\n{}", trainer.model().summary());
   const kiln::train::TrainResult result = trainer.run();
 
@@ -124,20 +158,21 @@ void run_train(kiln::StageContext& context) {
                        {{"kiln.dataset", dataset.content_id},
                         {"kiln.run_id", run_id},
                         {"kiln.preprocess", params.get("preprocess").dump()}});
-  context.emit({.name = "model",
-                .kind = "model",
-                .path = "model.safetensors",
-                .meta = {{"architecture", trainer.model().spec()},
-                         {"parameters", trainer.model().parameter_count()},
-                         {"dataset_id", dataset.content_id},
-                         {"train_run_id", run_id},
-                         {"final_loss", result.last_loss},
-                         {"steps", result.steps},
-                         {"summary", fmt::format("loss {:.4f} after {} epochs, {} steps{}",
-                                                 result.last_loss, config.epochs, result.steps,
-                                                 result.resumed_at >= 0
-                                                     ? fmt::format(" (resumed at {})", result.resumed_at)
-                                                     : "")}}});
+  context.emit(
+      {.name = "model",
+       .kind = "model",
+       .path = "model.safetensors",
+       .meta = {{"architecture", trainer.model().spec()},
+                {"parameters", trainer.model().parameter_count()},
+                {"dataset_id", dataset.content_id},
+                {"train_run_id", run_id},
+                {"final_loss", result.last_loss},
+                {"steps", result.steps},
+                {"summary", fmt::format("loss {:.4f} after {} epochs, {} steps{}", result.last_loss,
+                                        config.epochs, result.steps,
+                                        result.resumed_at >= 0
+                                            ? fmt::format(" (resumed at {})", result.resumed_at)
+                                            : "")}}});
 }
 
 // With its input shape given, a model is checked in full before anything runs;
@@ -166,6 +201,9 @@ void check_train(const kiln::Params& params) {
   if (params.get_int("threads") < 0) params.fail("threads", "must be >= 0 (0: all cores)");
   if (params.get_int("checkpoint_every") < 0) params.fail("checkpoint_every", "must be >= 0");
   if (params.get_int("memory_mb") < 1) params.fail("memory_mb", "must be at least 1");
+  if (params.get_float("collective_timeout_s") < 0)
+    params.fail("collective_timeout_s", "must be >= 0 (0: KILN_COLLECTIVE_TIMEOUT_S or 300 s)");
+  if (params.get_float("bucket_mb") <= 0) params.fail("bucket_mb", "must be > 0");
   const std::string device = params.get_string("device");
   if (device != "auto") {
     try {
@@ -205,10 +243,17 @@ kiln::ParamSchema schema() {
                 "image normalisation and augmentation: mean, std, crop_padding, flip, erase, ...")
       .optional("memory_mb", ParamType::Int, 256, "the data loader's memory budget")
       .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
+      .choice("precision", {"f32", "bf16"},
+              "matrix products: float32, or bf16 inputs with float32 accumulation (CUDA only)")
       .optional("threads", ParamType::Int, 0, "CPU threads; 0: KILN_NUM_THREADS or all cores")
       .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")
       .optional("checkpoint_every", ParamType::Int, 500,
-                "optimizer steps between checkpoints (also at every epoch end); 0: epoch ends only");
+                "optimizer steps between checkpoints (also at every epoch end); 0: epoch ends only")
+      .optional("bucket_mb", ParamType::Float, 25.0,
+                "data parallel: gradient bucket size all-reduced during backward")
+      .optional("collective_timeout_s", ParamType::Float, 0.0,
+                "data parallel: watchdog timeout of each collective; 0: KILN_COLLECTIVE_TIMEOUT_S "
+                "or 300 s");
 }
 
 void register_stages(kiln::StageRegistrar& registrar) {
@@ -219,9 +264,10 @@ void register_stages(kiln::StageRegistrar& registrar) {
                  .consumes = {"dataset"},
                  .produces = {"model"},
                  .check = check_train,
-                 .run = run_train});
+                 .run = run_train,
+                 .all_ranks = true});
 }
 
 }  // namespace
 
-KILN_PLUGIN("train", "0.2.0", register_stages)
+KILN_PLUGIN("train", "0.3.0", register_stages)

@@ -1,6 +1,11 @@
 // kiln run / kiln plan.
 #include "commands.h"
+#include "launcher.h"
 
+#include <kiln/dist/env.h>
+#include <kiln/dist/process_group.h>
+#include <kiln/error.h>
+#include <kiln/fs.h>
 #include <kiln/log.h>
 #include <kiln/runner.h>
 
@@ -8,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln::cli {
 namespace {
@@ -17,6 +23,8 @@ struct RunArguments {
   std::vector<std::string> overrides;
   std::vector<std::string> force;
   bool dot = false;
+  int nproc = 0;     // kiln run --nproc: local ranks to launch
+  std::string rdzv;  // kiln run --rdzv: where ranks meet
 };
 
 void add_pipeline_arguments(CLI::App& command, RunArguments& arguments) {
@@ -89,11 +97,91 @@ void print_dot(const Pipeline& pipeline, const std::vector<StageReport>& reports
   fmt::print("}}\n");
 }
 
+// The exit code of a failed rank as an error kind, so that the launcher exits as
+// the rank did (docs/cli.md).
+ErrorKind kind_of_exit(int code) {
+  switch (code) {
+    case 1:
+      return ErrorKind::Internal;
+    case 2:
+      return ErrorKind::Config;
+    case 4:
+      return ErrorKind::Gate;
+    case 5:
+      return ErrorKind::Plugin;
+    case 130:
+      return ErrorKind::Interrupted;
+    default:
+      return ErrorKind::Stage;
+  }
+}
+
+// kiln run --nproc N: launch N local ranks of this same command.
+void launch_ranks(const RunArguments& arguments, const GlobalOptions& global) {
+  // Parsing the pipeline here reports a bad file or override once, not N times.
+  load_pipeline(arguments.pipeline, arguments.overrides);
+  const std::filesystem::path registry = std::filesystem::absolute(global.registry);
+  LaunchPlan plan;
+  plan.nproc = arguments.nproc;
+  plan.argv = {"kiln"};
+  if (global.verbose) plan.argv.push_back("--verbose");
+  plan.argv.insert(plan.argv.end(), {"run", arguments.pipeline.string()});
+  plan.argv.insert(plan.argv.end(), arguments.overrides.begin(), arguments.overrides.end());
+  for (const auto& stage : arguments.force) plan.argv.insert(plan.argv.end(), {"--force", stage});
+  plan.env["KILN_REGISTRY"] = registry.string();
+  // Local ranks talk over the loopback interface unless told otherwise.
+  if (std::getenv("KILN_GLOO_HOSTNAME") == nullptr) plan.env["KILN_GLOO_HOSTNAME"] = "127.0.0.1";
+  // A fresh rendezvous directory per launch: keys of an earlier job never mix in.
+  std::string rdzv = arguments.rdzv;
+  if (rdzv.empty() || rdzv.starts_with("file:")) {
+    const std::filesystem::path parent =
+        rdzv.empty() ? registry / "rdzv" : dist::parse_rendezvous(rdzv, "--rdzv").dir;
+    std::filesystem::create_directories(parent);
+    rdzv = "file:" + make_unique_directory(parent, "local-").string();
+  } else {
+    dist::parse_rendezvous(rdzv, "--rdzv");
+  }
+  plan.rendezvous = rdzv;
+  // Ranks fail on their own within a collective timeout; only then are they stopped.
+  plan.grace = dist::group_options_from_env().timeout + std::chrono::seconds(30);
+  const int code = launch_local(plan);
+  if (rdzv.starts_with("file:")) {
+    std::error_code ec;
+    std::filesystem::remove_all(rdzv.substr(5), ec);
+  }
+  if (code != 0)
+    throw Error(kind_of_exit(code),
+                fmt::format("the {}-rank job failed with exit code {} (see the [rank K] lines "
+                            "above)",
+                            arguments.nproc, code));
+}
+
 void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
+  const dist::DistEnv env = dist::detect_env();
+  if (arguments.nproc > 1 && env.launcher == "none") return launch_ranks(arguments, global);
+  if (arguments.nproc > 1)
+    log::info("--nproc {} ignored: this process is rank {} of {} started by {}", arguments.nproc,
+              env.rank, env.world_size, env.launcher);
   const LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
-  Runner runner(loaded.pipeline, {global.registry, arguments.force, {}});
+  RunOptions options{global.registry, arguments.force, {}};
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (env.world_size > 1) {
+    const std::string rdzv =
+        !arguments.rdzv.empty() ? arguments.rdzv : dist::default_rendezvous(env, global.registry);
+    group = dist::init_process_group(env, rdzv, dist::group_options_from_env());
+    options.placement = {env.rank, env.world_size, env.local_rank};
+    options.group = group.get();
+    log::info("dist: rank {} of {} joined ({}, launcher {}, rendezvous {})", env.rank,
+              env.world_size, group->backend(), env.launcher, rdzv);
+  }
+  Runner runner(loaded.pipeline, options);
   const RunResult result = runner.run();
+  group.reset();
   std::fflush(stderr);
+  if (env.rank != 0) {
+    fmt::print("rank {} of {}: done\n", env.rank, env.world_size);
+    return;
+  }
   print_table(result.stages, true);
   const bool all_cached =
       std::all_of(result.stages.begin(), result.stages.end(),
@@ -101,9 +189,10 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   if (all_cached)
     fmt::print("nothing ran: every stage was cached (registry {})\n", global.registry.string());
   else if (result.run_id.empty())
-    fmt::print("done; the stages that ran logged nothing, so no tracking run was opened (registry "
-               "{})\n",
-               global.registry.string());
+    fmt::print(
+        "done; the stages that ran logged nothing, so no tracking run was opened (registry "
+        "{})\n",
+        global.registry.string());
   else
     fmt::print("run {} finished (experiment '{}', id {}; registry {})\n", result.run_id,
                loaded.pipeline.name, result.experiment_id, global.registry.string());
@@ -129,6 +218,13 @@ void add_run_commands(CLI::App& app, const GlobalOptions& global) {
   CLI::App* run = app.add_subcommand("run", "Run a pipeline: cached stages are skipped");
   run->fallthrough();
   add_pipeline_arguments(*run, *run_arguments);
+  run->add_option("--nproc", run_arguments->nproc,
+                  "Data parallel: launch N local ranks of this run (like torchrun)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--rdzv", run_arguments->rdzv,
+                  "Where ranks meet: file:DIR (shared directory) or tcp:HOST:PORT (rank 0 "
+                  "serves); default: a directory under the registry")
+      ->envname("KILN_RDZV");
   run->callback([run_arguments, &global] { run_pipeline(*run_arguments, global); });
 
   auto plan_arguments = std::make_shared<RunArguments>();

@@ -17,10 +17,18 @@
 
 namespace kiln {
 
+namespace dist {
+class ProcessGroup;
+}
+
 struct RunOptions {
   std::filesystem::path registry_root;
   std::vector<std::string> force;  // stage names to run even when cached
   Placement placement;
+  // The ranks of a data-parallel job (world size above 1), else nullptr. Rank 0
+  // runs the pipeline as one process would; the other ranks run the all_ranks
+  // stages with it and otherwise wait for its results in the step cache.
+  dist::ProcessGroup* group = nullptr;
 };
 
 enum class StageStatus {

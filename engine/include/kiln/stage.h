@@ -18,6 +18,10 @@
 
 namespace kiln {
 
+namespace dist {
+class ProcessGroup;
+}
+
 // Something a stage produced: a file (dataset, model), or only facts (metrics).
 struct Artifact {
   std::string name;            // output name chosen by the producer: "dataset", "model"
@@ -68,6 +72,9 @@ class StageContext {
   // InterruptedError after saving what resume needs).
   virtual bool stop_requested() const = 0;
   virtual const Placement& placement() const = 0;
+  // The data-parallel job's ranks (kiln/dist/process_group.h) when the stage runs
+  // on several (StageType::all_ranks and a world size above 1); else nullptr.
+  virtual dist::ProcessGroup* process_group() const;
 };
 
 // A stage type as a plugin registers it. `check` (optional) validates parameter
@@ -81,6 +88,9 @@ struct StageType {
   std::vector<std::string> produces;  // output kinds
   std::function<void(const Params&)> check;
   std::function<void(StageContext&)> run;
+  // Runs on every rank of a data-parallel job and joins its collectives (train).
+  // Other stages run on rank 0 alone while the other ranks wait for its result.
+  bool all_ranks = false;
 };
 
 class StageRegistrar {

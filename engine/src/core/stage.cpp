@@ -8,6 +8,7 @@
 namespace kiln {
 
 StageContext::~StageContext() = default;
+dist::ProcessGroup* StageContext::process_group() const { return nullptr; }
 StageRegistrar::~StageRegistrar() = default;
 RunLog::~RunLog() = default;
 Progress::~Progress() = default;

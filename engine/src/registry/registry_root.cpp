@@ -8,7 +8,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kRegistryFolders[] = {"mlruns", "datasets", "stages"};
+// rdzv/: rendezvous directories of data-parallel jobs (kiln/dist/env.h).
+constexpr const char* kRegistryFolders[] = {"mlruns", "datasets", "stages", "rdzv"};
 
 bool has_registry_folder(const fs::path& root) {
   std::error_code ec;

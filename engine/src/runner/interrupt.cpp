@@ -10,7 +10,7 @@ std::atomic<int> g_signal{0};
 struct sigaction g_previous_int {};
 struct sigaction g_previous_term {};
 
-extern "C" void on_signal(int signal) {
+extern "C" void kiln_interrupt_on_signal(int signal) {
   g_signal.store(signal);
   std::signal(signal, SIG_DFL);  // async-signal-safe; a second signal is not caught
 }
@@ -20,7 +20,7 @@ extern "C" void on_signal(int signal) {
 InterruptGuard::InterruptGuard() {
   g_signal.store(0);
   struct sigaction action {};
-  action.sa_handler = on_signal;
+  action.sa_handler = kiln_interrupt_on_signal;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, &g_previous_int);
   ::sigaction(SIGTERM, &action, &g_previous_term);

@@ -3,6 +3,7 @@
 #include "stage_context.h"
 #include "step_cache.h"
 
+#include <kiln/dist/process_group.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
@@ -87,12 +88,14 @@ class Execution {
           throw InterruptedError(fmt::format("interrupted before stage '{}'", stage.name));
         result.stages.push_back(run_stage(stage));
       }
+      if (follower() || rank0_of_many()) options_.group->shutdown();
     } catch (const Error& error) {
+      if (options_.group != nullptr) options_.group->abort(error.what());
       record_.end(error.kind() == ErrorKind::Interrupted ? registry::RunStatus::Killed
                                                          : registry::RunStatus::Failed);
       write_report();
       std::error_code ec;
-      if (!registry_existed && !record_.opened() && only_scaffolding(root_))
+      if (!registry_existed && !follower() && !record_.opened() && only_scaffolding(root_))
         fs::remove_all(root_, ec);
       throw;
     }
@@ -124,6 +127,11 @@ class Execution {
     StageReport report = report_for(stage);
     const std::vector<Artifact> inputs = gather_inputs(stage, outputs_);
     report.cache_key = step_cache_key(stage, inputs);
+    if (follower()) {
+      follow(stage, inputs, report);
+      outputs_[stage.name] = report.outputs;
+      return report;
+    }
     if (!forced(stage.name)) {
       if (auto cached = cache_.lookup(report.cache_key, stage.name)) {
         log::info("stage {} ({}): cached, key {}", stage.name, stage.type->name,
@@ -131,12 +139,70 @@ class Execution {
         report.status = StageStatus::Cached;
         report.outputs = std::move(*cached);
         outputs_[stage.name] = report.outputs;
+        announce(stage, "start", "cached");
+        announce(stage, "done", "1");
         return report;
       }
     }
     execute(stage, inputs, report);
     outputs_[stage.name] = report.outputs;
+    announce(stage, "done", "1");
     return report;
+  }
+
+  // Data-parallel jobs (world size above 1): rank 0 tells the others, through the
+  // rendezvous store, whether it runs each stage ("run", "cached") and when the
+  // stage's outputs are committed ("done").
+  bool follower() const { return options_.group != nullptr && options_.placement.rank != 0; }
+  bool rank0_of_many() const { return options_.group != nullptr && options_.placement.rank == 0; }
+  void announce(const PipelineStage& stage, const char* key, const char* value) {
+    if (rank0_of_many()) options_.group->store().set(fmt::format("runner.{}.{}", stage.name, key), value);
+  }
+  std::string await(const PipelineStage& stage, const char* key, const char* what) {
+    std::string value;
+    options_.group->wait_for(
+        [&] {
+          auto found = options_.group->store().try_get(fmt::format("runner.{}.{}", stage.name, key));
+          if (found) value = *found;
+          return found.has_value();
+        },
+        fmt::format("rank 0 to {} stage '{}'", what, stage.name));
+    return value;
+  }
+
+  // A rank other than 0: joins the all_ranks stages rank 0 runs, in a private work
+  // directory whose files are dropped (rank 0 commits the stage), and takes every
+  // stage's outputs from the step cache once rank 0 has committed them.
+  void follow(const PipelineStage& stage, const std::vector<Artifact>& inputs,
+              StageReport& report) {
+    const std::string decision = await(stage, "start", "start");
+    const std::string& key = report.cache_key;
+    if (decision == "run" && stage.type->all_ranks) {
+      log::info("stage {} ({}): running as rank {}, key {}", stage.name, stage.type->name,
+                options_.placement.rank, short_key(key));
+      const fs::path work = make_unique_directory(
+          root_ / "stages" / ".work", fmt::format("{}.rank{}-", key, options_.placement.rank));
+      try {
+        RunnerStageContext context(stage, inputs, work, cache_.resume_dir(key), root_, record_,
+                                   options_.placement, options_.group);
+        run_guarded(stage, context);
+      } catch (...) {
+        std::error_code ec;
+        fs::remove_all(work, ec);
+        throw;
+      }
+      std::error_code ec;
+      fs::remove_all(work, ec);
+    }
+    await(stage, "done", "commit");
+    auto committed = cache_.lookup(key, stage.name);
+    if (!committed)
+      throw StageError(fmt::format("rank {}: stage '{}' is not in the step cache under key {} "
+                                   "although rank 0 committed it (does every rank see the same "
+                                   "registry?)",
+                                   options_.placement.rank, stage.name, short_key(key)));
+    report.status = decision == "run" ? StageStatus::Ran : StageStatus::Cached;
+    report.outputs = std::move(*committed);
   }
 
   void execute(const PipelineStage& stage, const std::vector<Artifact>& inputs,
@@ -150,9 +216,11 @@ class Execution {
                   stage.type->name, short_key(key));
         report.status = StageStatus::Cached;
         report.outputs = std::move(*cached);
+        announce(stage, "start", "cached");
         return;
       }
     }
+    announce(stage, "start", "run");
     const fs::path work = cache_.start_attempt(key);
     const fs::path resume = cache_.resume_dir(key);
     fs::create_directories(resume);
@@ -160,7 +228,8 @@ class Execution {
     const auto start = std::chrono::steady_clock::now();
     std::vector<Artifact> emitted;
     try {
-      RunnerStageContext context(stage, inputs, work, resume, root_, record_, options_.placement);
+      RunnerStageContext context(stage, inputs, work, resume, root_, record_, options_.placement,
+                                 stage.type->all_ranks ? options_.group : nullptr);
       run_guarded(stage, context);
       emitted = context.take_outputs();
     } catch (...) {

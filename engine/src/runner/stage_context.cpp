@@ -13,7 +13,8 @@ RunnerStageContext::RunnerStageContext(const PipelineStage& stage, std::vector<A
                                        std::filesystem::path work_dir,
                                        std::filesystem::path resume_dir,
                                        std::filesystem::path registry_root, RunRecord& record,
-                                       const Placement& placement)
+                                       const Placement& placement,
+                                       dist::ProcessGroup* group)
     : stage_(stage),
       inputs_(std::move(inputs)),
       work_dir_(std::move(work_dir)),
@@ -21,6 +22,7 @@ RunnerStageContext::RunnerStageContext(const PipelineStage& stage, std::vector<A
       registry_root_(std::move(registry_root)),
       record_(record),
       placement_(placement),
+      group_(group),
       progress_(make_progress(stage.name)) {}
 
 void RunnerStageContext::emit(Artifact output) {

@@ -15,7 +15,7 @@ class RunnerStageContext final : public StageContext {
   RunnerStageContext(const PipelineStage& stage, std::vector<Artifact> inputs,
                      std::filesystem::path work_dir, std::filesystem::path resume_dir,
                      std::filesystem::path registry_root, RunRecord& record,
-                     const Placement& placement);
+                     const Placement& placement, dist::ProcessGroup* group = nullptr);
 
   const std::string& name() const override { return stage_.name; }
   const std::string& type() const override { return stage_.type->name; }
@@ -29,6 +29,7 @@ class RunnerStageContext final : public StageContext {
   Progress& progress() override { return *progress_; }
   bool stop_requested() const override;
   const Placement& placement() const override { return placement_; }
+  dist::ProcessGroup* process_group() const override { return group_; }
 
   std::vector<Artifact> take_outputs() { return std::move(outputs_); }
 
@@ -41,6 +42,7 @@ class RunnerStageContext final : public StageContext {
   std::filesystem::path registry_root_;
   RunRecord& record_;
   Placement placement_;
+  dist::ProcessGroup* group_;
   std::unique_ptr<Progress> progress_;
 };
 

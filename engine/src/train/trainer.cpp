@@ -1,3 +1,4 @@
+#include <kiln/dist/process_group.h>
 #include <kiln/error.h>
 #include <kiln/log.h>
 #include <kiln/nn/optimizer.h>
@@ -5,11 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <span>
 
 #include "ops/loss.h"
 #include "train/checkpoint.h"
+#include "train/gradient_reducer.h"
 
 namespace kiln::train {
 namespace {
@@ -26,6 +30,7 @@ std::unique_ptr<nn::Optimizer> make_optimizer(const OptimizerConfig& c, double l
 struct Window {
   double loss = 0, correct = 0, step_seconds = 0, wait_seconds = 0, grad_norm = 0;
   std::int64_t steps = 0, samples = 0;
+  std::int64_t local_samples = 0;  // this rank's rows (data parallel)
 };
 
 }  // namespace
@@ -41,6 +46,12 @@ struct Trainer::State {
   Window window;
   double last_loss = 0;
   Tensor loss_sum, correct;  // one element each, on the model's device
+  std::unique_ptr<GradientReducer> reducer;  // data parallel only
+  bool stop_agreed = false;                  // a rank asked to stop: all stop here
+
+  dist::ProcessGroup* group() const {
+    return io.group != nullptr && io.group->size() > 1 ? io.group : nullptr;
+  }
 
   State(TrainerConfig c, BatchSource& source, TrainerIO trainer_io)
       : config(std::move(c)),
@@ -54,7 +65,49 @@ struct Trainer::State {
 
   std::filesystem::path checkpoint_file() const { return io.checkpoint_dir / "checkpoint.safetensors"; }
   void checkpoint() {
-    if (!io.checkpoint_dir.empty()) save_checkpoint(checkpoint_file(), model, *optimizer, position);
+    if (!io.checkpoint_dir.empty() && io.checkpoint_writer)
+      save_checkpoint(checkpoint_file(), model, *optimizer, position);
+  }
+
+  // Every rank starts from rank 0's weights (and batch-norm statistics), fresh or
+  // resumed: initialisation is seeded alike, but this makes it a fact.
+  void broadcast_state() {
+    for (nn::Parameter* p : parameters) broadcast(p->value);
+    for (auto& [name, buffer] : model.buffers()) broadcast(*buffer);
+  }
+  void broadcast(Tensor& tensor) {
+    if (tensor.device().is_cpu() || std::string_view(io.group->backend()) != "gloo") {
+      io.group->broadcast(tensor, 0);
+      return;
+    }
+    Tensor host = tensor.to(Device::cpu());
+    io.group->broadcast(host, 0);
+    tensor.copy_from(host.to(tensor.device()));
+  }
+
+  // The step's loss and accuracy over all ranks, and whether any rank was asked
+  // to stop: one small all-reduce, so every rank takes the same decisions.
+  std::pair<double, double> reduce_step_metrics() {
+    const double loss = loss_sum.to_vector()[0];
+    const double right = correct.to_vector()[0];
+    dist::ProcessGroup* g = group();
+    if (g == nullptr) return {loss, right};
+    std::array<float, 3> values{static_cast<float>(loss), static_cast<float>(right),
+                                io.stop_requested() ? 1.0f : 0.0f};
+    g->all_reduce(std::span<float>(values));
+    stop_agreed = values[2] > 0;
+    return {values[0], values[1]};
+  }
+
+  // Samples per second of each rank (its own rows), for train/rank<K>/samples_per_s.
+  std::vector<float> rank_throughput() {
+    dist::ProcessGroup* g = group();
+    if (g == nullptr) return {};
+    std::vector<float> rates(static_cast<std::size_t>(g->size()), 0.0f);
+    rates[static_cast<std::size_t>(g->rank())] =
+        static_cast<float>(static_cast<double>(window.local_samples) / window.step_seconds);
+    g->all_reduce(std::span<float>(rates));
+    return rates;
   }
 
   // One micro-batch: forward, loss, backward (gradients add up).
@@ -80,8 +133,11 @@ struct Trainer::State {
     const double loss = window.loss / static_cast<double>(window.samples);
     last_loss = loss;
     const double samples_per_s = static_cast<double>(window.samples) / window.step_seconds;
+    const std::vector<float> rates = rank_throughput();
     if (io.run != nullptr) {
       auto& run = *io.run;
+      for (std::size_t r = 0; r < rates.size(); ++r)
+        run.log_metric(fmt::format("train/rank{}/samples_per_s", r), rates[r], position.step);
       const std::int64_t step = position.step;
       run.log_metric("train/loss", loss, step);
       if (config.loss != "mse")
@@ -112,6 +168,9 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
   config.schedule.total_steps = std::max<std::int64_t>(1, per_epoch * config.epochs);
   config.schedule.check();
   state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
+  if (dist::ProcessGroup* group = state_->group())
+    state_->reducer =
+        std::make_unique<GradientReducer>(state_->model, *group, state_->config.bucket_bytes);
   if (batches.sample_shape() != state_->model.input_shape())
     throw ConfigError(fmt::format("the data's rows are {} but the model's input is {}",
                                   shape_string(batches.sample_shape()),
@@ -136,13 +195,14 @@ TrainResult Trainer::run() {
     log::info("train: resuming from the checkpoint at step {} (epoch {}, batch {})", s.position.step,
               s.position.epoch + 1, s.position.batch);
   }
+  if (s.group() != nullptr) s.broadcast_state();
   const auto start = Clock::now();
   const std::int64_t per_epoch = s.batches.batches_per_epoch();
   while (s.position.epoch < s.config.epochs) {
     s.batches.start_epoch(s.position.epoch, s.position.batch);
     Batch batch;
     while (s.position.batch < per_epoch) {
-      if (s.io.stop_requested()) {
+      if (s.group() != nullptr ? s.stop_agreed : s.io.stop_requested()) {
         s.checkpoint();
         throw InterruptedError(fmt::format("stopped at step {} (epoch {}); the checkpoint resumes there",
                                            s.position.step, s.position.epoch + 1));
@@ -160,21 +220,33 @@ TrainResult Trainer::run() {
       while (micro < s.config.accumulate && s.position.batch < per_epoch && s.batches.next(batch)) {
         micro_batches.push_back(batch);
         rows += batch.global_rows;
+        s.window.local_samples += batch.x.dim(0);
         ++micro;
         ++s.position.batch;
       }
-      for (const Batch& b : micro_batches) s.micro_step(b, 1.0f / static_cast<float>(rows));
+      // Data parallel: a rank may have no rows in a short last batch (loader.h); it
+      // skips the pass but still joins every bucket's all-reduce with zero gradients.
+      for (std::size_t m = 0; m < micro_batches.size(); ++m) {
+        const bool last = m + 1 == micro_batches.size();
+        if (micro_batches[m].x.dim(0) == 0) {
+          if (s.reducer && last) s.reducer->reduce_without_backward();
+          continue;
+        }
+        if (s.reducer && last) s.reducer->arm();
+        s.micro_step(micro_batches[m], 1.0f / static_cast<float>(rows));
+      }
+      if (s.reducer) s.reducer->wait();
+      const auto [loss_sum, correct] = s.reduce_step_metrics();
       if (s.config.clip_norm > 0) s.window.grad_norm += nn::clip_grad_norm(s.parameters, s.config.clip_norm);
       s.optimizer->step(s.parameters);
       ++s.position.step;
-      const double loss_sum = s.loss_sum.to_vector()[0];
       if (!std::isfinite(loss_sum))
         throw StageError(fmt::format("loss is {} at step {} (epoch {}): training diverged; the last "
                                      "good checkpoint is kept. Lower the learning rate or clip "
                                      "gradients (clip_norm)",
                                      loss_sum, s.position.step, s.position.epoch + 1));
       s.window.loss += loss_sum;
-      s.window.correct += s.correct.to_vector()[0];
+      s.window.correct += correct;
       s.window.samples += rows;
       ++s.window.steps;
       s.window.wait_seconds += s.batches.wait_seconds() - wait_before;

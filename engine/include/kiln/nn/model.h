@@ -109,6 +109,9 @@ class Model {
   // Called during backward for each bucket whose gradients are complete.
   void set_gradient_hook(std::function<void(const GradientBucket&)> hook,
                          std::size_t bucket_bytes = 25u << 20);
+  // The buckets set_gradient_hook made (a rank with no rows in a step reports them
+  // all without a backward pass).
+  const std::vector<GradientBucket>& gradient_buckets() const noexcept { return buckets_; }
 
   // safetensors: parameters and buffers by name, the spec in the metadata under
   // "kiln.model", plus `metadata`.

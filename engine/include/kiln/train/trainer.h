@@ -17,6 +17,10 @@
 #include <functional>
 #include <string>
 
+namespace kiln::dist {
+class ProcessGroup;
+}
+
 namespace kiln::train {
 
 struct OptimizerConfig {
@@ -41,6 +45,8 @@ struct TrainerConfig {
   std::int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: epoch ends only
   Device device;
   nn::Precision precision = nn::Precision::F32;
+  // Data-parallel gradient buckets (all-reduced as backward makes them final).
+  std::size_t bucket_bytes = std::size_t{25} << 20;
 };
 
 // Where the trainer reports and keeps its state.
@@ -49,6 +55,14 @@ struct TrainerIO {
   Progress* progress = nullptr;     // may be null
   std::function<bool()> stop_requested = [] { return false; };
   std::filesystem::path checkpoint_dir;  // empty: no checkpoints
+  // Data-parallel training (SPEC 8), or nullptr for one process. The batch source
+  // gives this rank its slice of every global batch; the trainer broadcasts rank
+  // 0's parameters at the start (fresh or resumed), all-reduces the gradients in
+  // buckets during backward, reduces the metrics, and stops (SIGINT/SIGTERM) at
+  // the same step on every rank.
+  dist::ProcessGroup* group = nullptr;
+  // Only rank 0 writes checkpoints; every rank reads them on resume.
+  bool checkpoint_writer = true;
 };
 
 struct TrainResult {

@@ -1,0 +1,57 @@
+// Rendezvous stores: a small key-value space every rank of a job can reach, used
+// to pair Gloo's connections, to hand NCCL's unique id around, and by the
+// watchdog's heartbeats. Two kinds (SPEC 8):
+//   file:DIR       a directory on a file system every rank sees (the HPC default);
+//                  one file per key, renamed into place (Gloo's FileStore cannot
+//                  overwrite a key, which heartbeats need)
+//   tcp:HOST:PORT  rank 0 serves the keys on PORT; everyone (rank 0 too) connects
+//                  to HOST:PORT (Gloo 0.5 ships no TCP store)
+// Keys may be set again (heartbeats overwrite theirs); values are byte strings.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kiln::dist {
+
+class Store {
+ public:
+  virtual ~Store();
+  virtual void set(const std::string& key, const std::string& value) = 0;
+  // The value, or nullopt while the key is not set; never waits.
+  virtual std::optional<std::string> try_get(const std::string& key) = 0;
+  // Waits for the key; StageError naming the key and the store after `timeout`.
+  std::string get(const std::string& key, std::chrono::milliseconds timeout);
+  // "file:/shared/rdzv/job-17", for messages.
+  virtual std::string describe() const = 0;
+};
+
+struct RendezvousSpec {
+  enum class Kind { File, Tcp };
+  Kind kind = Kind::File;
+  std::filesystem::path dir;  // File
+  std::string host;           // Tcp
+  int port = 0;               // Tcp
+};
+
+// "file:DIR" or "tcp:HOST:PORT"; ConfigError naming `origin` (--rdzv, KILN_RDZV)
+// for anything else.
+RendezvousSpec parse_rendezvous(std::string_view text, std::string_view origin);
+
+// A file store in `dir` (created). StageError naming the directory when it cannot
+// be created.
+std::unique_ptr<Store> open_file_store(const std::filesystem::path& dir);
+// `serve`: this process serves the keys on `port` (rank 0). Connects to
+// host:port, retrying until `timeout` (the server may start later); StageError
+// naming the address after that.
+std::unique_ptr<Store> open_tcp_store(const std::string& host, int port, bool serve,
+                                      std::chrono::milliseconds timeout);
+// The store `spec` names; rank 0 serves a TCP store.
+std::unique_ptr<Store> open_store(const RendezvousSpec& spec, int rank,
+                                  std::chrono::milliseconds timeout);
+
+}  // namespace kiln::dist

@@ -1,0 +1,144 @@
+#include <kiln/dist/process_group.h>
+#include <kiln/error.h>
+#include <kiln/log.h>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+#include <thread>
+
+#include "dist/backends.h"
+#include "dist/watchdog.h"
+
+namespace kiln::dist {
+
+ProcessGroup::ProcessGroup(int rank, int size, std::chrono::milliseconds timeout,
+                           std::unique_ptr<Watchdog> watchdog)
+    : rank_(rank), size_(size), timeout_(timeout), watchdog_(std::move(watchdog)) {}
+
+ProcessGroup::~ProcessGroup() = default;
+
+template <typename F>
+auto ProcessGroup::guarded(const char* name, std::size_t bytes, F&& body) {
+  if (!failure_.empty())
+    throw StageError(
+        fmt::format("{} on rank {}: the process group failed earlier: {}", name, rank_, failure_));
+  ++sequence_;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    watchdog_->enter(sequence_, name);
+    return body();
+  } catch (const std::exception& error) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string what =
+        bytes > 0 ? fmt::format("{} of {} bytes", name, bytes) : std::string(name);
+    failure_ = dynamic_cast<const StageError*>(&error) != nullptr
+                   ? error.what()
+                   : watchdog_->diagnose(sequence_, what, seconds, error.what());
+    watchdog_->mark_aborted(failure_);
+    log::error("{}", failure_);
+    throw StageError(failure_);
+  }
+}
+
+void ProcessGroup::all_reduce(Tensor& tensor, ReduceOp op) {
+  if (tensor.dtype() != DType::F32)
+    throw InternalError("all_reduce: only float32 tensors are reduced");
+  const bool on_device = !tensor.device().is_cpu();
+  guarded("all_reduce", tensor.nbytes(), [&] {
+    do_all_reduce(tensor.data<float>(), static_cast<std::size_t>(tensor.numel()), op, on_device);
+  });
+}
+
+void ProcessGroup::all_reduce(std::span<float> data, ReduceOp op) {
+  guarded("all_reduce", data.size_bytes(),
+          [&] { do_all_reduce(data.data(), data.size(), op, false); });
+}
+
+void ProcessGroup::broadcast(Tensor& tensor, int root) {
+  if (root < 0 || root >= size_)
+    throw InternalError(fmt::format("broadcast: root {} outside [0, {})", root, size_));
+  const bool on_device = !tensor.device().is_cpu();
+  guarded("broadcast", tensor.nbytes(),
+          [&] { do_broadcast(tensor.raw(), tensor.nbytes(), root, on_device); });
+}
+
+void ProcessGroup::barrier() {
+  guarded("barrier", 0, [&] { do_barrier(); });
+}
+
+std::vector<std::string> ProcessGroup::all_gather(const std::string& bytes) {
+  return guarded("all_gather", bytes.size(), [&] { return do_all_gather(bytes); });
+}
+
+void ProcessGroup::wait_for(const std::function<bool()>& ready, const std::string& what) {
+  auto pause = std::chrono::milliseconds(1);
+  while (!ready()) {
+    std::optional<std::string> problem = watchdog_->peer_abort();
+    if (!problem) problem = watchdog_->dead_peer();
+    if (problem)
+      throw StageError(fmt::format("rank {} stopped waiting for {}: {}", rank_, what, *problem));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+void ProcessGroup::abort(const std::string& why) { watchdog_->mark_aborted(why); }
+
+Store& ProcessGroup::store() { return watchdog_->store(); }
+
+void ProcessGroup::shutdown() {
+  barrier();
+  watchdog_->stop();
+  // After this barrier no rank touches the store again: rank 0 may stop serving it.
+  guarded("barrier", 0, [&] { do_barrier(); });
+}
+
+GroupOptions group_options_from_env(const EnvLookup& env) {
+  GroupOptions options;
+  if (const char* text = env("KILN_COLLECTIVE_TIMEOUT_S"); text != nullptr && *text != '\0') {
+    double seconds = 0;
+    const std::string_view view(text);
+    const auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), seconds);
+    if (ec != std::errc() || end != view.data() + view.size() || !(seconds > 0))
+      throw ConfigError(fmt::format(
+          "environment variable KILN_COLLECTIVE_TIMEOUT_S='{}': expected seconds > 0", text));
+    options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1e3));
+  }
+  if (const char* host = env("KILN_GLOO_HOSTNAME"); host != nullptr && *host != '\0')
+    options.hostname = host;
+  return options;
+}
+
+std::unique_ptr<ProcessGroup> init_process_group(const DistEnv& env, const std::string& rendezvous,
+                                                 GroupOptions options) {
+  const RendezvousSpec spec = parse_rendezvous(rendezvous, "rendezvous");
+  // A peer that dies closes its sockets; writing to one must fail with EPIPE (and
+  // reach the watchdog), not kill this process with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+  std::shared_ptr<Store> store = open_store(spec, env.rank, options.timeout);
+  if (options.hostname.empty()) {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    options.hostname = name;
+  }
+  log::debug("dist: rank {} of {} ({}), rendezvous {}, timeout {:.1f} s", env.rank, env.world_size,
+             env.launcher, store->describe(), options.timeout.count() / 1e3);
+  auto watchdog = std::make_unique<Watchdog>(store, env.rank, env.world_size, options.heartbeat);
+  if (options.cuda) return make_nccl_group(env, std::move(store), std::move(watchdog), options);
+  return make_gloo_group(env, std::move(store), std::move(watchdog), options);
+}
+
+}  // namespace kiln::dist
+
+#ifndef KILN_HAVE_CUDA
+namespace kiln::dist {
+std::unique_ptr<ProcessGroup> make_nccl_group(const DistEnv&, std::shared_ptr<Store>,
+                                              std::unique_ptr<Watchdog>, const GroupOptions&) {
+  throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
+}
+}  // namespace kiln::dist
+#endif
