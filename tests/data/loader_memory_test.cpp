@@ -5,6 +5,7 @@
 #include <kiln/data/loader.h>
 
 #include "data/loader_support.h"
+#include "support/support.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -62,6 +63,7 @@ Measurement stream_one_epoch(const fs::path& file) {
 }
 
 TEST(LoaderMemory, DataThreeTimesTheBudgetStaysUnderBudgetPlusMargin) {
+  if (kiln::test::kAddressSanitizer) GTEST_SKIP() << kiln::test::kRssUnderAsan;
   testing::ScratchDir dir;
   // 64 MiB of CIFAR-sized rows (3072 bytes), 4x the budget.
   const std::int64_t rows = 4 * kBudget / 3072;
