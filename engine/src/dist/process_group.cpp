@@ -86,7 +86,7 @@ void ProcessGroup::wait_for(const std::function<bool()>& ready, const std::strin
   }
 }
 
-void ProcessGroup::abort(const std::string& why) { watchdog_->mark_aborted(why); }
+void ProcessGroup::announce_failure(const std::string& why) { watchdog_->mark_aborted(why); }
 
 Store& ProcessGroup::store() { return watchdog_->store(); }
 

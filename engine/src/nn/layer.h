@@ -16,7 +16,7 @@ namespace kiln::nn {
 struct Saved {
   std::vector<Tensor> tensors;
   std::vector<std::unique_ptr<Saved>> children;  // for containers
-  Precision precision = Precision::F32;  // of the forward pass, for its backward
+  Precision precision = Precision::F32;          // of the forward pass, for its backward
 };
 
 // The ops' name for a step's precision.
@@ -48,7 +48,9 @@ class Layer {
                         std::vector<std::string>& lines) const;
 
  protected:
-  static Tensor new_like(const Tensor& x) { return Tensor::empty(x.shape(), x.dtype(), x.device()); }
+  static Tensor new_like(const Tensor& x) {
+    return Tensor::empty(x.shape(), x.dtype(), x.device());
+  }
 };
 
 // Builds layers from spec entries; one shared state for a whole model.
@@ -96,10 +98,10 @@ class LayerSettings {
 };
 
 // Layer constructors (one file per family).
-std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder, const Shape& input,
-                                   const std::string& where);
-std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder, const Shape& input,
-                                   const std::string& where);
+std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder,
+                                   const Shape& input, const std::string& where);
+std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder,
+                                   const Shape& input, const std::string& where);
 std::unique_ptr<Layer> make_max_pool2d(LayerSettings& settings, const Shape& input,
                                        const std::string& where);
 std::unique_ptr<Layer> make_avg_pool2d(LayerSettings& settings, const Shape& input,

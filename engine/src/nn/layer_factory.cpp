@@ -41,13 +41,18 @@ const std::vector<LayerKind>& kinds() {
        }},
       {"batchnorm2d", true, make_batch_norm2d},
       {"layernorm", true, make_layer_norm},
-      {"relu", false, [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_relu(); }},
-      {"gelu", false, [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_gelu(); }},
+      {"relu", false,
+       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_relu(); }},
+      {"gelu", false,
+       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_gelu(); }},
       {"dropout", true,
        [](LayerSettings& s, LayerBuilder& b, const Shape&, const std::string&) {
          return make_dropout(s, b);
        }},
-      {"flatten", false, [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_flatten(); }},
+      {"flatten", false,
+       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) {
+         return make_flatten();
+       }},
   };
   return table;
 }
@@ -92,7 +97,8 @@ std::int64_t LayerSettings::integer(const std::string& key, std::int64_t fallbac
   if (!v.is_number_integer())
     spec_error(where_, type_, fmt::format("{} must be an integer, got {}", key, describe_json(v)));
   const auto number = v.get<std::int64_t>();
-  if (number < minimum) spec_error(where_, type_, fmt::format("{} must be >= {}, got {}", key, minimum, number));
+  if (number < minimum)
+    spec_error(where_, type_, fmt::format("{} must be >= {}, got {}", key, minimum, number));
   return number;
 }
 
@@ -118,7 +124,8 @@ bool LayerSettings::flag(const std::string& key, bool fallback) {
   const Json& v = value(key);
   if (v.is_null()) return fallback;
   if (!v.is_boolean())
-    spec_error(where_, type_, fmt::format("{} must be true or false, got {}", key, describe_json(v)));
+    spec_error(where_, type_,
+               fmt::format("{} must be true or false, got {}", key, describe_json(v)));
   return v.get<bool>();
 }
 
@@ -137,18 +144,23 @@ Tensor LayerBuilder::uniform(const Shape& shape, float bound) {
   Tensor host = Tensor::empty(shape);
   float* values = host.data<float>();
   for (std::int64_t i = 0; i < host.numel(); ++i)
-    values[i] = (2.0f * uniform01(seed, RngStream::Init, init_offset + static_cast<std::uint64_t>(i)) - 1.0f) * bound;
+    values[i] =
+        (2.0f * uniform01(seed, RngStream::Init, init_offset + static_cast<std::uint64_t>(i)) -
+         1.0f) *
+        bound;
   init_offset += static_cast<std::uint64_t>(host.numel());
   return host.to(device);
 }
 
-Tensor LayerBuilder::constant(const Shape& shape, float value) { return Tensor::full(shape, value, device); }
+Tensor LayerBuilder::constant(const Shape& shape, float value) {
+  return Tensor::full(shape, value, device);
+}
 
 std::unique_ptr<Layer> LayerBuilder::build_sequence(const Json& list, const std::string& where,
                                                     const Shape& input) {
   if (!list.is_array() || list.empty())
-    throw ConfigError(fmt::format("{}: expected a non-empty list of layers, got {}", where,
-                                  describe_json(list)));
+    throw ConfigError(
+        fmt::format("{}: expected a non-empty list of layers, got {}", where, describe_json(list)));
   std::vector<std::unique_ptr<Layer>> layers;
   std::vector<Shape> inputs;
   Shape shape = input;
@@ -176,9 +188,10 @@ std::unique_ptr<Layer> LayerBuilder::build(const Json& entry, const std::string&
     name = entry.begin().key();
     settings = entry.begin().value();
   } else {
-    throw ConfigError(fmt::format("{}: a layer is a name (\"relu\"), a one-key mapping "
-                                  "({{linear: {{out: 10}}}}) or a list of layers, got {}",
-                                  where, describe_json(entry)));
+    throw ConfigError(
+        fmt::format("{}: a layer is a name (\"relu\"), a one-key mapping "
+                    "({{linear: {{out: 10}}}}) or a list of layers, got {}",
+                    where, describe_json(entry)));
   }
   if (name == "block" || name == "residual") {
     // A block is a named list of layers; a residual's body is a list or a block.
@@ -192,10 +205,11 @@ std::unique_ptr<Layer> LayerBuilder::build(const Json& entry, const std::string&
                                       describe_json(reference)));
       const std::string block = reference.get<std::string>();
       if (blocks == nullptr || !blocks->contains(block))
-        throw ConfigError(fmt::format("{}: no block named '{}' in the model's blocks", where, block));
+        throw ConfigError(
+            fmt::format("{}: no block named '{}' in the model's blocks", where, block));
       if (++block_depth > 16)
-        throw ConfigError(fmt::format("{}: blocks nest more than 16 deep (does a block use itself?)",
-                                      where));
+        throw ConfigError(
+            fmt::format("{}: blocks nest more than 16 deep (does a block use itself?)", where));
       body = &blocks->at(block);
     }
     // A block's layers sit under its index ("layers.3.0."), a residual's under "body.".

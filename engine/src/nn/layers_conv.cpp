@@ -21,7 +21,8 @@ class Conv2d final : public Layer {
     g_.height = input[1];
     g_.width = input[2];
     // torch.nn.Conv2d's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C k k.
-    const float bound = 1.0f / std::sqrt(static_cast<float>(g_.in_channels * g_.kernel * g_.kernel));
+    const float bound =
+        1.0f / std::sqrt(static_cast<float>(g_.in_channels * g_.kernel * g_.kernel));
     const Shape w = g_.weight_shape();
     weight_ = {builder.prefix + "weight", builder.uniform(w, bound),
                Tensor::zeros(w, DType::F32, builder.device)};
@@ -154,8 +155,8 @@ std::unique_ptr<Layer> make_pool(bool max, LayerSettings& settings, const Shape&
 
 }  // namespace
 
-std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder, const Shape& input,
-                                   const std::string& where) {
+std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder,
+                                   const Shape& input, const std::string& where) {
   check_image(input, where, "conv2d");
   ops::Conv2dGeometry g;
   g.out_channels = settings.required_integer("out", 1);
@@ -165,7 +166,8 @@ std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builde
   const bool bias = settings.flag("bias", true);
   settings.finish();
   if (input[1] + 2 * g.padding < g.kernel || input[2] + 2 * g.padding < g.kernel)
-    spec_error(where, "conv2d", "the kernel is larger than the (padded) input " + shape_string(input));
+    spec_error(where, "conv2d",
+               "the kernel is larger than the (padded) input " + shape_string(input));
   return std::make_unique<Conv2d>(builder, input, g, bias);
 }
 

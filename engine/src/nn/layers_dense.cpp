@@ -129,14 +129,14 @@ class Flatten final : public Layer {
 
 }  // namespace
 
-std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder, const Shape& input,
-                                   const std::string& where) {
+std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder,
+                                   const Shape& input, const std::string& where) {
   const std::int64_t out = settings.required_integer("out", 1);
   const bool bias = settings.flag("bias", true);
   settings.finish();
   if (input.size() != 1)
-    spec_error(where, "linear", "needs a flat input, got " + shape_string(input) +
-                                    " (put a flatten before it)");
+    spec_error(where, "linear",
+               "needs a flat input, got " + shape_string(input) + " (put a flatten before it)");
   return std::make_unique<Linear>(builder, input[0], out, bias);
 }
 

@@ -36,7 +36,8 @@ Model Model::load(const std::filesystem::path& path, Device device,
   if (metadata != nullptr) *metadata = file.metadata;
   const auto spec_text = file.metadata.find("kiln.model");
   if (spec_text == file.metadata.end())
-    throw DataError(fmt::format("{}: not a kiln model (no kiln.model in the metadata)", path.string()));
+    throw DataError(
+        fmt::format("{}: not a kiln model (no kiln.model in the metadata)", path.string()));
   nlohmann::json spec;
   try {
     spec = nlohmann::json::parse(spec_text->second);
@@ -47,7 +48,8 @@ Model Model::load(const std::filesystem::path& path, Device device,
   try {
     model = build(spec, 0, device);
   } catch (const ConfigError& e) {
-    throw DataError(fmt::format("{}: kiln.model does not describe a model: {}", path.string(), e.what()));
+    throw DataError(
+        fmt::format("{}: kiln.model does not describe a model: {}", path.string(), e.what()));
   }
   auto load_tensor = [&](const std::string& name, Tensor& target) {
     const StoredTensor* stored = file.find(name);

@@ -20,7 +20,8 @@ namespace {
 
 void check_non_negative(double value, const char* what) {
   if (!(value >= 0.0) || !std::isfinite(value))
-    throw ConfigError(fmt::format("optimizer: {} must be a finite value >= 0, got {}", what, value));
+    throw ConfigError(
+        fmt::format("optimizer: {} must be a finite value >= 0, got {}", what, value));
 }
 
 // Per-parameter state tensors, created on the parameter's first step.
@@ -29,12 +30,15 @@ class StateTensors {
   Tensor& get(const std::string& prefix, const Parameter& p) {
     auto it = tensors_.find(prefix + p.name);
     if (it == tensors_.end())
-      it = tensors_.emplace(prefix + p.name, Tensor::zeros(p.value.shape(), DType::F32, p.value.device())).first;
+      it = tensors_
+               .emplace(prefix + p.name,
+                        Tensor::zeros(p.value.shape(), DType::F32, p.value.device()))
+               .first;
     if (it->second.shape() != p.value.shape())
-      throw InternalError(fmt::format("optimizer: parameter '{}' is {} but its state is {}: one "
-                                      "optimizer serves one model",
-                                      p.name, shape_string(p.value.shape()),
-                                      shape_string(it->second.shape())));
+      throw InternalError(
+          fmt::format("optimizer: parameter '{}' is {} but its state is {}: one "
+                      "optimizer serves one model",
+                      p.name, shape_string(p.value.shape()), shape_string(it->second.shape())));
     return it->second;
   }
   const std::map<std::string, Tensor>& all() const { return tensors_; }
@@ -43,11 +47,12 @@ class StateTensors {
     for (const Parameter* p : parameters) {
       const auto it = saved.find(prefix + p->name);
       if (it == saved.end())
-        throw DataError(fmt::format("checkpoint: optimizer state '{}' is missing", prefix + p->name));
+        throw DataError(
+            fmt::format("checkpoint: optimizer state '{}' is missing", prefix + p->name));
       if (it->second.shape() != p->value.shape())
-        throw DataError(fmt::format("checkpoint: optimizer state '{}' has shape {}, the parameter {}",
-                                    prefix + p->name, shape_string(it->second.shape()),
-                                    shape_string(p->value.shape())));
+        throw DataError(fmt::format(
+            "checkpoint: optimizer state '{}' has shape {}, the parameter {}", prefix + p->name,
+            shape_string(it->second.shape()), shape_string(p->value.shape())));
       tensors_[prefix + p->name] = it->second.to(p->value.device());
     }
   }
@@ -71,7 +76,8 @@ class Sgd final : public Optimizer {
     s.nesterov_momentum = mu;
     std::vector<ops::ParameterUpdate> updates;
     for (Parameter* p : parameters)
-      updates.push_back({&p->value, &p->grad,
+      updates.push_back({&p->value,
+                         &p->grad,
                          {s.momentum ? &state_.get("sgd.momentum.", *p) : nullptr, nullptr}});
     ops::sgd_multi_step(s, updates);
     ++steps_;
@@ -102,8 +108,8 @@ class AdamW final : public Optimizer {
     const ops::AdamWScalars c = scalars();
     std::vector<ops::ParameterUpdate> updates;
     for (Parameter* p : parameters)
-      updates.push_back({&p->value, &p->grad,
-                         {&state_.get("adamw.m.", *p), &state_.get("adamw.v.", *p)}});
+      updates.push_back(
+          {&p->value, &p->grad, {&state_.get("adamw.m.", *p), &state_.get("adamw.v.", *p)}});
     ops::adamw_multi_step(c, updates);
   }
   void set_lr(double lr) override { options_.lr = lr; }

@@ -90,7 +90,7 @@ class Execution {
       }
       if (follower() || rank0_of_many()) options_.group->shutdown();
     } catch (const Error& error) {
-      if (options_.group != nullptr) options_.group->abort(error.what());
+      if (options_.group != nullptr) options_.group->announce_failure(error.what());
       record_.end(error.kind() == ErrorKind::Interrupted ? registry::RunStatus::Killed
                                                          : registry::RunStatus::Failed);
       write_report();

@@ -72,7 +72,7 @@ class ProcessGroup {
   void wait_for(const std::function<bool()>& ready, const std::string& what);
   // Tells the other ranks this one gives up (they stop at their next collective
   // or wait); `why` travels to their error messages.
-  void abort(const std::string& why);
+  void announce_failure(const std::string& why);
   // The rendezvous store, for small coordination keys (the runner's).
   Store& store();
 

@@ -81,8 +81,7 @@ class Model {
   // bad spec. Parameters: torch's defaults (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
   // linear and conv weights and biases, 1 and 0 for norm scales and shifts), drawn
   // from the Philox Init stream of `seed`.
-  static Model build(const nlohmann::json& spec, std::uint64_t seed,
-                     Device device = Device::cpu());
+  static Model build(const nlohmann::json& spec, std::uint64_t seed, Device device = Device::cpu());
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
   ~Model();

@@ -32,17 +32,17 @@ struct OptimizerConfig {
 };
 
 struct TrainerConfig {
-  nlohmann::json model;  // Model spec (input shape filled in by the caller)
+  nlohmann::json model;                // Model spec (input shape filled in by the caller)
   std::string loss = "cross_entropy";  // cross_entropy, mse
   double label_smoothing = 0.0;
   std::int64_t epochs = 1;
   std::int64_t accumulate = 1;  // micro-batches per optimizer step
   OptimizerConfig optimizer;
-  nn::Schedule schedule;        // lr and shape; total_steps is set by the trainer
-  double clip_norm = 0.0;       // 0: no clipping
+  nn::Schedule schedule;   // lr and shape; total_steps is set by the trainer
+  double clip_norm = 0.0;  // 0: no clipping
   std::uint64_t seed = 0;
-  std::int64_t log_every = 50;         // optimizer steps between metric lines
-  std::int64_t checkpoint_every = 0;   // optimizer steps between checkpoints; 0: epoch ends only
+  std::int64_t log_every = 50;        // optimizer steps between metric lines
+  std::int64_t checkpoint_every = 0;  // optimizer steps between checkpoints; 0: epoch ends only
   Device device;
   nn::Precision precision = nn::Precision::F32;
   // Data-parallel gradient buckets (all-reduced as backward makes them final).
@@ -51,8 +51,8 @@ struct TrainerConfig {
 
 // Where the trainer reports and keeps its state.
 struct TrainerIO {
-  RunLog* run = nullptr;            // metrics; may be null
-  Progress* progress = nullptr;     // may be null
+  RunLog* run = nullptr;         // metrics; may be null
+  Progress* progress = nullptr;  // may be null
   std::function<bool()> stop_requested = [] { return false; };
   std::filesystem::path checkpoint_dir;  // empty: no checkpoints
   // Data-parallel training (SPEC 8), or nullptr for one process. The batch source
@@ -66,10 +66,10 @@ struct TrainerIO {
 };
 
 struct TrainResult {
-  std::int64_t steps = 0;          // optimizer steps taken, resumed ones included
-  std::int64_t resumed_at = -1;    // step the run resumed from, -1 for a fresh start
-  double last_loss = 0.0;          // mean loss of the last logging window
-  double seconds = 0.0;            // training time in this process
+  std::int64_t steps = 0;        // optimizer steps taken, resumed ones included
+  std::int64_t resumed_at = -1;  // step the run resumed from, -1 for a fresh start
+  double last_loss = 0.0;        // mean loss of the last logging window
+  double seconds = 0.0;          // training time in this process
 };
 
 class Trainer {
