@@ -149,5 +149,23 @@ TEST_F(OptimizerCuda, SumSquaresAndScale) {
   expect_equal(y_gpu, y_cpu, "scale");
 }
 
+// Clipping on the device: the factor is read where the sum of squares is, in
+// double on both twins, so the scaled values are the same bits.
+TEST_F(OptimizerCuda, ClipByNormAndAddNorm) {
+  const Tensor x = random_tensor({300, 77}, 9);
+  for (const float max_norm : {1.0f, 1e6f}) {  // clipped, and left alone
+    Tensor total = Tensor::zeros({1});
+    sum_squares(x, total);
+    Tensor y_cpu = x.clone(), y_gpu = x.to(gpu());
+    clip_by_norm(y_cpu, total, max_norm);
+    clip_by_norm(y_gpu, total.to(gpu()), max_norm);
+    expect_equal(y_gpu, y_cpu, "clip_by_norm " + std::to_string(max_norm));
+    Tensor norm_cpu = Tensor::full({1}, 2.0f), norm_gpu = norm_cpu.to(gpu());
+    add_norm(total, norm_cpu);
+    add_norm(total.to(gpu()), norm_gpu);
+    expect_equal(norm_gpu, norm_cpu, "add_norm");
+  }
+}
+
 }  // namespace
 }  // namespace kiln::ops::test

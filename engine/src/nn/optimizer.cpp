@@ -171,12 +171,19 @@ double grad_norm(const std::vector<Parameter*>& parameters) {
   return std::sqrt(static_cast<double>(total.to_vector()[0]));
 }
 
+void clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm, Tensor& norm_sum) {
+  if (parameters.empty()) return;
+  Tensor total = Tensor::zeros({1}, DType::F32, parameters.front()->grad.device());
+  for (const Parameter* p : parameters) ops::sum_squares(p->grad, total);
+  ops::add_norm(total, norm_sum);
+  for (Parameter* p : parameters) ops::clip_by_norm(p->grad, total, static_cast<float>(max_norm));
+}
+
 double clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm) {
-  const double norm = grad_norm(parameters);
-  const double coefficient = max_norm / (norm + 1e-6);
-  if (coefficient < 1.0)
-    for (Parameter* p : parameters) ops::scale(p->grad, static_cast<float>(coefficient));
-  return norm;
+  if (parameters.empty()) return 0.0;
+  Tensor norm = Tensor::zeros({1}, DType::F32, parameters.front()->grad.device());
+  clip_grad_norm(parameters, max_norm, norm);
+  return static_cast<double>(norm.to_vector()[0]);
 }
 
 }  // namespace kiln::nn

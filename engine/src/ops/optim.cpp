@@ -1,5 +1,7 @@
 #include "ops/optim.h"
 
+#include "ops/clip.cuh"
+
 #include <cmath>
 #include <string>
 
@@ -115,6 +117,18 @@ void Scale<DeviceType::CPU>::run(Tensor& x, float factor) {
   for (std::int64_t i = 0; i < x.numel(); ++i) values[i] *= factor;
 }
 
+template <>
+void ClipByNorm<DeviceType::CPU>::run(Tensor& x, const Tensor& sum_squares, float max_norm) {
+  const double coefficient = clip_coefficient(sum_squares.data<float>()[0], max_norm);
+  if (coefficient < 1.0) Scale<DeviceType::CPU>::run(x, static_cast<float>(coefficient));
+}
+
+template <>
+void AddNorm<DeviceType::CPU>::run(const Tensor& sum_squares, Tensor& out) {
+  const double norm = std::sqrt(static_cast<double>(sum_squares.data<float>()[0]));
+  out.data<float>()[0] += static_cast<float>(norm);
+}
+
 void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer) {
   check_shape("sgd_step", "grad", grad, value.shape());
   dispatch<SgdStep>(value.device(), "sgd_step", [&](auto op) { op.run(s, value, grad, buffer); });
@@ -160,6 +174,17 @@ void sum_squares(const Tensor& x, Tensor& out) {
 }
 void scale(Tensor& x, float factor) {
   dispatch<Scale>(x.device(), "scale", [&](auto op) { op.run(x, factor); });
+}
+
+void clip_by_norm(Tensor& x, const Tensor& sum_squares, float max_norm) {
+  check_same_device("clip_by_norm", {&x, &sum_squares});
+  dispatch<ClipByNorm>(x.device(), "clip_by_norm",
+                       [&](auto op) { op.run(x, sum_squares, max_norm); });
+}
+
+void add_norm(const Tensor& sum_squares, Tensor& out) {
+  check_same_device("add_norm", {&sum_squares, &out});
+  dispatch<AddNorm>(out.device(), "add_norm", [&](auto op) { op.run(sum_squares, out); });
 }
 
 }  // namespace kiln::ops

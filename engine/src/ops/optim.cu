@@ -4,6 +4,7 @@
 // in the kernel's parameters, threads stride over the tensors' concatenated
 // elements, and a single-tensor step is a table of one. Built with --fmad=false and
 // IEEE sqrt/division (nvcc's defaults), each element gets the CPU twin's bits.
+#include "ops/clip.cuh"
 #include "ops/cuda_launch.cuh"
 #include "ops/optim.h"
 
@@ -97,6 +98,18 @@ __global__ void scale_kernel(std::int64_t n, float factor, float* __restrict__ x
   for (std::int64_t i = first_index(); i < n; i += grid_stride()) x[i] *= factor;
 }
 
+__global__ void clip_kernel(std::int64_t n, const float* __restrict__ sum_squares, float max_norm,
+                            float* __restrict__ x) {
+  const double coefficient = clip_coefficient(*sum_squares, max_norm);
+  if (coefficient >= 1.0) return;
+  const auto factor = static_cast<float>(coefficient);
+  for (std::int64_t i = first_index(); i < n; i += grid_stride()) x[i] *= factor;
+}
+
+__global__ void add_norm_kernel(const float* __restrict__ sum_squares, float* __restrict__ out) {
+  out[0] += static_cast<float>(sqrt(static_cast<double>(*sum_squares)));
+}
+
 // Launches `kernel` over `updates` in tables of kTableSize tensors.
 template <class Scalars>
 void launch_tables(const char* name, void (*kernel)(Scalars, TensorTable), const Scalars& scalars,
@@ -169,6 +182,19 @@ void SumSquares<DeviceType::CUDA>::run(const Tensor& x, Tensor& out) {
 template <>
 void Scale<DeviceType::CUDA>::run(Tensor& x, float factor) {
   cuda_detail::launch("scale", x.device(), x.numel(), scale_kernel, factor, x.data<float>());
+}
+
+template <>
+void ClipByNorm<DeviceType::CUDA>::run(Tensor& x, const Tensor& sum_squares, float max_norm) {
+  cuda_detail::launch("clip_by_norm", x.device(), x.numel(), clip_kernel, sum_squares.data<float>(),
+                      max_norm, x.data<float>());
+}
+
+template <>
+void AddNorm<DeviceType::CUDA>::run(const Tensor& sum_squares, Tensor& out) {
+  add_norm_kernel<<<1, 1, 0, cuda::stream(out.device())>>>(sum_squares.data<float>(),
+                                                           out.data<float>());
+  cuda::check_launch("add_norm");
 }
 
 }  // namespace kiln::ops

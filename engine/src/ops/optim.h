@@ -68,12 +68,28 @@ struct Scale {
   static void run(Tensor& x, float factor);
 };
 
+// Gradient clipping without reading the norm back to the host: the coefficient
+// max_norm / (sqrt(sum_squares[0]) + 1e-6) is computed in double where the data
+// is, and x is scaled by it (as float) when it is below 1.
+template <DeviceType D>
+struct ClipByNorm {
+  static void run(Tensor& x, const Tensor& sum_squares, float max_norm);
+};
+
+// out[0] += sqrt(sum_squares[0]): the norm, kept on the device for a later read.
+template <DeviceType D>
+struct AddNorm {
+  static void run(const Tensor& sum_squares, Tensor& out);
+};
+
 KILN_OP_HAS_CUDA(SgdStep)
 KILN_OP_HAS_CUDA(AdamWStep)
 KILN_OP_HAS_CUDA(SgdMultiStep)
 KILN_OP_HAS_CUDA(AdamWMultiStep)
 KILN_OP_HAS_CUDA(SumSquares)
 KILN_OP_HAS_CUDA(Scale)
+KILN_OP_HAS_CUDA(ClipByNorm)
+KILN_OP_HAS_CUDA(AddNorm)
 
 void sgd_step(const SgdScalars& s, Tensor& value, const Tensor& grad, Tensor& buffer);
 void adamw_step(const AdamWScalars& s, Tensor& value, const Tensor& grad, Tensor& m, Tensor& v);
@@ -82,5 +98,7 @@ void sgd_multi_step(const SgdScalars& s, const std::vector<ParameterUpdate>& upd
 void adamw_multi_step(const AdamWScalars& s, const std::vector<ParameterUpdate>& updates);
 void sum_squares(const Tensor& x, Tensor& out);
 void scale(Tensor& x, float factor);
+void clip_by_norm(Tensor& x, const Tensor& sum_squares, float max_norm);
+void add_norm(const Tensor& sum_squares, Tensor& out);
 
 }  // namespace kiln::ops

@@ -56,6 +56,9 @@ std::unique_ptr<Optimizer> make_adamw(const AdamWOptions& options);
 // Scales every gradient by min(1, max_norm / (norm + 1e-6)) where norm is the
 // global L2 norm over all gradients (torch.nn.utils.clip_grad_norm_). Returns norm.
 double clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm);
+// The same without waiting for the device: the norm is added to `norm_sum` (one
+// float32 element on the gradients' device) for a later read.
+void clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm, Tensor& norm_sum);
 // The global L2 norm of the gradients.
 double grad_norm(const std::vector<Parameter*>& parameters);
 
