@@ -5,8 +5,11 @@
 // the same iterations in lockstep, which the benchmark library's adaptive
 // iteration count does not promise.
 //   allreduce_benchmark [--ranks 2,4] [--max-mb 64] [--rdzv file:DIR|tcp:HOST:PORT]
-// Gloo over loopback TCP here; on a GPU machine the same collectives run on NCCL
-// when the tensors are on CUDA (tools/gpu-check.sh).
+//                       [--device cpu|cuda]
+// cpu: Gloo over loopback TCP, host buffers. cuda: NCCL, rank r on GPU r (needs as
+// many GPUs as ranks, each rank says so otherwise; CUDA is first touched in the
+// forked ranks, never before the fork; tools/gpu-check.sh runs it with two or more),
+// each all-reduce waited for as the trainer waits for a bucket.
 #include <kiln/dist/process_group.h>
 
 #include <fmt/format.h>
@@ -26,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 // One rank: for each size, 3 warm-up rounds then enough iterations for ~0.5 s;
 // rank 0 prints a row per size.
-void run_rank(int rank, int n, const std::string& rdzv, std::size_t max_bytes) {
+void run_rank(int rank, int n, const std::string& rdzv, std::size_t max_bytes, bool cuda) {
   kiln::dist::DistEnv env;
   env.launcher = "benchmark";
   env.rank = rank;
@@ -34,22 +37,27 @@ void run_rank(int rank, int n, const std::string& rdzv, std::size_t max_bytes) {
   kiln::dist::GroupOptions options;
   options.hostname = "127.0.0.1";
   auto group = kiln::dist::init_process_group(env, rdzv, options);
+  const kiln::Device device = cuda ? kiln::Device::cuda(rank) : kiln::Device::cpu();
+  std::unique_ptr<kiln::dist::ProcessGroup> nccl;
+  if (cuda) nccl = group->device_group(device);
+  kiln::dist::ProcessGroup& reducer = cuda ? *nccl : *group;
   if (rank == 0)
-    fmt::print("# gloo, {} ranks\n{:>12} {:>8} {:>12} {:>12} {:>12}\n", n, "bytes", "iters",
-               "time_us", "algbw_GB/s", "busbw_GB/s");
+    fmt::print("# {}, {} ranks\n{:>12} {:>8} {:>12} {:>12} {:>12}\n", reducer.backend(), n, "bytes",
+               "iters", "time_us", "algbw_GB/s", "busbw_GB/s");
   for (std::size_t bytes = 4096; bytes <= max_bytes; bytes *= 4) {
-    std::vector<float> data(bytes / sizeof(float), 1.0f);
-    for (int i = 0; i < 3; ++i) group->all_reduce(std::span<float>(data));
+    kiln::Tensor data =
+        kiln::Tensor::full({static_cast<std::int64_t>(bytes / sizeof(float))}, 1.0f, device);
+    for (int i = 0; i < 3; ++i) reducer.all_reduce(data);
     // Agree on the iteration count from rank 0's estimate.
     auto start = Clock::now();
-    group->all_reduce(std::span<float>(data));
+    reducer.all_reduce(data);
     const double once = std::chrono::duration<double>(Clock::now() - start).count();
     kiln::Tensor iters = kiln::Tensor::from({static_cast<float>(std::max(5.0, 0.5 / once))}, {1});
     group->broadcast(iters, 0);
     const int count = static_cast<int>(std::min(iters.to_vector()[0], 2000.0f));
     group->barrier();
     start = Clock::now();
-    for (int i = 0; i < count; ++i) group->all_reduce(std::span<float>(data));
+    for (int i = 0; i < count; ++i) reducer.all_reduce(data);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / count;
     const double algbw = static_cast<double>(bytes) / seconds / 1e9;
     if (rank == 0)
@@ -65,6 +73,7 @@ int main(int argc, char** argv) {
   std::vector<int> rank_counts{2, 4};
   std::size_t max_bytes = std::size_t{64} << 20;
   std::string rdzv;
+  bool cuda = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--ranks") {
@@ -78,6 +87,8 @@ int main(int argc, char** argv) {
       max_bytes = static_cast<std::size_t>(std::atof(value.c_str()) * (1 << 20));
     } else if (flag == "--rdzv") {
       rdzv = value;
+    } else if (flag == "--device" && (value == "cpu" || value == "cuda")) {
+      cuda = value == "cuda";
     } else {
       fmt::print(stderr, "allreduce_benchmark: unknown option {}\n", flag);
       return 2;
@@ -96,7 +107,7 @@ int main(int argc, char** argv) {
       const pid_t pid = ::fork();
       if (pid == 0) {
         try {
-          run_rank(rank, n, where, max_bytes);
+          run_rank(rank, n, where, max_bytes, cuda);
         } catch (const std::exception& error) {
           fmt::print(stderr, "rank {}: {}\n", rank, error.what());
           ::_exit(1);

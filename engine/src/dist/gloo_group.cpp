@@ -64,10 +64,9 @@ class GlooStore final : public gloo::rendezvous::Store {
 
 class GlooProcessGroup final : public ProcessGroup {
  public:
-  GlooProcessGroup(const DistEnv& env, std::shared_ptr<Store> store,
-                   std::unique_ptr<Watchdog> watchdog, const GroupOptions& options)
-      : ProcessGroup(env.rank, env.world_size, options.timeout, std::move(watchdog)),
-        store_(std::move(store)) {
+  GlooProcessGroup(const DistEnv& env, std::shared_ptr<GroupState> state,
+                   const GroupOptions& options)
+      : ProcessGroup(env.rank, env.world_size, state), store_(state->store) {
     auto context = std::make_shared<gloo::rendezvous::Context>(env.rank, env.world_size);
     context->setTimeout(options.timeout);
     gloo::transport::tcp::attr attr;
@@ -175,10 +174,9 @@ class GlooProcessGroup final : public ProcessGroup {
 
 }  // namespace
 
-std::unique_ptr<ProcessGroup> make_gloo_group(const DistEnv& env, std::shared_ptr<Store> store,
-                                              std::unique_ptr<Watchdog> watchdog,
+std::unique_ptr<ProcessGroup> make_gloo_group(const DistEnv& env, std::shared_ptr<GroupState> state,
                                               const GroupOptions& options) {
-  return std::make_unique<GlooProcessGroup>(env, std::move(store), std::move(watchdog), options);
+  return std::make_unique<GlooProcessGroup>(env, std::move(state), options);
 }
 
 }  // namespace kiln::dist

@@ -1,9 +1,9 @@
-// The NCCL backend (CUDA builds): one communicator per process on the GPU that
-// local_rank picks, created from a unique id that rank 0 draws and hands over
-// through the rendezvous store. Collectives run on the group's own stream, which
-// waits for the device's compute stream through an event (SPEC 8), and are waited
-// for by polling, so that the watchdog's timeout can abort the communicator (NCCL
-// itself would wait forever for a rank that never comes). Barrier and all-gather
+// The NCCL backend (CUDA builds): one communicator per process on the GPU the
+// trainer uses (ProcessGroup::device_group), created from a unique id that rank 0
+// draws and hands over through the rendezvous store. Collectives run on the
+// group's own stream, which waits for the device's compute stream through an
+// event (SPEC 8), and are waited for by polling, so that the watchdog's timeout can abort the
+// communicator (NCCL itself would wait forever for a rank that never comes). Barrier and all-gather
 // of metadata go through the store, not the GPU. Host code only (no kernels), so a
 // plain C++ file, compiled in CUDA builds.
 #ifdef KILN_HAVE_CUDA
@@ -28,24 +28,21 @@ void check(ncclResult_t result, const char* what) {
 
 class NcclProcessGroup final : public ProcessGroup {
  public:
-  NcclProcessGroup(const DistEnv& env, std::shared_ptr<Store> store,
-                   std::unique_ptr<Watchdog> watchdog, const GroupOptions& options)
-      : ProcessGroup(env.rank, env.world_size, options.timeout, std::move(watchdog)),
-        store_(std::move(store)),
-        device_(Device::cuda(env.local_rank)) {
+  NcclProcessGroup(int rank, int size, Device device, std::shared_ptr<GroupState> state,
+                   const std::string& id_key)
+      : ProcessGroup(rank, size, state), store_(state->store), device_(device) {
     int devices = 0;
     cuda::check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
-    if (env.local_rank >= devices)
-      throw ConfigError("local rank " + std::to_string(env.local_rank) + " needs GPU " +
-                        std::to_string(env.local_rank) + ", but this node has " +
-                        std::to_string(devices) + " GPU(s)");
+    if (device.index >= devices)
+      throw ConfigError("rank " + std::to_string(rank) + " needs " + device.str() +
+                        ", but this node has " + std::to_string(devices) + " GPU(s)");
     compute_ = cuda::stream(device_);  // also makes the device current
     ncclUniqueId id;
-    if (env.rank == 0) {
+    if (rank == 0) {
       check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-      store_->set("nccl.id", std::string(id.internal, sizeof id.internal));
+      store_->set(id_key, std::string(id.internal, sizeof id.internal));
     } else {
-      const std::string bytes = store_->get("nccl.id", options.timeout);
+      const std::string bytes = store_->get(id_key, timeout());
       if (bytes.size() != sizeof id.internal)
         throw StageError("rendezvous: NCCL unique id has the wrong size");
       std::memcpy(id.internal, bytes.data(), sizeof id.internal);
@@ -53,8 +50,7 @@ class NcclProcessGroup final : public ProcessGroup {
     // Non-blocking communicator: every call returns at once and can be aborted.
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    check(ncclCommInitRankConfig(&comm_, env.world_size, id, env.rank, &config),
-          "ncclCommInitRankConfig");
+    check(ncclCommInitRankConfig(&comm_, size, id, rank, &config), "ncclCommInitRankConfig");
     wait_comm("ncclCommInitRank");
     cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     cuda::check(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
@@ -101,7 +97,9 @@ class NcclProcessGroup final : public ProcessGroup {
       throw InternalError("the NCCL process group reduces CUDA tensors; CPU tensors need Gloo");
   }
 
+  // Also from the trainer's communication thread: the device is per thread.
   void order_after_compute() {
+    cuda::check(cudaSetDevice(device_.index), "cudaSetDevice");
     cuda::check(cudaEventRecord(ready_, compute_), "cudaEventRecord");
     cuda::check(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
   }
@@ -162,10 +160,10 @@ class NcclProcessGroup final : public ProcessGroup {
 
 }  // namespace
 
-std::unique_ptr<ProcessGroup> make_nccl_group(const DistEnv& env, std::shared_ptr<Store> store,
-                                              std::unique_ptr<Watchdog> watchdog,
-                                              const GroupOptions& options) {
-  return std::make_unique<NcclProcessGroup>(env, std::move(store), std::move(watchdog), options);
+std::unique_ptr<ProcessGroup> make_nccl_group(int rank, int size, Device device,
+                                              std::shared_ptr<GroupState> state,
+                                              const std::string& id_key) {
+  return std::make_unique<NcclProcessGroup>(rank, size, device, std::move(state), id_key);
 }
 
 }  // namespace kiln::dist

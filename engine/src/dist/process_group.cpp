@@ -14,33 +14,39 @@
 
 namespace kiln::dist {
 
-ProcessGroup::ProcessGroup(int rank, int size, std::chrono::milliseconds timeout,
-                           std::unique_ptr<Watchdog> watchdog)
-    : rank_(rank), size_(size), timeout_(timeout), watchdog_(std::move(watchdog)) {}
+ProcessGroup::ProcessGroup(int rank, int size, std::shared_ptr<GroupState> state)
+    : rank_(rank), size_(size), state_(std::move(state)) {}
 
 ProcessGroup::~ProcessGroup() = default;
 
+std::chrono::milliseconds ProcessGroup::timeout() const noexcept { return state_->timeout; }
+void ProcessGroup::set_timeout(std::chrono::milliseconds timeout) noexcept {
+  state_->timeout = timeout;
+}
+std::uint64_t ProcessGroup::sequence() const noexcept { return state_->sequence; }
+
 template <typename F>
 auto ProcessGroup::guarded(const char* name, std::size_t bytes, F&& body) {
-  if (!failure_.empty())
-    throw StageError(
-        fmt::format("{} on rank {}: the process group failed earlier: {}", name, rank_, failure_));
-  ++sequence_;
+  GroupState& state = *state_;
+  if (!state.failure.empty())
+    throw StageError(fmt::format("{} on rank {}: the process group failed earlier: {}", name, rank_,
+                                 state.failure));
+  const std::uint64_t sequence = ++state.sequence;
   const auto start = std::chrono::steady_clock::now();
   try {
-    watchdog_->enter(sequence_, name);
+    state.watchdog->enter(sequence, name);
     return body();
   } catch (const std::exception& error) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const std::string what =
         bytes > 0 ? fmt::format("{} of {} bytes", name, bytes) : std::string(name);
-    failure_ = dynamic_cast<const StageError*>(&error) != nullptr
-                   ? error.what()
-                   : watchdog_->diagnose(sequence_, what, seconds, error.what());
-    watchdog_->mark_aborted(failure_);
-    log::error("{}", failure_);
-    throw StageError(failure_);
+    state.failure = dynamic_cast<const StageError*>(&error) != nullptr
+                        ? error.what()
+                        : state.watchdog->diagnose(sequence, what, seconds, error.what());
+    state.watchdog->mark_aborted(state.failure);
+    log::error("{}", state.failure);
+    throw StageError(state.failure);
   }
 }
 
@@ -77,8 +83,8 @@ std::vector<std::string> ProcessGroup::all_gather(const std::string& bytes) {
 void ProcessGroup::wait_for(const std::function<bool()>& ready, const std::string& what) {
   auto pause = std::chrono::milliseconds(1);
   while (!ready()) {
-    std::optional<std::string> problem = watchdog_->peer_abort();
-    if (!problem) problem = watchdog_->dead_peer();
+    std::optional<std::string> problem = state_->watchdog->peer_abort();
+    if (!problem) problem = state_->watchdog->dead_peer();
     if (problem)
       throw StageError(fmt::format("rank {} stopped waiting for {}: {}", rank_, what, *problem));
     std::this_thread::sleep_for(pause);
@@ -86,13 +92,25 @@ void ProcessGroup::wait_for(const std::function<bool()>& ready, const std::strin
   }
 }
 
-void ProcessGroup::announce_failure(const std::string& why) { watchdog_->mark_aborted(why); }
+void ProcessGroup::announce_failure(const std::string& why) { state_->watchdog->mark_aborted(why); }
 
-Store& ProcessGroup::store() { return watchdog_->store(); }
+Store& ProcessGroup::store() { return *state_->store; }
+
+std::unique_ptr<ProcessGroup> ProcessGroup::device_group(Device device) {
+  if (!device.is_cuda())
+    throw InternalError("device_group: " + device.str() + " is not a CUDA device");
+#ifndef KILN_HAVE_CUDA
+  throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
+#endif
+  // The id's key carries the set-up's number: a pipeline may set up several.
+  const std::string key = fmt::format("nccl.id.{}", sequence() + 1);
+  return guarded("nccl_init", 0,
+                 [&] { return make_nccl_group(rank_, size_, device, state_, key); });
+}
 
 void ProcessGroup::shutdown() {
   barrier();
-  watchdog_->stop();
+  state_->watchdog->stop();
   // After this barrier no rank touches the store again: rank 0 may stop serving it.
   guarded("barrier", 0, [&] { do_barrier(); });
 }
@@ -127,17 +145,19 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistEnv& env, const std::
   }
   log::debug("dist: rank {} of {} ({}), rendezvous {}, timeout {:.1f} s", env.rank, env.world_size,
              env.launcher, store->describe(), options.timeout.count() / 1e3);
-  auto watchdog = std::make_unique<Watchdog>(store, env.rank, env.world_size, options.heartbeat);
-  if (options.cuda) return make_nccl_group(env, std::move(store), std::move(watchdog), options);
-  return make_gloo_group(env, std::move(store), std::move(watchdog), options);
+  auto state = std::make_shared<GroupState>();
+  state->timeout = options.timeout;
+  state->watchdog = std::make_unique<Watchdog>(store, env.rank, env.world_size, options.heartbeat);
+  state->store = std::move(store);
+  return make_gloo_group(env, std::move(state), options);
 }
 
 }  // namespace kiln::dist
 
 #ifndef KILN_HAVE_CUDA
 namespace kiln::dist {
-std::unique_ptr<ProcessGroup> make_nccl_group(const DistEnv&, std::shared_ptr<Store>,
-                                              std::unique_ptr<Watchdog>, const GroupOptions&) {
+std::unique_ptr<ProcessGroup> make_nccl_group(int, int, Device, std::shared_ptr<GroupState>,
+                                              const std::string&) {
   throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
 }
 }  // namespace kiln::dist

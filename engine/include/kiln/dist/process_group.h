@@ -38,10 +38,10 @@ struct GroupOptions {
   // Gloo's TCP transport binds this host name or address (env KILN_GLOO_HOSTNAME;
   // default: this machine's host name).
   std::string hostname;
-  bool cuda = false;  // NCCL for CUDA tensors (local_rank picks the GPU)
 };
 
 class Watchdog;
+struct GroupState;
 
 class ProcessGroup {
  public:
@@ -52,11 +52,11 @@ class ProcessGroup {
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return size_; }
   virtual const char* backend() const noexcept = 0;
-  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  std::chrono::milliseconds timeout() const noexcept;
   // Every rank must set the same timeout at the same point.
-  void set_timeout(std::chrono::milliseconds timeout) noexcept { timeout_ = timeout; }
-  // Collectives issued so far.
-  std::uint64_t sequence() const noexcept { return sequence_; }
+  void set_timeout(std::chrono::milliseconds timeout) noexcept;
+  // Collectives issued so far (by this group and the groups made from it).
+  std::uint64_t sequence() const noexcept;
 
   // In place, over every rank. Float32 tensors on the backend's device.
   void all_reduce(Tensor& tensor, ReduceOp op = ReduceOp::Sum);
@@ -76,30 +76,34 @@ class ProcessGroup {
   // The rendezvous store, for small coordination keys (the runner's).
   Store& store();
 
+  // A group over the same ranks for tensors on the CUDA `device` (NCCL, its
+  // communicator set up through this group's store). It shares this group's
+  // timeout, watchdog and collective numbering, and must not outlive it. Every
+  // rank calls it at the same point: the set-up counts as a collective.
+  // ConfigError in a build without CUDA.
+  std::unique_ptr<ProcessGroup> device_group(Device device);
+
   // Ends the job cleanly: a barrier, then the heartbeats stop. Without it (an error
   // unwinding) the group is torn down without waiting for anyone.
   void shutdown();
 
  protected:
-  ProcessGroup(int rank, int size, std::chrono::milliseconds timeout,
-               std::unique_ptr<Watchdog> watchdog);
+  ProcessGroup(int rank, int size, std::shared_ptr<GroupState> state);
   virtual void do_all_reduce(float* data, std::size_t count, ReduceOp op, bool on_device) = 0;
   virtual void do_broadcast(void* data, std::size_t bytes, int root, bool on_device) = 0;
   virtual void do_barrier() = 0;
   virtual std::vector<std::string> do_all_gather(const std::string& bytes) = 0;
   // Tag for the backend's messages: unique per collective, the same on every rank.
-  std::uint32_t tag() const noexcept { return static_cast<std::uint32_t>(sequence_); }
-  Watchdog& watchdog() noexcept { return *watchdog_; }
+  std::uint32_t tag() const noexcept { return static_cast<std::uint32_t>(sequence()); }
 
  private:
   template <typename F>
   auto guarded(const char* name, std::size_t bytes, F&& body);
 
   int rank_, size_;
-  std::chrono::milliseconds timeout_;
-  std::uint64_t sequence_ = 0;
-  std::string failure_;  // set by the first failed collective: the group is unusable
-  std::unique_ptr<Watchdog> watchdog_;
+  // Timeout, collective counter, first failure, watchdog and store: shared by the
+  // groups over the same ranks (dist/backends.h).
+  std::shared_ptr<GroupState> state_;
 };
 
 // Joins the job `env` describes through `rendezvous` ("file:DIR" or
