@@ -81,22 +81,34 @@ kiln::train::TrainerConfig trainer_config(const kiln::Params& p) {
   return c;
 }
 
-kiln::Device pick_device(const std::string& requested) {
+// `auto`: the first GPU, else the CPU. In a data-parallel job each rank takes
+// the GPU of its local rank (`auto` or `cuda`; an explicit `cuda:N` is taken as
+// written), unless the node shows it one GPU only (Slurm's per-task binding).
+kiln::Device pick_device(const std::string& requested, int local_rank) {
   const kiln::DeviceReport report = kiln::probe_devices();
   if (requested == "cpu") return kiln::Device::cpu();
+  const int visible = static_cast<int>(report.devices.size());
+  const int own = visible == 1 ? 0 : local_rank;
   if (requested == "auto") {
     if (report.devices.empty()) {
       kiln::log::info("train: device auto -> cpu ({})", report.why_none);
       return kiln::Device::cpu();
     }
-    kiln::log::info("train: device auto -> cuda:0 ({})", report.devices.front().name);
-    return kiln::Device::cuda(0);
+    if (own >= visible)
+      throw kiln::ConfigError(
+          fmt::format("device auto: local rank {} needs GPU {}, and this node has {}", local_rank,
+                      own, visible));
+    kiln::log::info("train: device auto -> cuda:{} ({})", own,
+                    report.devices[static_cast<std::size_t>(own)].name);
+    return kiln::Device::cuda(own);
   }
-  const kiln::Device device = kiln::Device::parse(requested);
+  kiln::Device device = kiln::Device::parse(requested);
   if (report.devices.empty())
     throw kiln::ConfigError(
         fmt::format("device {}: no CUDA device is usable here ({})", requested, report.why_none));
-  if (device.index >= static_cast<int>(report.devices.size()))
+  if (device.is_cuda() && requested.find(':') == std::string::npos)
+    device = kiln::Device::cuda(own);
+  if (device.index >= visible)
     throw kiln::ConfigError(fmt::format("device {}: this machine has {} CUDA device(s)", requested,
                                         report.devices.size()));
   return device;
@@ -106,7 +118,7 @@ void run_train(kiln::StageContext& context) {
   const kiln::Params& params = context.params();
   const int threads = kiln::set_cpu_threads(static_cast<int>(params.get_int("threads")));
   kiln::train::TrainerConfig config = trainer_config(params);
-  config.device = pick_device(params.get_string("device"));
+  config.device = pick_device(params.get_string("device"), context.placement().local_rank);
   const kiln::Artifact& dataset = context.input("dataset");
 
   // Peek at the data's shape and classes, then reopen it with the model's input shape.

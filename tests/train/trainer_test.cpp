@@ -151,6 +151,28 @@ TEST_F(TrainerTest, NanGuardStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_NE(text.find("\\\"step\\\":5"), std::string::npos);
 }
 
+// The loss stays on the device between metric lines: a NaN is found when the
+// window is read, and the error names the steps the window covered.
+TEST_F(TrainerTest, NanGuardNamesTheStepsOfTheWindowItRead) {
+  const fs::path data = write_dataset(dir_ / "registry", 200, /*poison_row_50=*/true);
+  auto source = batches(data, 10, /*shuffle=*/false);
+  TrainerConfig c = config();
+  c.log_every = 8;
+  c.checkpoint_every = 0;
+  MemoryRunLog run;
+  Trainer trainer(c, *source, {&run, nullptr, [] { return false; }, dir_ / "nan-window"});
+  try {
+    trainer.run();
+    FAIL() << "expected the NaN guard to stop training";
+  } catch (const StageError& e) {
+    // Row 50 poisons step 6; the first read is after step 8.
+    EXPECT_THAT(e.what(),
+                ::testing::StartsWith("loss is nan in steps 1-8 (epoch 1): training diverged"));
+  }
+  EXPECT_EQ(run.metrics.count("train/loss"), 0u) << "no metric line for the diverged window";
+  EXPECT_FALSE(fs::exists(dir_ / "nan-window" / "checkpoint.safetensors"));
+}
+
 TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsOneFullBatch) {
   const fs::path data = write_dataset(dir_ / "registry", 96);
   TrainerConfig c = config("sgd");

@@ -11,6 +11,11 @@
 #include <cstring>
 
 #include "kernels/preprocess.h"
+#ifdef KILN_HAVE_CUDA
+#include "kernels/preprocess_cuda.h"
+#include "tensor/cuda_context.h"
+#include "train/device_upload.h"
+#endif
 
 namespace kiln::train {
 
@@ -75,6 +80,9 @@ class DatasetBatches final : public BatchSource {
     }
     if (options.targets == "labels") classes_ = count_classes(file);
     set_up_preprocessing();
+#ifdef KILN_HAVE_CUDA
+    if (options.device.is_cuda()) upload_ = std::make_unique<DeviceUpload>(options.device);
+#endif
   }
 
   std::int64_t rows() const override { return loader_.rows(); }
@@ -90,15 +98,17 @@ class DatasetBatches final : public BatchSource {
   bool next(Batch& batch) override {
     std::optional<data::Batch> loaded = loader_.next();
     if (!loaded) return false;
-    batch.x = features(*loaded);
-    batch.y = targets(loaded->array("y"), loaded->rows);
     batch.epoch = loaded->epoch;
     batch.index = loaded->index;
     batch.global_rows = loaded->global_rows;
-    if (!options_.device.is_cpu()) {
-      batch.x = batch.x.to(options_.device);
-      batch.y = batch.y.to(options_.device);
+#ifdef KILN_HAVE_CUDA
+    if (upload_) {
+      to_device(*loaded, batch);
+      return true;
     }
+#endif
+    batch.x = features(*loaded);
+    batch.y = targets(loaded->array("y"), loaded->rows);
     return true;
   }
 
@@ -164,6 +174,37 @@ class DatasetBatches final : public BatchSource {
       labels[i] = static_cast<std::int32_t>(label_at(y.bytes.data() + static_cast<std::size_t>(i) * size, y.dtype));
     return out;
   }
+
+#ifdef KILN_HAVE_CUDA
+  // The batch on the GPU: raw u8 images go up through pinned memory and the fused
+  // preprocessing kernel runs there (the same bits as preprocess_batch_cpu); other
+  // features are converted on the host first. Labels were checked when the file
+  // was opened (count_classes), so the trainer need not read them back.
+  void to_device(const data::Batch& loaded, Batch& batch) {
+    upload_->begin_batch();
+    if (images_) {
+      const Device device = options_.device;
+      Shape stored = stored_shape_;
+      stored.insert(stored.begin(), loaded.rows);
+      const Tensor pixels = upload_->upload(loaded.array("x").bytes.data(), stored, DType::U8);
+      const Tensor ids = upload_->upload(loaded.sample_ids.data(), {loaded.rows}, DType::I64);
+      Shape shape = sample_shape_;
+      shape.insert(shape.begin(), loaded.rows);
+      batch.x = Tensor::empty(shape, DType::F32, device);
+      if (loaded.rows > 0)
+        kernels::launch_preprocess(pixels.data<std::uint8_t>(), loaded.rows,
+                                   ids.data<std::int64_t>(), preprocess_, {options_.seed, epoch_},
+                                   batch.x.data<float>(), cuda::stream(device));
+    } else {
+      const Tensor x = features(loaded);
+      batch.x = upload_->upload(x.raw(), x.shape(), x.dtype());
+    }
+    const Tensor y = targets(loaded.array("y"), loaded.rows);
+    batch.y = upload_->upload(y.raw(), y.shape(), y.dtype());
+    upload_->end_batch();
+  }
+  std::unique_ptr<DeviceUpload> upload_;
+#endif
 
   BatchOptions options_;
   data::StreamingLoader loader_;

@@ -72,28 +72,49 @@ void GradientReducer::communicate() {
 }
 
 void GradientReducer::reduce(const std::vector<nn::Parameter*>& parameters) {
-  std::size_t count = 0;
-  for (const nn::Parameter* p : parameters) count += static_cast<std::size_t>(p->grad.numel());
-  buffer_.resize(count);
-  // Host buffers: Gloo reduces CPU memory; CUDA gradients are staged through it.
+  std::int64_t count = 0;
+  for (const nn::Parameter* p : parameters) count += p->grad.numel();
+  if (parameters.front()->grad.device().is_cuda())
+    reduce_on_device(parameters, count);
+  else
+    reduce_on_host(parameters, count);
+}
+
+void GradientReducer::reduce_on_device(const std::vector<nn::Parameter*>& parameters,
+                                       std::int64_t count) {
+  const Device device = parameters.front()->grad.device();
+  if (!device_buffer_.defined() || device_buffer_.numel() < count)
+    device_buffer_ = Tensor::empty({count}, DType::F32, device);
+  Tensor flat = device_buffer_.rows(0, count);
+  std::int64_t offset = 0;
+  for (const nn::Parameter* p : parameters) {
+    const std::int64_t n = p->grad.numel();
+    flat.rows(offset, offset + n).copy_from(p->grad.reshape({n}));
+    offset += n;
+  }
+  group_.all_reduce(flat, dist::ReduceOp::Sum);  // NCCL: CUDA tensors in place
+  offset = 0;
+  for (nn::Parameter* p : parameters) {
+    const std::int64_t n = p->grad.numel();
+    Tensor grad = p->grad.reshape({n});
+    grad.copy_from(flat.rows(offset, offset + n));
+    offset += n;
+  }
+}
+
+void GradientReducer::reduce_on_host(const std::vector<nn::Parameter*>& parameters,
+                                     std::int64_t count) {
+  buffer_.resize(static_cast<std::size_t>(count));
   std::size_t offset = 0;
   for (const nn::Parameter* p : parameters) {
-    const Tensor host = p->grad.device().is_cpu() ? p->grad : p->grad.to(Device::cpu());
-    std::memcpy(buffer_.data() + offset, host.data<float>(), host.nbytes());
-    offset += static_cast<std::size_t>(host.numel());
+    std::memcpy(buffer_.data() + offset, p->grad.data<float>(), p->grad.nbytes());
+    offset += static_cast<std::size_t>(p->grad.numel());
   }
   group_.all_reduce(std::span<float>(buffer_), dist::ReduceOp::Sum);
   offset = 0;
   for (nn::Parameter* p : parameters) {
-    const auto n = static_cast<std::size_t>(p->grad.numel());
-    if (p->grad.device().is_cpu()) {
-      std::memcpy(p->grad.data<float>(), buffer_.data() + offset, n * sizeof(float));
-    } else {
-      p->grad.copy_from(Tensor::from({buffer_.begin() + static_cast<std::ptrdiff_t>(offset),
-                                      buffer_.begin() + static_cast<std::ptrdiff_t>(offset + n)},
-                                     p->grad.shape()));
-    }
-    offset += n;
+    std::memcpy(p->grad.data<float>(), buffer_.data() + offset, p->grad.nbytes());
+    offset += static_cast<std::size_t>(p->grad.numel());
   }
 }
 

@@ -31,6 +31,7 @@ struct Window {
   double loss = 0, correct = 0, step_seconds = 0, wait_seconds = 0, grad_norm = 0;
   std::int64_t steps = 0, samples = 0;
   std::int64_t local_samples = 0;  // this rank's rows (data parallel)
+  std::int64_t read_step = 0;      // the last step whose device sums have been read
 };
 
 }  // namespace
@@ -45,13 +46,18 @@ struct Trainer::State {
   Position position;
   Window window;
   double last_loss = 0;
-  Tensor loss_sum, correct;  // one element each, on the model's device
-  std::unique_ptr<GradientReducer> reducer;  // data parallel only
-  bool stop_agreed = false;                  // a rank asked to stop: all stop here
+  // The steps' sums of loss, correct predictions and gradient norm, kept on the
+  // model's device and read back only where a metric line or a checkpoint needs
+  // them (flush): the step loop itself never waits for the device.
+  Tensor sums, loss_sum, correct, norm_sum;  // [3] and its elements
+  // Data parallel only: the group of the gradients (the job's group for CPU
+  // tensors, an NCCL group over the same ranks for CUDA tensors) and its reducer.
+  std::unique_ptr<dist::ProcessGroup> device_group;
+  std::unique_ptr<GradientReducer> reducer;
+  bool stop_agreed = false;  // a rank asked to stop: all stop here
 
-  dist::ProcessGroup* group() const {
-    return io.group != nullptr && io.group->size() > 1 ? io.group : nullptr;
-  }
+  dist::ProcessGroup* group() const { return io.group; }
+  dist::ProcessGroup& gradient_group() const { return device_group ? *device_group : *io.group; }
 
   State(TrainerConfig c, BatchSource& source, TrainerIO trainer_io)
       : config(std::move(c)),
@@ -60,8 +66,10 @@ struct Trainer::State {
         model(nn::Model::build(config.model, config.seed, config.device)),
         optimizer(make_optimizer(config.optimizer, config.schedule.lr)),
         parameters(model.parameters()),
-        loss_sum(Tensor::zeros({1}, DType::F32, config.device)),
-        correct(Tensor::zeros({1}, DType::F32, config.device)) {}
+        sums(Tensor::zeros({3}, DType::F32, config.device)),
+        loss_sum(sums.rows(0, 1)),
+        correct(sums.rows(1, 2)),
+        norm_sum(sums.rows(2, 3)) {}
 
   std::filesystem::path checkpoint_file() const { return io.checkpoint_dir / "checkpoint.safetensors"; }
   void checkpoint() {
@@ -72,37 +80,47 @@ struct Trainer::State {
   // Every rank starts from rank 0's weights (and batch-norm statistics), fresh or
   // resumed: initialisation is seeded alike, but this makes it a fact.
   void broadcast_state() {
-    for (nn::Parameter* p : parameters) broadcast(p->value);
-    for (auto& [name, buffer] : model.buffers()) broadcast(*buffer);
-  }
-  void broadcast(Tensor& tensor) {
-    if (tensor.device().is_cpu() || std::string_view(io.group->backend()) != "gloo") {
-      io.group->broadcast(tensor, 0);
-      return;
-    }
-    Tensor host = tensor.to(Device::cpu());
-    io.group->broadcast(host, 0);
-    tensor.copy_from(host.to(tensor.device()));
+    for (nn::Parameter* p : parameters) gradient_group().broadcast(p->value, 0);
+    for (auto& [name, buffer] : model.buffers()) gradient_group().broadcast(*buffer, 0);
   }
 
-  // The step's loss and accuracy over all ranks, and whether any rank was asked
-  // to stop: one small all-reduce, so every rank takes the same decisions.
-  std::pair<double, double> reduce_step_metrics() {
-    const double loss = loss_sum.to_vector()[0];
-    const double right = correct.to_vector()[0];
-    dist::ProcessGroup* g = group();
-    if (g == nullptr) return {loss, right};
-    std::array<float, 3> values{static_cast<float>(loss), static_cast<float>(right),
-                                io.stop_requested() ? 1.0f : 0.0f};
-    g->all_reduce(std::span<float>(values));
-    stop_agreed = values[2] > 0;
-    return {values[0], values[1]};
+  // Whether any rank was asked to stop (SIGINT/SIGTERM): one tiny all-reduce on
+  // the host per step, so that every rank stops after the same step.
+  void agree_on_stop() {
+    float stop = io.stop_requested() ? 1.0f : 0.0f;
+    if (dist::ProcessGroup* g = group()) g->all_reduce(std::span<float>(&stop, 1));
+    stop_agreed = stop > 0;
+  }
+
+  // Reads the device sums into the window (the only wait for the device in the
+  // loop), summed over ranks. Every rank flushes after the same steps. StageError
+  // if the loss is not finite: training diverged in the steps read.
+  void flush() {
+    const std::int64_t first = window.read_step + 1, last = position.step;
+    if (last < first) return;
+    std::vector<float> values = sums.to_vector();
+    sums.zero();
+    window.read_step = last;
+    // The gradient norm is the same on every rank (it is taken after the reduction).
+    if (dist::ProcessGroup* g = group()) g->all_reduce(std::span<float>(values.data(), 2));
+    if (!std::isfinite(values[0]))
+      throw StageError(
+          fmt::format("loss is {} {} (epoch {}): training diverged; the last good "
+                      "checkpoint is kept. Lower the learning rate or clip "
+                      "gradients (clip_norm)",
+                      values[0],
+                      first == last ? fmt::format("at step {}", last)
+                                    : fmt::format("in steps {}-{}", first, last),
+                      position.epoch + 1));
+    window.loss += values[0];
+    window.correct += values[1];
+    window.grad_norm += values[2];
   }
 
   // Samples per second of each rank (its own rows), for train/rank<K>/samples_per_s.
   std::vector<float> rank_throughput() {
     dist::ProcessGroup* g = group();
-    if (g == nullptr) return {};
+    if (g == nullptr || g->size() == 1) return {};
     std::vector<float> rates(static_cast<std::size_t>(g->size()), 0.0f);
     rates[static_cast<std::size_t>(g->rank())] =
         static_cast<float>(static_cast<double>(window.local_samples) / window.step_seconds);
@@ -120,7 +138,9 @@ struct Trainer::State {
       ops::mean_squared_error(out.reshape({out.dim(0), -1}), batch.y.reshape({out.dim(0), -1}), grad_scale,
                               dout, loss_sum);
     } else {
-      ops::check_labels(batch.y, out.dim(1));
+      // Labels on a GPU come from a source that checked them on the host
+      // (batches.h); reading them back here would wait for the device every step.
+      if (batch.y.device().is_cpu()) ops::check_labels(batch.y, out.dim(1));
       ops::softmax_cross_entropy(out, batch.y, static_cast<float>(config.label_smoothing), grad_scale,
                                  dout, loss_sum, correct);
     }
@@ -157,7 +177,7 @@ struct Trainer::State {
                            .epochs = config.epochs,
                            .loss = loss,
                            .samples_per_s = samples_per_s});
-    window = {};
+    window = {.read_step = window.read_step};
   }
 };
 
@@ -168,9 +188,6 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
   config.schedule.total_steps = std::max<std::int64_t>(1, per_epoch * config.epochs);
   config.schedule.check();
   state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
-  if (dist::ProcessGroup* group = state_->group())
-    state_->reducer =
-        std::make_unique<GradientReducer>(state_->model, *group, state_->config.bucket_bytes);
   if (batches.sample_shape() != state_->model.input_shape())
     throw ConfigError(fmt::format("the data's rows are {} but the model's input is {}",
                                   shape_string(batches.sample_shape()),
@@ -180,6 +197,12 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
     throw ConfigError(fmt::format("the model's output {} cannot score {} classes: the last layer "
                                   "needs out: {}",
                                   shape_string(output), batches.classes(), batches.classes()));
+  State& s = *state_;
+  if (dist::ProcessGroup* group = s.group()) {
+    if (s.config.device.is_cuda()) s.device_group = group->device_group(s.config.device);
+    s.reducer =
+        std::make_unique<GradientReducer>(s.model, s.gradient_group(), s.config.bucket_bytes);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -198,11 +221,13 @@ TrainResult Trainer::run() {
   if (s.group() != nullptr) s.broadcast_state();
   const auto start = Clock::now();
   const std::int64_t per_epoch = s.batches.batches_per_epoch();
+  s.window.read_step = s.position.step;
   while (s.position.epoch < s.config.epochs) {
     s.batches.start_epoch(s.position.epoch, s.position.batch);
     Batch batch;
     while (s.position.batch < per_epoch) {
-      if (s.group() != nullptr ? s.stop_agreed : s.io.stop_requested()) {
+      if (s.stop_agreed || (s.group() == nullptr && s.io.stop_requested())) {
+        s.flush();  // a diverged run keeps its last good checkpoint
         s.checkpoint();
         throw InterruptedError(fmt::format("stopped at step {} (epoch {}); the checkpoint resumes there",
                                            s.position.step, s.position.epoch + 1));
@@ -211,8 +236,6 @@ TrainResult Trainer::run() {
       const double wait_before = s.batches.wait_seconds();
       s.model.zero_grad();
       s.optimizer->set_lr(s.config.schedule.at(s.position.step));
-      s.loss_sum.zero();
-      s.correct.zero();
       // The step's loss is a mean over the global batch: rows of every rank.
       std::int64_t rows = 0, micro = 0;
       // The micro-batches of one step; the last step of an epoch may have fewer.
@@ -236,30 +259,26 @@ TrainResult Trainer::run() {
         s.micro_step(micro_batches[m], 1.0f / static_cast<float>(rows));
       }
       if (s.reducer) s.reducer->wait();
-      const auto [loss_sum, correct] = s.reduce_step_metrics();
-      if (s.config.clip_norm > 0) s.window.grad_norm += nn::clip_grad_norm(s.parameters, s.config.clip_norm);
+      if (s.group() != nullptr) s.agree_on_stop();
+      if (s.config.clip_norm > 0) nn::clip_grad_norm(s.parameters, s.config.clip_norm, s.norm_sum);
       s.optimizer->step(s.parameters);
       ++s.position.step;
-      if (!std::isfinite(loss_sum))
-        throw StageError(fmt::format("loss is {} at step {} (epoch {}): training diverged; the last "
-                                     "good checkpoint is kept. Lower the learning rate or clip "
-                                     "gradients (clip_norm)",
-                                     loss_sum, s.position.step, s.position.epoch + 1));
-      s.window.loss += loss_sum;
-      s.window.correct += correct;
       s.window.samples += rows;
       ++s.window.steps;
+      const bool epoch_end = s.position.batch >= per_epoch;
+      const bool log_now = s.position.step % s.config.log_every == 0 || epoch_end;
+      const bool checkpoint_now = epoch_end || (s.config.checkpoint_every > 0 &&
+                                                s.position.step % s.config.checkpoint_every == 0);
+      if (log_now || checkpoint_now) s.flush();
       s.window.wait_seconds += s.batches.wait_seconds() - wait_before;
       s.window.step_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
-      const bool epoch_end = s.position.batch >= per_epoch;
       const std::int64_t epoch = s.position.epoch + 1;
       if (epoch_end) {
         ++s.position.epoch;
         s.position.batch = 0;
       }
-      if (s.position.step % s.config.log_every == 0 || epoch_end) s.log_window(epoch);
-      if (epoch_end || (s.config.checkpoint_every > 0 && s.position.step % s.config.checkpoint_every == 0))
-        s.checkpoint();
+      if (log_now) s.log_window(epoch);
+      if (checkpoint_now) s.checkpoint();
       if (epoch_end) break;
     }
   }

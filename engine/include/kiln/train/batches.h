@@ -17,7 +17,11 @@ namespace kiln::train {
 
 struct Batch {
   Tensor x;  // [rows, ...] float32
-  Tensor y;  // [rows] int32 labels, or [rows, ...] float32 targets
+  // [rows] int32 labels, or [rows, ...] float32 targets. Labels lie in
+  // [0, classes()): the trainer checks them only when they are in host memory
+  // (reading a GPU's back would stall every step), so a source that hands out
+  // labels on a GPU must have checked them on the host.
+  Tensor y;
   std::int64_t epoch = 0, index = 0;
   std::int64_t global_rows = 0;  // rows of the global batch this rank's rows belong to
 };
@@ -45,6 +49,8 @@ struct BatchOptions {
   bool drop_last = false;
   std::string targets = "labels";  // labels (int32 from /y) or values (float32 from /y)
   Shape sample_shape;  // view each row of /x with this shape (same element count); empty: as stored
+  // Where batches are delivered. On a GPU, u8 images are preprocessed there by
+  // the fused kernel and copies go through pinned memory (no host wait per batch).
   Device device;
   int rank = 0, world_size = 1;  // this rank takes its slice of every global batch
   std::size_t memory_budget_bytes = std::size_t{256} << 20;  // the loader's window of chunks
