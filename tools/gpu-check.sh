@@ -6,6 +6,8 @@
 #   tests      every CUDA test (test suites named *cuda*, whole; the GPU cases of
 #              the other suites, by their names)
 #   quickstart configs/quickstart.yaml with train.with.device=cuda
+#   nccl       the quickstart as one data-parallel rank (kiln run --nproc 1: NCCL
+#              end to end), and the NCCL all-reduce benchmark where there are >= 2 GPUs
 #   compare    benchmarks/compare_torch.py --device cuda (kiln against PyTorch eager)
 #   bench      the GPU micro benchmarks
 #   cnn        configs/fmnist_cnn.yaml on the GPU: accuracy and train time
@@ -14,7 +16,7 @@
 #   tools/gpu-check.sh BUNDLE.tar.xz DATA_DIR LOG_DIR
 #
 # DATA_DIR holds the four Fashion-MNIST IDX .gz files. Environment:
-#   GPU_CHECK_STEPS     which steps to run (default: "tests quickstart compare bench cnn")
+#   GPU_CHECK_STEPS     which steps to run (default: "tests quickstart nccl compare bench cnn")
 #   GPU_CHECK_BUDGET_S  seconds for the whole check (default 480); a step that cannot
 #                       finish inside what is left is skipped and says so
 set -uo pipefail
@@ -27,7 +29,7 @@ for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-
   t10k-labels-idx1-ubyte.gz; do
   [[ -f "$data/$f" ]] || die "$data/$f: missing (DATA_DIR must hold the Fashion-MNIST IDX files)"
 done
-steps=${GPU_CHECK_STEPS:-tests quickstart compare bench cnn}
+steps=${GPU_CHECK_STEPS:-tests quickstart nccl compare bench cnn}
 deadline=$((SECONDS + ${GPU_CHECK_BUDGET_S:-480}))
 mkdir -p "$logs"
 work=$(mktemp -d)
@@ -135,6 +137,23 @@ run_pipeline() {
 if want quickstart 90; then
   echo "== quickstart on the GPU"
   run_pipeline quickstart quickstart.yaml 240
+fi
+
+if want nccl 90; then
+  echo "== quickstart as one NCCL rank (--nproc 1)"
+  run_pipeline nccl-rank quickstart.yaml 240 --nproc 1
+  grep -m1 'dist: rank 0 of 1 joined' "$logs/nccl-rank.log"
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  if ((gpus >= 2)); then
+    timeout 120 "$work/kiln/libexec/kiln/benchmarks/allreduce_benchmark" --device cuda \
+      --ranks "$gpus" --max-mb 256 >"$logs/allreduce_nccl.log" 2>&1
+    rc=$?
+    cat "$logs/allreduce_nccl.log"
+    row nccl-bw "$( ((rc == 0)) && echo ok || echo FAILED)" \
+      "$gpus ranks, largest size: $(tail -1 "$logs/allreduce_nccl.log")"
+  else
+    row nccl-bw skipped "one GPU here: an all-reduce bandwidth needs two or more"
+  fi
 fi
 
 if want compare 120; then

@@ -158,14 +158,17 @@ void launch_ranks(const RunArguments& arguments, const GlobalOptions& global) {
 
 void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   const dist::DistEnv env = dist::detect_env();
-  if (arguments.nproc > 1 && env.launcher == "none") return launch_ranks(arguments, global);
-  if (arguments.nproc > 1)
+  // --nproc 1 too: one rank through the launcher and the data-parallel path.
+  if (arguments.nproc >= 1 && env.launcher == "none") return launch_ranks(arguments, global);
+  if (arguments.nproc >= 1)
     log::info("--nproc {} ignored: this process is rank {} of {} started by {}", arguments.nproc,
               env.rank, env.world_size, env.launcher);
   const LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
   RunOptions options{global.registry, arguments.force, {}};
   std::unique_ptr<dist::ProcessGroup> group;
-  if (env.world_size > 1) {
+  // A job of one rank joins a group only when kiln's launcher started it (--nproc
+  // 1): a one-task Slurm allocation sets SLURM_NTASKS=1 and trains as one process.
+  if (env.world_size > 1 || env.launcher == "kiln") {
     const std::string rdzv =
         !arguments.rdzv.empty() ? arguments.rdzv : dist::default_rendezvous(env, global.registry);
     group = dist::init_process_group(env, rdzv, dist::group_options_from_env());
