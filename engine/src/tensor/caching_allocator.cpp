@@ -41,7 +41,7 @@ std::size_t allocator_size_class(std::size_t bytes) {
 void* CachingAllocator::allocate(std::size_t bytes) {
   const std::size_t size = allocator_size_class(bytes);
   std::lock_guard lock(mutex_);
-  auto& blocks = free_[size];
+  auto& blocks = free_lists(active_pool_)[size];
   if (!blocks.empty()) {
     void* block = blocks.back();
     blocks.pop_back();
@@ -49,13 +49,21 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     stats_.bytes_in_use += size;
     return block;
   }
+  void* block = allocate_new(size, bytes);
+  if (active_pool_ != 0) pool_owner_[block] = active_pool_;
+  return block;
+}
+
+void* CachingAllocator::allocate_new(std::size_t size, std::size_t bytes) {
   void* block = system_.allocate(size);
   if (block == nullptr) {
-    // Cached blocks of other sizes may be enough once returned to the system.
-    for (auto& [cached_size, cached] : free_)
+    // Cached blocks of other sizes may be enough once returned to the system
+    // (the shared lists only: a pool's blocks belong to a live graph).
+    for (auto& [cached_size, cached] : free_) {
       for (void* spare : cached) system_.free(spare);
+      stats_.bytes_cached -= cached_size * cached.size();
+    }
     free_.clear();
-    stats_.bytes_cached = 0;
     block = system_.allocate(size);
   }
   if (block == nullptr)
@@ -72,7 +80,35 @@ void CachingAllocator::deallocate(void* pointer, std::size_t bytes) {
   std::lock_guard lock(mutex_);
   stats_.bytes_in_use -= size;
   stats_.bytes_cached += size;
-  free_[size].push_back(pointer);
+  int pool = 0;
+  if (!pool_owner_.empty())
+    if (const auto it = pool_owner_.find(pointer); it != pool_owner_.end()) pool = it->second;
+  free_lists(pool)[size].push_back(pointer);
+}
+
+void CachingAllocator::begin_pool(int id) {
+  std::lock_guard lock(mutex_);
+  if (id <= 0 || active_pool_ != 0)
+    throw InternalError("caching allocator: pool " + std::to_string(id) + " begun while pool " +
+                        std::to_string(active_pool_) + " is active");
+  active_pool_ = id;
+}
+
+void CachingAllocator::end_pool() {
+  std::lock_guard lock(mutex_);
+  active_pool_ = 0;
+}
+
+void CachingAllocator::release_pool(int id) {
+  std::lock_guard lock(mutex_);
+  if (active_pool_ == id) active_pool_ = 0;
+  const auto pool = pools_.find(id);
+  if (pool != pools_.end()) {
+    for (auto& [size, blocks] : pool->second)
+      for (void* block : blocks) free_[size].push_back(block);
+    pools_.erase(pool);
+  }
+  std::erase_if(pool_owner_, [id](const auto& entry) { return entry.second == id; });
 }
 
 AllocatorStats CachingAllocator::stats() const {
@@ -82,10 +118,11 @@ AllocatorStats CachingAllocator::stats() const {
 
 void CachingAllocator::release_cached() {
   std::lock_guard lock(mutex_);
-  for (auto& [size, blocks] : free_)
+  for (auto& [size, blocks] : free_) {
     for (void* block : blocks) system_.free(block);
+    stats_.bytes_cached -= size * blocks.size();
+  }
   free_.clear();
-  stats_.bytes_cached = 0;
 }
 
 Allocator& cpu_allocator() {
