@@ -76,6 +76,7 @@ kiln::train::TrainerConfig trainer_config(const kiln::Params& p) {
   c.seed = static_cast<std::uint64_t>(p.get_int("seed"));
   c.log_every = p.get_int("log_every");
   c.checkpoint_every = p.get_int("checkpoint_every");
+  c.cuda_graph = p.get_bool("cuda_graph");
   c.precision =
       p.get_string("precision") == "bf16" ? kiln::nn::Precision::BF16 : kiln::nn::Precision::F32;
   return c;
@@ -164,6 +165,9 @@ void run_train(kiln::StageContext& context) {
       config.accumulate, config.optimizer.kind, config.device.str(), threads);
   kiln::log::debug("model:\n{}", trainer.model().summary());
   const kiln::train::TrainResult result = trainer.run();
+  if (result.graph_steps > 0)
+    kiln::log::info("train: {} of {} steps replayed a CUDA graph", result.graph_steps,
+                    result.steps - std::max<std::int64_t>(result.resumed_at, 0));
 
   const std::string run_id = context.run().run_id();
   trainer.model().save(context.work_dir() / "model.safetensors",
@@ -261,6 +265,8 @@ kiln::ParamSchema schema() {
       .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")
       .optional("checkpoint_every", ParamType::Int, 500,
                 "optimizer steps between checkpoints (also at every epoch end); 0: epoch ends only")
+      .optional("cuda_graph", ParamType::Bool, true,
+                "on a GPU, one process: replay the training step as a captured CUDA graph")
       .optional("bucket_mb", ParamType::Float, 25.0,
                 "data parallel: gradient bucket size all-reduced during backward")
       .optional("collective_timeout_s", ParamType::Float, 0.0,

@@ -8,6 +8,7 @@
 #include "kernels/philox.cuh"
 #include "ops/activation.h"
 #include "ops/cuda_launch.cuh"
+#include "ops/step_kernels.h"
 
 namespace kiln::ops {
 namespace {
@@ -111,6 +112,12 @@ void Dropout<DeviceType::CUDA>::forward(const Tensor& x, float p, const DropoutD
   const std::int64_t n = x.numel();
   launch("dropout_forward", x.device(), (n + 3) / 4, dropout_forward_kernel, n, x.data<float>(), p,
          1.0f / (1.0f - p), draw, y.data<float>(), mask.data<std::uint8_t>());
+  if (n > 0) StepKernelLog::launched(reinterpret_cast<const void*>(dropout_forward_kernel));
+}
+
+DropoutKernel dropout_draw_kernel() {
+  // (blocks, n, x, p, scale, draw, y, mask): the draw carries the step.
+  return {reinterpret_cast<const void*>(dropout_forward_kernel), 5, 8};
 }
 
 template <>

@@ -14,11 +14,18 @@
 #include "ops/loss.h"
 #include "train/checkpoint.h"
 #include "train/gradient_reducer.h"
+#ifdef KILN_HAVE_CUDA
+#include "train/step_graph.h"
+#endif
 
 namespace kiln::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Eager steps before a CUDA graph is captured: cuDNN's algorithm choice, the
+// libraries' workspaces and the optimizer's state are settled by then.
+constexpr std::int64_t kEagerStepsBeforeGraph = 3;
 
 std::unique_ptr<nn::Optimizer> make_optimizer(const OptimizerConfig& c, double lr) {
   if (c.kind == "sgd") return nn::make_sgd({lr, c.momentum, c.nesterov, c.weight_decay});
@@ -55,6 +62,14 @@ struct Trainer::State {
   std::unique_ptr<dist::ProcessGroup> device_group;
   std::unique_ptr<GradientReducer> reducer;
   bool stop_agreed = false;  // a rank asked to stop: all stop here
+#ifdef KILN_HAVE_CUDA
+  // The captured step, its fixed inputs, and whether capturing was given up.
+  std::unique_ptr<StepGraph> graph;
+  Tensor graph_x, graph_y;
+  std::int64_t eager_full_steps = 0;
+  bool graph_refused = false;
+#endif
+  std::int64_t graph_steps = 0;
 
   dist::ProcessGroup* group() const { return io.group; }
   dist::ProcessGroup& gradient_group() const { return device_group ? *device_group : *io.group; }
@@ -147,6 +162,91 @@ struct Trainer::State {
     model.backward(context, dout);
   }
 
+  void clip_and_update() {
+    if (config.clip_norm > 0) nn::clip_grad_norm(parameters, config.clip_norm, norm_sum);
+    optimizer->step(parameters);
+  }
+
+  // One optimizer step over its micro-batches (`rows`: of the global batch).
+  void compute_step(const std::vector<Batch>& micro_batches, std::int64_t rows) {
+    const float grad_scale = 1.0f / static_cast<float>(rows);
+#ifdef KILN_HAVE_CUDA
+    if (graphable(micro_batches) && graph_step(micro_batches.front(), grad_scale)) return;
+#endif
+    model.zero_grad();
+    // Data parallel: a rank may have no rows in a short last batch (loader.h); it
+    // skips the pass but still joins every bucket's all-reduce with zero gradients.
+    for (std::size_t m = 0; m < micro_batches.size(); ++m) {
+      const bool last = m + 1 == micro_batches.size();
+      if (micro_batches[m].x.dim(0) == 0) {
+        if (reducer && last) reducer->reduce_without_backward();
+        continue;
+      }
+      if (reducer && last) reducer->arm();
+      micro_step(micro_batches[m], grad_scale);
+    }
+    if (reducer) reducer->wait();
+    clip_and_update();
+  }
+
+#ifdef KILN_HAVE_CUDA
+  // A graph serves one process on a GPU with one micro-batch per step, and only
+  // full batches (the shape it was captured with; an epoch's short last batch runs
+  // eagerly).
+  bool graphable(const std::vector<Batch>& micro_batches) const {
+    return config.cuda_graph && config.device.is_cuda() && group() == nullptr && !graph_refused &&
+           micro_batches.size() == 1 &&
+           (!graph_x.defined() || micro_batches.front().x.shape() == graph_x.shape());
+  }
+
+  // Runs the step as a graph replay (capturing it first, after the eager steps),
+  // or returns false for the eager path.
+  bool graph_step(const Batch& batch, float grad_scale) {
+    if (!graph) {
+      if (++eager_full_steps <= kEagerStepsBeforeGraph) return false;
+      if (!capture_graph(batch, grad_scale)) return false;
+    } else {
+      graph_x.copy_from(batch.x);
+      graph_y.copy_from(batch.y);
+      {
+        // The optimizer's bookkeeping advances as in an eager step; its kernel's
+        // scalars go into the graph instead of a launch.
+        ops::StepKernelLog log(ops::StepKernelLog::Mode::Defer);
+        optimizer->step(parameters);
+        graph->set_arguments(log.deferred());
+      }
+      graph->set_dropout_step(static_cast<std::uint32_t>(position.step));
+    }
+    graph->replay();
+    ++graph_steps;
+    return true;
+  }
+
+  bool capture_graph(const Batch& batch, float grad_scale) {
+    graph_x = batch.x.clone();
+    graph_y = batch.y.clone();
+    const nlohmann::json optimizer_before = optimizer->state_scalars();
+    graph = std::make_unique<StepGraph>(config.device);
+    const std::string failure = graph->capture([&] {
+      model.zero_grad();
+      micro_step(Batch{.x = graph_x, .y = graph_y}, grad_scale);
+      clip_and_update();
+    });
+    if (failure.empty()) {
+      log::debug("train: step {} captured as a CUDA graph; full batches replay it", position.step);
+      return true;
+    }
+    // Nothing ran; only the optimizer's step count moved on.
+    optimizer->load_state(parameters, optimizer->state_tensors(), optimizer_before);
+    log::warn("train: the step cannot be captured as a CUDA graph ({}); training goes on without",
+              failure);
+    graph.reset();
+    graph_x = graph_y = Tensor();
+    graph_refused = true;
+    return false;
+  }
+#endif
+
   // `epoch`: the 1-based epoch the window's last step belongs to.
   void log_window(std::int64_t epoch) {
     if (window.steps == 0) return;
@@ -234,7 +334,6 @@ TrainResult Trainer::run() {
       }
       const auto step_start = Clock::now();
       const double wait_before = s.batches.wait_seconds();
-      s.model.zero_grad();
       s.optimizer->set_lr(s.config.schedule.at(s.position.step));
       // The step's loss is a mean over the global batch: rows of every rank.
       std::int64_t rows = 0, micro = 0;
@@ -247,21 +346,8 @@ TrainResult Trainer::run() {
         ++micro;
         ++s.position.batch;
       }
-      // Data parallel: a rank may have no rows in a short last batch (loader.h); it
-      // skips the pass but still joins every bucket's all-reduce with zero gradients.
-      for (std::size_t m = 0; m < micro_batches.size(); ++m) {
-        const bool last = m + 1 == micro_batches.size();
-        if (micro_batches[m].x.dim(0) == 0) {
-          if (s.reducer && last) s.reducer->reduce_without_backward();
-          continue;
-        }
-        if (s.reducer && last) s.reducer->arm();
-        s.micro_step(micro_batches[m], 1.0f / static_cast<float>(rows));
-      }
-      if (s.reducer) s.reducer->wait();
+      s.compute_step(micro_batches, rows);
       if (s.group() != nullptr) s.agree_on_stop();
-      if (s.config.clip_norm > 0) nn::clip_grad_norm(s.parameters, s.config.clip_norm, s.norm_sum);
-      s.optimizer->step(s.parameters);
       ++s.position.step;
       s.window.samples += rows;
       ++s.window.steps;
@@ -285,6 +371,7 @@ TrainResult Trainer::run() {
   result.steps = s.position.step;
   result.last_loss = s.last_loss;
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.graph_steps = s.graph_steps;
   return result;
 }
 

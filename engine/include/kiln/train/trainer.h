@@ -47,6 +47,9 @@ struct TrainerConfig {
   nn::Precision precision = nn::Precision::F32;
   // Data-parallel gradient buckets (all-reduced as backward makes them final).
   std::size_t bucket_bytes = std::size_t{25} << 20;
+  // On a GPU, in one process with one micro-batch per step: after a few eager
+  // steps, capture the step as a CUDA graph and replay it for every full batch.
+  bool cuda_graph = true;
 };
 
 // Where the trainer reports and keeps its state.
@@ -70,6 +73,7 @@ struct TrainResult {
   std::int64_t resumed_at = -1;  // step the run resumed from, -1 for a fresh start
   double last_loss = 0.0;        // mean loss of the last logging window
   double seconds = 0.0;          // training time in this process
+  std::int64_t graph_steps = 0;  // steps run as a CUDA graph replay
 };
 
 class Trainer {
