@@ -2,91 +2,21 @@
 // with the same global batch and seed, uneven shards included, and the fault
 // cases (a rank killed, a rank stalled) end the job with the culprit named and no
 // FINISHED run in the registry.
-#include <kiln/safetensors.h>
-
 #include <fmt/format.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fcntl.h>
 
 #include <chrono>
-#include <cmath>
-#include <cstring>
-#include <regex>
 #include <sstream>
-#include <thread>
 
-#include "cli/cli_fixture.h"
+#include "dist/dist_support.h"
 
 namespace kiln::test {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// The committed model of the train stage in `registry`.
-fs::path trained_model(const fs::path& registry) {
-  for (const auto& entry : fs::directory_iterator(registry / "stages"))
-    if (fs::exists(entry.path() / "model.safetensors")) return entry.path() / "model.safetensors";
-  ADD_FAILURE() << "no model in " << registry;
-  return {};
-}
-
-std::vector<float> floats(const StoredTensor& tensor) {
-  std::vector<float> values(tensor.bytes.size() / sizeof(float));
-  std::memcpy(values.data(), tensor.bytes.data(), values.size() * sizeof(float));
-  return values;
-}
-
-// Largest absolute difference between the float32 tensors of two models (same
-// names, same order).
-double max_weight_difference(const fs::path& a, const fs::path& b) {
-  const SafetensorsFile left = read_safetensors(a), right = read_safetensors(b);
-  double worst = 0;
-  EXPECT_EQ(left.tensors.size(), right.tensors.size());
-  for (std::size_t t = 0; t < std::min(left.tensors.size(), right.tensors.size()); ++t) {
-    EXPECT_EQ(left.tensors[t].name, right.tensors[t].name);
-    const auto x = floats(left.tensors[t]), y = floats(right.tensors[t]);
-    EXPECT_EQ(x.size(), y.size()) << left.tensors[t].name;
-    for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-      worst = std::max(worst, static_cast<double>(std::abs(x[i] - y[i])));
-  }
-  return worst;
-}
-
-// The "status: N" of every tracking run in the registry (MLflow: 3 FINISHED,
-// 4 FAILED, 5 KILLED).
-std::vector<int> run_statuses(const fs::path& registry) {
-  std::vector<int> statuses;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(registry / "mlruns", ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->path().filename() != "meta.yaml" ||
-        it->path().parent_path().parent_path().filename() == "mlruns")
-      continue;
-    std::smatch match;
-    const std::string text = read_text(it->path());
-    if (std::regex_search(text, match, std::regex("\nstatus: ([0-9]+)")))
-      statuses.push_back(std::stoi(match[1]));
-  }
-  return statuses;
-}
-
-class DistCliTest : public CliTest {
- protected:
-  CommandResult kiln_in(const fs::path& registry, std::vector<std::string> args,
-                        std::map<std::string, std::string> env = {}) {
-    args.insert(args.begin(), std::string(KILN_BINARY_DIR) + "/bin/kiln");
-    env["KILN_REGISTRY"] = registry.string();
-    env["KILN_PLAIN_PROGRESS"] = "1";
-    return run_command(args, env, dir_.path());
-  }
-};
 
 // 1003 rows in global batches of 50: the last batch has 3 rows, so with 4 ranks
 // one rank has none in that step; 1003 is divisible by neither 3 nor 4.
@@ -148,12 +78,6 @@ TEST_F(DistCliTest, FashionMnistMlpOnTwoAndFourRanksMatchesOneProcess) {
   }
 }
 
-// A launcher running in the background, its stderr in a file.
-struct Background {
-  pid_t pid = -1;
-  fs::path err;
-};
-
 class DistFaultTest : public DistCliTest {
  protected:
   void SetUp() override {
@@ -163,45 +87,6 @@ class DistFaultTest : public DistCliTest {
     pipeline.replace(pipeline.find("epochs: 3"), 9, "epochs: 400");
     pipeline.replace(pipeline.find("batch_size: 50"), 14, "batch_size: 20");
     write_text(dir_ / "p.yaml", pipeline);
-  }
-
-  Background start(std::vector<std::string> args, std::map<std::string, std::string> env) {
-    args.insert(args.begin(), std::string(KILN_BINARY_DIR) + "/bin/kiln");
-    Background job{-1, dir_ / "launcher.err"};
-    job.pid = ::fork();
-    if (job.pid == 0) {
-      const int fd = ::open(job.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, STDERR_FILENO);
-      const int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, STDOUT_FILENO);
-      for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
-      if (::chdir(dir_.path().c_str()) != 0) ::_exit(126);
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    return job;
-  }
-
-  // Waits until stderr matches `pattern`; returns the first match's group 1.
-  std::string wait_for(const Background& job, const std::string& pattern, double seconds = 60) {
-    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-    std::smatch match;
-    while (Clock::now() < deadline) {
-      const std::string text = fs::exists(job.err) ? read_text(job.err) : "";
-      if (std::regex_search(text, match, std::regex(pattern))) return match[1];
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ADD_FAILURE() << "no '" << pattern << "' in:\n" << read_text(job.err);
-    return {};
-  }
-
-  int finish(const Background& job) {
-    int status = 0;
-    ::waitpid(job.pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 };
 
