@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "support/support.h"
@@ -55,6 +56,29 @@ TEST(Fs, ConcurrentAppendersNeverSplitALine) {
   for (const auto& line : lines) {
     ASSERT_EQ(line.size(), 200u);
     EXPECT_EQ(line, std::string(200, line[0]));
+  }
+}
+
+// A writer killed while it creates files by appending never leaves one empty
+// (MLflow refuses a metric file without data, and with it the whole store).
+TEST(Fs, KilledAppenderNeverLeavesAnEmptyFile) {
+  test::TempDir dir;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const fs::path sub = dir / std::to_string(attempt);
+    fs::create_directories(sub);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      for (int i = 0;; ++i) append_line(sub / std::to_string(i), "1 2 3");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5 + attempt));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    int files = 0;
+    for (const auto& entry : fs::directory_iterator(sub)) {
+      ++files;
+      EXPECT_EQ(read_file(entry.path()), "1 2 3\n") << entry.path();
+    }
+    EXPECT_GT(files, 0);
   }
 }
 

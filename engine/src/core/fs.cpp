@@ -81,11 +81,34 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   fsync_directory(dir);
 }
 
+namespace {
+
+// Creates `path` holding `record` in one step: an unnamed file (O_TMPFILE) gets
+// the line, then linkat gives it its name, so a writer killed in between leaves
+// nothing, never an empty file (MLflow refuses a metric file without data).
+// False when the file exists by then, or where O_TMPFILE or /proc is missing
+// (NFS): the caller appends instead.
+bool create_with_line(const fs::path& path, std::string_view record) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool linked = false;
+  if (::write(fd, record.data(), record.size()) == static_cast<ssize_t>(record.size())) {
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
+  }
+  ::close(fd);
+  return linked;
+}
+
+}  // namespace
+
 void append_line(const fs::path& path, std::string_view line) {
   std::string record(line);
   if (record.empty() || record.back() != '\n') record.push_back('\n');
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (!fs::exists(path, ec) && create_with_line(path, record)) return;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) fail_io(path, "open for append");
   // One write(2) per line: with O_APPEND the kernel places it whole at the end.
