@@ -107,7 +107,12 @@ TEST_F(DistFaultTest, KilledRankMakesTheOthersFailWithinTheTimeout) {
   const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
   const std::string err = read_text(job.err);
   EXPECT_NE(code, 0);
-  EXPECT_LT(seconds, 10.0) << "the survivors must exit within the collective timeout\n" << err;
+  // Usually ~1.3 s: a survivor's next collective fails at once on the closed
+  // socket. But a survivor blocked in a Gloo transfer that the dead rank's socket
+  // does not end waits out that collective's own 10 s timeout (Gloo cannot be
+  // interrupted), which may have begun after the kill: seen at 11.4 s on the
+  // loaded 2-core VM. The bound is that timeout plus the exit's bookkeeping.
+  EXPECT_LT(seconds, 15.0) << "the survivors must exit within the collective timeout\n" << err;
   std::cout << "kill -9 rank 1 of 3: the job ended " << seconds << " s later\n";
   EXPECT_THAT(err, ::testing::HasSubstr("rank 1 was killed by signal 9"));
   for (const int survivor : {0, 2})
