@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <sstream>
 
@@ -46,7 +48,34 @@ Watchdog::Watchdog(std::shared_ptr<Store> store, int rank, int size,
   thread_ = std::thread([this] { beat(); });
 }
 
-Watchdog::~Watchdog() { stop(); }
+Watchdog::~Watchdog() {
+  linger_after_abort();
+  stop();
+}
+
+// Rank 0 may be serving the store (tcp:). Leaving at once after a failure would
+// take the board away from ranks still diagnosing theirs, and they would blame
+// rank 0 ("store unreachable") instead of the rank at fault. So it stays, beating,
+// until every other rank has aborted too, for at most six heartbeats.
+void Watchdog::linger_after_abort() {
+  if (rank_ != 0 || size_ == 1) return;
+  {
+    std::lock_guard lock(publish_mutex_);
+    if (!state_.starts_with("abort")) return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + heartbeat_ * 6;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      const auto board = read_board();
+      if (std::all_of(board.begin() + 1, board.end(),
+                      [](const auto& entry) { return entry && entry->state.starts_with("abort"); }))
+        return;
+    } catch (const std::exception&) {
+      return;  // the store is gone already
+    }
+    std::this_thread::sleep_for(heartbeat_ / 5);
+  }
+}
 
 void Watchdog::stop() {
   {

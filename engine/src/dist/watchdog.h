@@ -50,6 +50,7 @@ class Watchdog {
     std::string state;  // "run" or "abort <why>"
   };
   void beat();
+  void linger_after_abort();
   void publish(const std::string& state);
   std::vector<std::optional<Entry>> read_board();
   void stall_if_asked(std::uint64_t sequence);
