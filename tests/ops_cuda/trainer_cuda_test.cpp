@@ -19,6 +19,7 @@
 #include <map>
 
 #include "ops_cuda/cuda_twin.h"
+#include "support/memory_run_log.h"
 #include "support/support.h"
 
 namespace kiln::ops::test {
@@ -27,21 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-class MetricsLog final : public RunLog {
- public:
-  const std::string& run_id() const override { return id_; }
-  const std::string& experiment_id() const override { return id_; }
-  void log_metric(std::string_view key, double value, std::int64_t step) override {
-    metrics[std::string(key)].emplace_back(step, value);
-  }
-  void log_param(std::string_view, std::string_view) override {}
-  void set_tag(std::string_view, std::string_view) override {}
-  fs::path artifact_dir() override { return {}; }
-  std::map<std::string, std::vector<std::pair<std::int64_t, double>>> metrics;
-
- private:
-  std::string id_ = "cuda";
-};
 
 // 12x12 u8 images (or the same as float32 in [0, 1]), class = brightest quadrant.
 fs::path write_images(const fs::path& registry, std::int64_t rows, bool as_float) {
@@ -108,7 +94,7 @@ Trained train(const fs::path& data, Device device, const Json& preprocess,
   config.log_every = 3;
   config.seed = 5;
   config.device = device;
-  MetricsLog run;
+  kiln::test::MemoryRunLog run;
   train::Trainer trainer(config, *batches, {&run, nullptr, [] { return false; }, {}});
   const train::TrainResult result = trainer.run();
   Trained out;

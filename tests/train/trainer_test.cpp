@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "support/memory_run_log.h"
 #include "support/support.h"
 
 namespace kiln::train {
@@ -20,23 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-// Metrics kept in memory: a test stand-in for the MLflow run, which the registry
-// tests cover.
-class MemoryRunLog final : public RunLog {
- public:
-  const std::string& run_id() const override { return id_; }
-  const std::string& experiment_id() const override { return id_; }
-  void log_metric(std::string_view key, double value, std::int64_t step) override {
-    metrics[std::string(key)].emplace_back(step, value);
-  }
-  void log_param(std::string_view, std::string_view) override {}
-  void set_tag(std::string_view, std::string_view) override {}
-  fs::path artifact_dir() override { return {}; }
-  std::map<std::string, std::vector<std::pair<std::int64_t, double>>> metrics;
-
- private:
-  std::string id_ = "test";
-};
+using test::MemoryRunLog;
 
 // 4x4 single-channel images, class = the brightest quadrant, plus noise.
 fs::path write_dataset(const fs::path& registry, std::int64_t rows, bool poison_row_50 = false) {
