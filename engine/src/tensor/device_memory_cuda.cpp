@@ -75,7 +75,14 @@ Allocator& cuda_allocator(int device_index) {
         [device_index](std::size_t size) -> void* {
           void* block = nullptr;
           cuda::context(Device::cuda(device_index));  // the device, with its stream
+          // While a training step is captured as a CUDA graph (train/step_graph.h)
+          // its new blocks are real allocations, made once and kept by the graph's
+          // pool, not graph nodes. The capturing thread may only make them in
+          // relaxed mode: cudaMalloc would otherwise invalidate the capture.
+          cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+          cudaThreadExchangeStreamCaptureMode(&mode);
           const cudaError_t status = cudaMalloc(&block, size);
+          cudaThreadExchangeStreamCaptureMode(&mode);
           if (status == cudaErrorMemoryAllocation) {
             cudaGetLastError();  // clear the error; the allocator reports it with the size
             return nullptr;

@@ -75,7 +75,13 @@ std::string StepGraph::capture(const std::function<void()>& step) {
     if (status != cudaSuccess)
       failure = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(status));
   }
-  if (failure.empty()) failure = check_nodes(log);
+  if (failure.empty()) {
+    try {
+      failure = check_nodes(log);
+    } catch (const std::exception& error) {
+      failure = error.what();
+    }
+  }
   if (!failure.empty()) {
     cudaGetLastError();  // capture errors are not sticky; clear the last one
     reset();
@@ -96,7 +102,12 @@ std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
     cuda::check(cudaGraphNodeGetType(node, &type), "cudaGraphNodeGetType");
     if (type != cudaGraphNodeTypeKernel) continue;
     KernelNode kernel{node, {}};
-    cuda::check(cudaGraphKernelNodeGetParams(node, &kernel.params), "cudaGraphKernelNodeGetParams");
+    // The libraries' kernels (cuBLASLt, cuDNN) may not describe themselves to the
+    // runtime; they are never rewritten, so such a node is simply left alone.
+    if (cudaGraphKernelNodeGetParams(node, &kernel.params) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
     if (log.launches().contains(kernel.params.func) && kernel.params.kernelParams != nullptr)
       ++found[kernel.params.func];
     kernels_.push_back(kernel);
