@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace kiln::cuda {
 namespace {
@@ -24,6 +25,8 @@ struct Slot {
   DeviceContext context;
   std::mutex workspace_mutex;
   Workspace workspace;
+  int pins = 0;                // live CUDA graphs that address the workspace
+  std::vector<void*> retired;  // blocks replaced while pinned, freed when unpinned
 };
 
 // Never destroyed: handles and streams die with the process, and tensors held by
@@ -83,6 +86,24 @@ DeviceContext& context(Device device) {
   return slot.context;
 }
 
+void pin_workspace(Device device) {
+  Slot& slot = slots()[static_cast<std::size_t>(device.index)];
+  std::lock_guard lock(slot.workspace_mutex);
+  ++slot.pins;
+}
+
+void unpin_workspace(Device device) {
+  DeviceContext& owner = context(device);
+  Slot& slot = slots()[static_cast<std::size_t>(device.index)];
+  std::lock_guard lock(slot.workspace_mutex);
+  if (--slot.pins > 0 || slot.retired.empty()) return;
+  // Called from destructors: no throwing; a failure here means the driver is
+  // shutting down and the blocks go with it.
+  cudaStreamSynchronize(owner.stream);
+  for (void* block : slot.retired) cudaFree(block);
+  slot.retired.clear();
+}
+
 void* workspace(Device device, std::size_t bytes) {
   DeviceContext& owner = context(device);
   Slot& slot = slots()[static_cast<std::size_t>(device.index)];
@@ -92,8 +113,12 @@ void* workspace(Device device, std::size_t bytes) {
   // Growing happens in the first steps only (plans are cached): wait for the
   // work that may still use the old block, then replace it.
   if (w.data != nullptr) {
-    check(cudaStreamSynchronize(owner.stream), "cudaStreamSynchronize");
-    check(cudaFree(w.data), "cudaFree");
+    if (slot.pins > 0) {
+      slot.retired.push_back(w.data);  // a captured graph still uses it
+    } else {
+      check(cudaStreamSynchronize(owner.stream), "cudaStreamSynchronize");
+      check(cudaFree(w.data), "cudaFree");
+    }
     w = {};
   }
   const std::size_t size = std::max(bytes, kGemmWorkspaceBytes);

@@ -48,6 +48,10 @@ inline cudaStream_t stream(Device device) { return context(device).stream; }
 // until the next call for the same device (work on the device's stream is ordered,
 // so the previous user is done with it when the next one's kernels run).
 void* workspace(Device device, std::size_t bytes);
+// A captured CUDA graph keeps the workspace's address: while pinned (once per
+// live graph), a growing workspace leaves its old block alone until the last unpin.
+void pin_workspace(Device device);
+void unpin_workspace(Device device);
 // The workspace cuBLASLt may use for every GEMM (set once: a GEMM's plan is chosen
 // for it and cached).
 inline constexpr std::size_t kGemmWorkspaceBytes = std::size_t{32} << 20;

@@ -37,6 +37,7 @@ void StepGraph::reset() {
     // Replays still queued read the pool's memory: let them finish first.
     cudaStreamSynchronize(cuda::stream(device_));
     cudaGraphExecDestroy(exec_);
+    cuda::unpin_workspace(device_);
   }
   if (graph_ != nullptr) cudaGraphDestroy(graph_);
   exec_ = nullptr;
@@ -72,8 +73,12 @@ std::string StepGraph::capture(const std::function<void()>& step) {
   }
   if (failure.empty()) {
     status = cudaGraphInstantiate(&exec_, graph_, 0);
-    if (status != cudaSuccess)
+    if (status == cudaSuccess)
+      cuda::pin_workspace(device_);  // the graph's library calls address it
+    else {
+      exec_ = nullptr;
       failure = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(status));
+    }
   }
   if (failure.empty()) {
     try {
