@@ -152,7 +152,7 @@ if want nccl 90; then
     row nccl-bw "$( ((rc == 0)) && echo ok || echo FAILED)" \
       "$gpus ranks, largest size: $(tail -1 "$logs/allreduce_nccl.log")"
   else
-    row nccl-bw skipped "one GPU here: an all-reduce bandwidth needs two or more"
+    row nccl-bw skipped "$gpus GPU(s) here: an all-reduce bandwidth needs two or more"
   fi
 fi
 
