@@ -10,14 +10,7 @@ namespace kiln::bench {
 
 inline ops::Conv2dGeometry conv3x3_geometry(std::int64_t channels, std::int64_t size,
                                             std::int64_t out) {
-  ops::Conv2dGeometry g;
-  g.batch = 128;
-  g.in_channels = channels;
-  g.height = g.width = size;
-  g.out_channels = out;
-  g.kernel = 3;
-  g.padding = 1;
-  return g;
+  return ops::Conv2dGeometry::square(128, channels, size, out, 3, 1, 1);
 }
 
 // Floating-point operations of one forward pass (2 per multiply-add).

@@ -28,20 +28,6 @@ Tensor conv(const ops::Conv2dGeometry& g, const Tensor& x, const Tensor& w, cons
   return y;
 }
 
-ops::Conv2dGeometry geometry(std::int64_t batch, std::int64_t in, std::int64_t size,
-                             std::int64_t out, std::int64_t kernel, std::int64_t stride,
-                             std::int64_t padding) {
-  ops::Conv2dGeometry g;
-  g.batch = batch;
-  g.in_channels = in;
-  g.height = g.width = size;
-  g.out_channels = out;
-  g.kernel = kernel;
-  g.stride = stride;
-  g.padding = padding;
-  return g;
-}
-
 TEST(LinearForward, HandComputed) {
   Model model = build_model(Json::parse(R"([{"linear": {"out": 2}}])"), {3}, Device::cpu());
   test::set_values(model.parameters()[0]->value, {1, 2, 3, /**/ -1, 0, 0.5f});
@@ -58,11 +44,11 @@ TEST(Conv2dForward, HandComputedSingleChannel) {
   const Tensor w = Tensor::from({1, 2, 3, 4}, {1, 1, 2, 2});
   const Tensor bias = Tensor::from({0.5f}, {1});
   // Stride 1, no padding: 1+4+12+20, 2+6+15+24, 4+10+21+32, 5+12+24+36.
-  EXPECT_EQ(conv(geometry(1, 1, 3, 1, 2, 1, 0), x, w, bias).to_vector(),
+  EXPECT_EQ(conv(ops::Conv2dGeometry::square(1, 1, 3, 1, 2, 1, 0), x, w, bias).to_vector(),
             (std::vector<float>{37.5f, 47.5f, 67.5f, 77.5f}));
   // Stride 2, padding 1: windows at (-1,-1), (-1,1), (1,-1), (1,1):
   // 4*1; 3*2 + 4*3; 2*4 + 4*7; 1*5 + 2*6 + 3*8 + 4*9.
-  EXPECT_EQ(conv(geometry(1, 1, 3, 1, 2, 2, 1), x, w, Tensor()).to_vector(),
+  EXPECT_EQ(conv(ops::Conv2dGeometry::square(1, 1, 3, 1, 2, 2, 1), x, w, Tensor()).to_vector(),
             (std::vector<float>{4, 18, 36, 77}));
 }
 
@@ -92,8 +78,10 @@ std::vector<double> reference_conv(const ops::Conv2dGeometry& g, const std::vect
 }
 
 TEST(Conv2dForward, MatchesADirectDoubleConvolution) {
-  for (const auto& g : {geometry(2, 3, 7, 4, 3, 1, 0), geometry(2, 3, 7, 4, 3, 2, 1),
-                        geometry(1, 2, 6, 5, 5, 1, 2), geometry(3, 1, 5, 2, 1, 2, 0)}) {
+  for (const auto& g : {ops::Conv2dGeometry::square(2, 3, 7, 4, 3, 1, 0),
+                        ops::Conv2dGeometry::square(2, 3, 7, 4, 3, 2, 1),
+                        ops::Conv2dGeometry::square(1, 2, 6, 5, 5, 1, 2),
+                        ops::Conv2dGeometry::square(3, 1, 5, 2, 1, 2, 0)}) {
     SCOPED_TRACE(shape_string(g.output_shape()));
     const Tensor x = random_tensor(g.input_shape(), 1);
     const Tensor w = random_tensor(g.weight_shape(), 2);

@@ -85,19 +85,6 @@ TEST_F(GemmCuda, BiasAddAndSumRows) {
   expect_close(sum_gpu, sum_cpu, 1e-5, "sum_rows accumulating");
 }
 
-Conv2dGeometry geometry(std::int64_t batch, std::int64_t in, std::int64_t size, std::int64_t out,
-                        std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
-  Conv2dGeometry g;
-  g.batch = batch;
-  g.in_channels = in;
-  g.height = g.width = size;
-  g.out_channels = out;
-  g.kernel = kernel;
-  g.stride = stride;
-  g.padding = padding;
-  return g;
-}
-
 // Forward and backward on both devices; gradients accumulate into the same random
 // starting values on both sides.
 void check_conv(const Conv2dGeometry& g, bool with_bias, MathPrecision precision) {
@@ -139,19 +126,19 @@ void check_conv(const Conv2dGeometry& g, bool with_bias, MathPrecision precision
 }
 
 TEST_F(ConvCuda, ForwardAndBackwardMatchOneDnn) {
-  check_conv(geometry(8, 3, 28, 16, 3, 1, 1), true, MathPrecision::F32);
-  check_conv(geometry(4, 16, 14, 32, 3, 2, 1), false, MathPrecision::F32);
-  check_conv(geometry(2, 5, 9, 7, 2, 2, 0), true, MathPrecision::F32);
-  check_conv(geometry(3, 8, 6, 4, 1, 1, 0), true, MathPrecision::F32);
+  check_conv(Conv2dGeometry::square(8, 3, 28, 16, 3, 1, 1), true, MathPrecision::F32);
+  check_conv(Conv2dGeometry::square(4, 16, 14, 32, 3, 2, 1), false, MathPrecision::F32);
+  check_conv(Conv2dGeometry::square(2, 5, 9, 7, 2, 2, 0), true, MathPrecision::F32);
+  check_conv(Conv2dGeometry::square(3, 8, 6, 4, 1, 1, 0), true, MathPrecision::F32);
 }
 
 TEST_F(ConvCuda, Bf16AutocastStaysWithinBf16Rounding) {
-  check_conv(geometry(16, 32, 14, 64, 3, 1, 1), true, MathPrecision::BF16);
+  check_conv(Conv2dGeometry::square(16, 32, 14, 64, 3, 1, 1), true, MathPrecision::BF16);
 }
 
 // Without an input gradient (the first layer), only the weights' gradient is made.
 TEST_F(ConvCuda, BackwardWithoutInputGradient) {
-  const Conv2dGeometry g = geometry(2, 1, 12, 8, 5, 1, 2);
+  const Conv2dGeometry g = Conv2dGeometry::square(2, 1, 12, 8, 5, 1, 2);
   const Tensor x = random_tensor(g.input_shape(), 21), w = random_tensor(g.weight_shape(), 22);
   const Tensor dy = random_tensor(g.output_shape(), 23);
   Tensor dx, db, dw_cpu = Tensor::zeros(g.weight_shape()), dw_gpu = dw_cpu.to(gpu());

@@ -16,6 +16,20 @@ struct Conv2dGeometry {
   Shape input_shape() const { return {batch, in_channels, height, width}; }
   Shape output_shape() const { return {batch, out_channels, out_height(), out_width()}; }
   Shape weight_shape() const { return {out_channels, in_channels, kernel, kernel}; }
+
+  // Square images and kernels, as the tests and benchmarks build them.
+  static Conv2dGeometry square(std::int64_t batch, std::int64_t in, std::int64_t size,
+                               std::int64_t out, std::int64_t kernel, std::int64_t stride,
+                               std::int64_t padding) {
+    return {.batch = batch,
+            .in_channels = in,
+            .height = size,
+            .width = size,
+            .out_channels = out,
+            .kernel = kernel,
+            .stride = stride,
+            .padding = padding};
+  }
 };
 
 template <DeviceType D>
