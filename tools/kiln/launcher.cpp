@@ -162,11 +162,13 @@ int launch_local(const LaunchPlan& plan) {
         if (*rank.exit_code != 0 && !first_failure) {
           first_failure = &rank;
           term_at = Clock::now() + plan.grace;
-          fmt::print(stderr, "kiln: rank {} {}; waiting up to {:.0f} s for the others to stop\n",
-                     rank.index,
+          fmt::print(stderr, "kiln: rank {} {}{}\n", rank.index,
                      WIFSIGNALED(status) ? fmt::format("was killed by signal {}", WTERMSIG(status))
                                          : fmt::format("failed with exit code {}", *rank.exit_code),
-                     plan.grace.count() / 1e3);
+                     exited < plan.nproc
+                         ? fmt::format("; waiting up to {:.0f} s for the others to stop",
+                                       plan.grace.count() / 1e3)
+                         : "");
         }
       }
     }
