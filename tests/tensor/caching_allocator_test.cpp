@@ -24,10 +24,14 @@ class CachingAllocatorTest : public ::testing::Test {
 TEST_F(CachingAllocatorTest, FreedBlocksServeTheirSizeClass) {
   void* a = allocator_.allocate(1000);
   allocator_.deallocate(a, 1000);
-  EXPECT_EQ(allocator_.allocate(900), a) << "900 and 1000 bytes share the 1024 class";
+  void* again = allocator_.allocate(900);
+  EXPECT_EQ(again, a) << "900 and 1000 bytes share the 1024 class";
   EXPECT_EQ(system_calls_, 1);
-  EXPECT_NE(allocator_.allocate(5000), a);
+  void* larger = allocator_.allocate(5000);
+  EXPECT_NE(larger, a);
   EXPECT_EQ(system_calls_, 2);
+  allocator_.deallocate(again, 900);
+  allocator_.deallocate(larger, 5000);
 }
 
 TEST_F(CachingAllocatorTest, PoolBlocksStayInThePoolUntilReleased) {
