@@ -54,10 +54,10 @@ ConvPrimitives build(const Conv2dGeometry& g) {
   p.forward_no_bias_pd = {
       {dnnl::prop_kind::forward_training, algorithm, src, weights, dst, stride, padding, padding},
       engine};
-  p.backward_data_pd = {{algorithm, src, weights, dst, stride, padding, padding}, engine,
-                        p.forward_pd};
-  p.backward_weights_pd = {{algorithm, src, weights, bias, dst, stride, padding, padding}, engine,
-                           p.forward_pd};
+  p.backward_data_pd = {
+      {algorithm, src, weights, dst, stride, padding, padding}, engine, p.forward_pd};
+  p.backward_weights_pd = {
+      {algorithm, src, weights, bias, dst, stride, padding, padding}, engine, p.forward_pd};
   p.forward = dnnl::convolution_forward(p.forward_pd);
   p.forward_no_bias = dnnl::convolution_forward(p.forward_no_bias_pd);
   p.backward_data = dnnl::convolution_backward_data(p.backward_data_pd);
@@ -150,8 +150,7 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, c
   check(g, x, w);
   check_shape("conv2d", "output", y, g.output_shape());
   check_same_device("conv2d", {&x, &w, &y});
-  dispatch<Conv2d>(x.device(), "conv2d",
-                   [&](auto op) { op.forward(g, x, w, bias, y, precision); });
+  dispatch<Conv2d>(x.device(), "conv2d", [&](auto op) { op.forward(g, x, w, bias, y, precision); });
 }
 
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,

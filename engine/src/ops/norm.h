@@ -28,8 +28,8 @@ struct BatchNorm2d {
 
 template <DeviceType D>
 struct LayerNorm {
-  static void forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
-                      Tensor& mean, Tensor& inv_std);
+  static void forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                      Tensor& y, Tensor& mean, Tensor& inv_std);
   static void backward(const Tensor& x, const Tensor& gamma, const Tensor& mean,
                        const Tensor& inv_std, const Tensor& dy, Tensor& dx, Tensor& dgamma,
                        Tensor& dbeta);

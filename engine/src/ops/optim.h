@@ -17,7 +17,7 @@ struct SgdScalars {
 };
 
 struct AdamWScalars {
-  float decay;             // 1 - lr * weight_decay
+  float decay;  // 1 - lr * weight_decay
   float beta1, beta2, one_minus_beta1, one_minus_beta2;
   float step_size;         // lr / (1 - beta1^t)
   float correction2_sqrt;  // sqrt(1 - beta2^t)

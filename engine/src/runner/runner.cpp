@@ -113,7 +113,8 @@ class Execution {
   void write_report() {
     if (!record_.opened()) return;
     try {
-      report::write_run_report(root_, record_.run_id(), record_.get().artifact_dir() / "report.html");
+      report::write_run_report(root_, record_.run_id(),
+                               record_.get().artifact_dir() / "report.html");
     } catch (const Error& error) {
       log::warn("run report not written: {}", error.what());
     }
@@ -156,13 +157,15 @@ class Execution {
   bool follower() const { return options_.group != nullptr && options_.placement.rank != 0; }
   bool rank0_of_many() const { return options_.group != nullptr && options_.placement.rank == 0; }
   void announce(const PipelineStage& stage, const char* key, const char* value) {
-    if (rank0_of_many()) options_.group->store().set(fmt::format("runner.{}.{}", stage.name, key), value);
+    if (rank0_of_many())
+      options_.group->store().set(fmt::format("runner.{}.{}", stage.name, key), value);
   }
   std::string await(const PipelineStage& stage, const char* key, const char* what) {
     std::string value;
     options_.group->wait_for(
         [&] {
-          auto found = options_.group->store().try_get(fmt::format("runner.{}.{}", stage.name, key));
+          auto found =
+              options_.group->store().try_get(fmt::format("runner.{}.{}", stage.name, key));
           if (found) value = *found;
           return found.has_value();
         },
@@ -197,10 +200,11 @@ class Execution {
     await(stage, "done", "commit");
     auto committed = cache_.lookup(key, stage.name);
     if (!committed)
-      throw StageError(fmt::format("rank {}: stage '{}' is not in the step cache under key {} "
-                                   "although rank 0 committed it (does every rank see the same "
-                                   "registry?)",
-                                   options_.placement.rank, stage.name, short_key(key)));
+      throw StageError(
+          fmt::format("rank {}: stage '{}' is not in the step cache under key {} "
+                      "although rank 0 committed it (does every rank see the same "
+                      "registry?)",
+                      options_.placement.rank, stage.name, short_key(key)));
     report.status = decision == "run" ? StageStatus::Ran : StageStatus::Cached;
     report.outputs = std::move(*committed);
   }

@@ -13,8 +13,7 @@ RunnerStageContext::RunnerStageContext(const PipelineStage& stage, std::vector<A
                                        std::filesystem::path work_dir,
                                        std::filesystem::path resume_dir,
                                        std::filesystem::path registry_root, RunRecord& record,
-                                       const Placement& placement,
-                                       dist::ProcessGroup* group)
+                                       const Placement& placement, dist::ProcessGroup* group)
     : stage_(stage),
       inputs_(std::move(inputs)),
       work_dir_(std::move(work_dir)),

@@ -4,8 +4,8 @@
 
 #include <bit>
 #include <cstdio>
-#include <iterator>
 #include <cstdlib>
+#include <iterator>
 
 namespace kiln {
 namespace {
@@ -127,9 +127,9 @@ void CachingAllocator::release_cached() {
 
 Allocator& cpu_allocator() {
   // Never destroyed: tensors held by static objects may be freed after main().
-  static auto* allocator = new CachingAllocator(
-      {[](std::size_t size) { return std::aligned_alloc(kAlignment, size); },
-       [](void* block) { std::free(block); }, "host"});
+  static auto* allocator =
+      new CachingAllocator({[](std::size_t size) { return std::aligned_alloc(kAlignment, size); },
+                            [](void* block) { std::free(block); }, "host"});
   return *allocator;
 }
 

@@ -91,8 +91,8 @@ const void* Tensor::raw() const noexcept {
 
 void Tensor::check_type(DType expected) const {
   if (dtype_ != expected)
-    throw InternalError(fmt::format("tensor of dtype {} read as {}", name_of(dtype_),
-                                    name_of(expected)));
+    throw InternalError(
+        fmt::format("tensor of dtype {} read as {}", name_of(dtype_), name_of(expected)));
 }
 
 Tensor Tensor::reshape(Shape shape) const {
@@ -117,8 +117,8 @@ Tensor Tensor::reshape(Shape shape) const {
 
 Tensor Tensor::rows(std::int64_t begin, std::int64_t end) const {
   if (rank() == 0 || begin < 0 || end < begin || end > shape_[0])
-    throw InternalError(fmt::format("rows [{}, {}) of a tensor of shape {}", begin, end,
-                                    shape_string(shape_)));
+    throw InternalError(
+        fmt::format("rows [{}, {}) of a tensor of shape {}", begin, end, shape_string(shape_)));
   Tensor view = *this;
   const std::int64_t row_elements = shape_[0] == 0 ? 0 : numel_ / shape_[0];
   view.offset_ += static_cast<std::size_t>(begin * row_elements) * size_of(dtype_);

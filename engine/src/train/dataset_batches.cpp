@@ -43,15 +43,15 @@ std::int64_t count_classes(const std::filesystem::path& file) {
     throw DataError(fmt::format("{}: /y must hold one label per row, has shape {}", file.string(),
                                 shape_string(y.shape)));
   if (y.dtype != DType::U8 && y.dtype != DType::I32 && y.dtype != DType::I64)
-    throw DataError(fmt::format("{}: /y has dtype {}; labels must be u8, i32 or i64",
-                                file.string(), name_of(y.dtype)));
+    throw DataError(fmt::format("{}: /y has dtype {}; labels must be u8, i32 or i64", file.string(),
+                                name_of(y.dtype)));
   std::int64_t largest = -1;
   for (std::int64_t i = 0; i < y.rows(); ++i) {
     const std::int64_t value =
         label_at(y.bytes.data() + static_cast<std::size_t>(i) * size_of(y.dtype), y.dtype);
     if (value < 0 || value > INT32_MAX)
-      throw DataError(fmt::format("{}: /y row {} holds label {}, outside [0, 2^31)", file.string(), i,
-                                  value));
+      throw DataError(
+          fmt::format("{}: /y row {} holds label {}, outside [0, 2^31)", file.string(), i, value));
     largest = std::max(largest, value);
   }
   return largest + 1;
@@ -155,7 +155,8 @@ class DatasetBatches final : public BatchSource {
       std::memcpy(out.raw(), x.bytes.data(), out.nbytes());
     } else {
       float* values = out.data<float>();
-      for (std::int64_t i = 0; i < out.numel(); ++i) values[i] = x.bytes[static_cast<std::size_t>(i)] * (1.0f / 255.0f);
+      for (std::int64_t i = 0; i < out.numel(); ++i)
+        values[i] = x.bytes[static_cast<std::size_t>(i)] * (1.0f / 255.0f);
     }
     return out;
   }
@@ -171,7 +172,8 @@ class DatasetBatches final : public BatchSource {
     std::int32_t* labels = out.data<std::int32_t>();
     const std::size_t size = size_of(y.dtype);
     for (std::int64_t i = 0; i < rows; ++i)  // checked in [0, 2^31) when opened
-      labels[i] = static_cast<std::int32_t>(label_at(y.bytes.data() + static_cast<std::size_t>(i) * size, y.dtype));
+      labels[i] = static_cast<std::int32_t>(
+          label_at(y.bytes.data() + static_cast<std::size_t>(i) * size, y.dtype));
     return out;
   }
 
