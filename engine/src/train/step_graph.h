@@ -58,7 +58,7 @@ class StepGraph {
   int pool_ = 0;  // the caching allocator's private pool, 0 when none
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
-  std::vector<KernelNode> kernels_;
+  std::vector<KernelNode> rewritable_;  // the step-dependent kernels' nodes
 };
 
 }  // namespace kiln::train

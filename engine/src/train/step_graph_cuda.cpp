@@ -42,7 +42,7 @@ void StepGraph::reset() {
   if (graph_ != nullptr) cudaGraphDestroy(graph_);
   exec_ = nullptr;
   graph_ = nullptr;
-  kernels_.clear();
+  rewritable_.clear();
   if (pool_ != 0) device_allocator(device_).release_pool(pool_);
   pool_ = 0;
 }
@@ -94,8 +94,9 @@ std::string StepGraph::capture(const std::function<void()>& step) {
   return failure;
 }
 
-// Keeps the graph's kernel nodes, and checks that every launch of a kernel with a
-// step-dependent argument became a node whose arguments can be rewritten.
+// Keeps the nodes a replay rewrites (the launches of kernels with a step-dependent
+// argument; every other node is left as captured), and checks that each such
+// launch became a node whose arguments can be rewritten.
 std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
   std::size_t count = 0;
   cuda::check(cudaGraphGetNodes(graph_, nullptr, &count), "cudaGraphGetNodes");
@@ -113,9 +114,10 @@ std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
       cudaGetLastError();
       continue;
     }
-    if (log.launches().contains(kernel.params.func) && kernel.params.kernelParams != nullptr)
-      ++found[kernel.params.func];
-    kernels_.push_back(kernel);
+    if (!log.launches().contains(kernel.params.func) || kernel.params.kernelParams == nullptr)
+      continue;
+    ++found[kernel.params.func];
+    rewritable_.push_back(kernel);
   }
   for (const auto& [kernel, launches] : log.launches())
     if (found[kernel] != launches)
@@ -136,14 +138,14 @@ void StepGraph::set_argument(const KernelNode& node, int index, int count, const
 
 void StepGraph::set_arguments(const std::vector<ops::StepArgument>& arguments) {
   for (const ops::StepArgument& argument : arguments)
-    for (const KernelNode& node : kernels_)
+    for (const KernelNode& node : rewritable_)
       if (node.params.func == argument.kernel)
         set_argument(node, argument.index, argument.count, argument.value.data());
 }
 
 void StepGraph::set_dropout_step(std::uint32_t step) {
   const ops::DropoutKernel dropout = ops::dropout_draw_kernel();
-  for (const KernelNode& node : kernels_) {
+  for (const KernelNode& node : rewritable_) {
     if (node.params.func != dropout.kernel) continue;
     // The layer and seed as captured; only the step moves on.
     ops::DropoutDraw draw =
