@@ -57,6 +57,12 @@ std::int64_t count_classes(const std::filesystem::path& file) {
   return largest + 1;
 }
 
+// `shape` of one row, with `rows` rows in front.
+Shape with_rows(Shape shape, std::int64_t rows) {
+  shape.insert(shape.begin(), rows);
+  return shape;
+}
+
 class DatasetBatches final : public BatchSource {
  public:
   DatasetBatches(const std::filesystem::path& file, const BatchOptions& options)
@@ -145,9 +151,7 @@ class DatasetBatches final : public BatchSource {
 
   Tensor features(const data::Batch& loaded) const {
     const data::BatchArray& x = loaded.array("x");
-    Shape shape = sample_shape_;
-    shape.insert(shape.begin(), loaded.rows);
-    Tensor out = Tensor::empty(shape);
+    Tensor out = Tensor::empty(with_rows(sample_shape_, loaded.rows));
     if (images_) {
       kernels::preprocess_batch_cpu(x.bytes.data(), loaded.rows, loaded.sample_ids.data(),
                                     preprocess_, {options_.seed, epoch_}, out.data<float>());
@@ -186,17 +190,17 @@ class DatasetBatches final : public BatchSource {
     upload_->begin_batch();
     if (images_) {
       const Device device = options_.device;
-      Shape stored = stored_shape_;
-      stored.insert(stored.begin(), loaded.rows);
-      const Tensor pixels = upload_->upload(loaded.array("x").bytes.data(), stored, DType::U8);
+      const Tensor pixels = upload_->upload(loaded.array("x").bytes.data(),
+                                            with_rows(stored_shape_, loaded.rows), DType::U8);
       const Tensor ids = upload_->upload(loaded.sample_ids.data(), {loaded.rows}, DType::I64);
-      Shape shape = sample_shape_;
-      shape.insert(shape.begin(), loaded.rows);
-      batch.x = Tensor::empty(shape, DType::F32, device);
+      batch.x = Tensor::empty(with_rows(sample_shape_, loaded.rows), DType::F32, device);
       if (loaded.rows > 0)
         kernels::launch_preprocess(pixels.data<std::uint8_t>(), loaded.rows,
                                    ids.data<std::int64_t>(), preprocess_, {options_.seed, epoch_},
                                    batch.x.data<float>(), cuda::stream(device));
+    } else if (x_dtype_ == DType::F32) {  // as stored: straight from the loader's bytes
+      batch.x = upload_->upload(loaded.array("x").bytes.data(),
+                                with_rows(sample_shape_, loaded.rows), DType::F32);
     } else {
       const Tensor x = features(loaded);
       batch.x = upload_->upload(x.raw(), x.shape(), x.dtype());
