@@ -25,10 +25,12 @@ struct GroupState {
 
 std::unique_ptr<ProcessGroup> make_gloo_group(const DistEnv& env, std::shared_ptr<GroupState> state,
                                               const GroupOptions& options);
+#ifdef KILN_HAVE_CUDA
 // NCCL on `device`; the communicator's unique id travels through the store under
-// `id_key`. ConfigError in a build without CUDA.
+// `id_key` (nccl_group_cuda.cpp).
 std::unique_ptr<ProcessGroup> make_nccl_group(int rank, int size, Device device,
                                               std::shared_ptr<GroupState> state,
                                               const std::string& id_key);
+#endif
 
 }  // namespace kiln::dist

@@ -99,13 +99,14 @@ Store& ProcessGroup::store() { return *state_->store; }
 std::unique_ptr<ProcessGroup> ProcessGroup::device_group(Device device) {
   if (!device.is_cuda())
     throw InternalError("device_group: " + device.str() + " is not a CUDA device");
-#ifndef KILN_HAVE_CUDA
-  throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
-#endif
+#ifdef KILN_HAVE_CUDA
   // The id's key carries the set-up's number: a pipeline may set up several.
   const std::string key = fmt::format("nccl.id.{}", sequence() + 1);
   return guarded("nccl_init", 0,
                  [&] { return make_nccl_group(rank_, size_, device, state_, key); });
+#else
+  throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
+#endif
 }
 
 void ProcessGroup::shutdown() {
@@ -153,12 +154,3 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistEnv& env, const std::
 }
 
 }  // namespace kiln::dist
-
-#ifndef KILN_HAVE_CUDA
-namespace kiln::dist {
-std::unique_ptr<ProcessGroup> make_nccl_group(int, int, Device, std::shared_ptr<GroupState>,
-                                              const std::string&) {
-  throw ConfigError("CUDA tensors need the NCCL backend, and this kiln is built without CUDA");
-}
-}  // namespace kiln::dist
-#endif
