@@ -41,8 +41,8 @@ if ((with_python)); then
   # what Debian lacks for the interoperability tests.
   venv="$here/.venv"
   [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
-  pip_packages=(mlflow-skinny tensorboard onnxruntime safetensors)
-  if ! "$venv/bin/python" -c 'import mlflow, tensorboard, onnxruntime, safetensors' 2>/dev/null; then
+  pip_packages=(mlflow-skinny tensorboard onnxruntime safetensors optuna)
+  if ! "$venv/bin/python" -c 'import mlflow, tensorboard, onnxruntime, safetensors, optuna' 2>/dev/null; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pip_packages[@]}"
   fi
 fi
