@@ -43,11 +43,22 @@ inline void PrintTo(const Device& device, std::ostream* out) { *out << device.st
 namespace kiln::test {
 
 // The devices a test parametrized over devices runs on: the CPU, and the first CUDA
-// device when the CUDA backend is built and a GPU is present.
+// device whenever the CUDA backend is built. Without a GPU the CUDA cases are still
+// instantiated and skip in SetUp (skip_reason), so that `--gtest_list_tests` names
+// them on any machine: tools/gpu-check.sh selects GPU cases by name, and
+// tests/gpu_check checks that selection against these names.
 inline std::vector<Device> devices_under_test() {
   std::vector<Device> devices{Device::cpu()};
-  if (ops::kCudaBuilt && !probe_devices().devices.empty()) devices.push_back(Device::cuda(0));
+  if (ops::kCudaBuilt) devices.push_back(Device::cuda(0));
   return devices;
+}
+
+// Why a test on `device` cannot run here, or "" when it can.
+inline std::string skip_reason(const Device& device) {
+  if (device.is_cpu()) return "";
+  const std::size_t present = probe_devices().devices.size();
+  if (static_cast<std::size_t>(device.index) < present) return "";
+  return "no CUDA device " + device.str() + " here (" + std::to_string(present) + " present)";
 }
 
 inline std::string device_test_name(const ::testing::TestParamInfo<Device>& info) {

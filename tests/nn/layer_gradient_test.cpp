@@ -25,6 +25,9 @@ using test::random_tensor;
 
 class LayerGradient : public ::testing::TestWithParam<Device> {
  protected:
+  void SetUp() override {
+    if (const std::string why = test::skip_reason(device()); !why.empty()) GTEST_SKIP() << why;
+  }
   Device device() const { return GetParam(); }
 };
 
@@ -90,7 +93,13 @@ struct ConvCase {
   bool bias;
 };
 
-class Conv2dGradient : public ::testing::TestWithParam<std::tuple<Device, ConvCase>> {};
+class Conv2dGradient : public ::testing::TestWithParam<std::tuple<Device, ConvCase>> {
+ protected:
+  void SetUp() override {
+    const std::string why = test::skip_reason(std::get<0>(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+};
 
 TEST_P(Conv2dGradient, MatchesFiniteDifferences) {
   const auto& [device, c] = GetParam();

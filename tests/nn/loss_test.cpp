@@ -93,6 +93,9 @@ double reference_cross_entropy(const std::vector<float>& z, const Tensor& labels
 // Parametrized over (device, label smoothing).
 class SoftmaxCrossEntropy : public ::testing::TestWithParam<std::tuple<Device, float>> {
  protected:
+  void SetUp() override {
+    if (const std::string why = test::skip_reason(device()); !why.empty()) GTEST_SKIP() << why;
+  }
   Device device() const { return std::get<0>(GetParam()); }
   float smoothing() const { return std::get<1>(GetParam()); }
   CrossEntropyResult run(const Tensor& logits, const Tensor& labels, float grad_scale,
@@ -223,7 +226,12 @@ MseResult mse(const Tensor& pred, const Tensor& target, float grad_scale,
   return {test::host_values(loss)[0], test::host_values(dpred)};
 }
 
-class MeanSquaredError : public ::testing::TestWithParam<Device> {};
+class MeanSquaredError : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    if (const std::string why = test::skip_reason(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+};
 
 TEST_P(MeanSquaredError, LossIsTheSumOfRowMeans) {
   const Tensor pred = Tensor::from({1, 2, 3, /**/ 0, 0, 0}, {2, 3});
