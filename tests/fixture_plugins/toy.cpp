@@ -2,7 +2,7 @@
 // runner's caching, commit and failure handling are exercised for real:
 //   toy_source     reads a file (Path param), emits its line count as a "table"
 //   toy_scale      multiplies the upstream count, writes it to a file, emits "table"
-//   toy_sink       logs a metric and a param to the run
+//   toy_sink       logs metrics (the count, whether a stop is requested) to the run
 //   toy_fail       throws the error kind named by its `kind` param
 //   toy_all_types  declares one parameter of every type and emits them as facts
 #include <kiln/error.h>
@@ -34,6 +34,8 @@ void run_scale(kiln::StageContext& context) {
 void run_sink(kiln::StageContext& context) {
   const auto& input = context.input("table");
   context.run().log_metric("toy/count", input.meta.at("count").get<double>(), 0);
+  // What the stage sees of a stop request (RunHooks::stop_requested in the runner tests).
+  context.run().log_metric("toy/stop_requested", context.stop_requested() ? 1.0 : 0.0, 0);
   context.emit({.name = "done", .kind = "marker", .meta = {{"count", input.meta.at("count")}}});
 }
 

@@ -205,5 +205,39 @@ TEST_F(RunnerTest, RunRecordsParamsTagsAndTheResolvedPipeline) {
   EXPECT_THAT(metric[0], ::testing::EndsWith(" 12 0"));
 }
 
+// What a sweep sets on a trial's run: its name, tags (mlflow.parentRunId makes it a
+// child run), a look at every metric, and a stop request the stages see.
+TEST_F(RunnerTest, HooksNameTheRunTagItSeeItsMetricsAndRequestAStop) {
+  const Pipeline pipeline = load();
+  RunOptions options{registry(), {}, {}};
+  std::vector<std::pair<std::string, double>> seen;
+  options.hooks.run_name = "sweep-trial-3";
+  options.hooks.tags = {{"mlflow.parentRunId", "0123456789abcdef0123456789abcdef"},
+                        {"kiln.sweep.trial", "3"}};
+  options.hooks.on_metric = [&](std::string_view key, double value, std::int64_t) {
+    seen.emplace_back(std::string(key), value);
+  };
+  options.hooks.stop_requested = [] { return true; };
+  std::string opened;
+  options.hooks.on_open = [&](const std::string& run_id) { opened = run_id; };
+  const RunResult result = Runner(pipeline, options).run();
+  EXPECT_EQ(opened, result.run_id);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, double>>{{"toy/count", 6.0},
+                                                                {"toy/stop_requested", 1.0}}));
+  ASSERT_EQ(runs().size(), 1u);
+  EXPECT_EQ(runs()[0].run_name, "sweep-trial-3");
+  EXPECT_EQ(runs()[0].parent_run_id, "0123456789abcdef0123456789abcdef");
+  const auto run = registry::MlflowStore(registry()).open_run(result.run_id);
+  EXPECT_EQ(run->tags().at("kiln.sweep.trial"), "3");
+}
+
+TEST_F(RunnerTest, WithoutHooksNoStopIsRequested) {
+  const RunResult result = run();
+  const auto run = registry::MlflowStore(registry()).open_run(result.run_id);
+  const auto history = run->metric_history("toy/stop_requested");
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].value, 0.0);
+}
+
 }  // namespace
 }  // namespace kiln

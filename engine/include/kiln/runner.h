@@ -11,8 +11,12 @@
 #include <kiln/pipeline.h>
 #include <kiln/stage.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln {
@@ -20,6 +24,17 @@ namespace kiln {
 namespace dist {
 class ProcessGroup;
 }
+
+// What a sweep sets on each of its trials' runs: how the run shows in tracking, a
+// look at every metric a stage logs (the pruner reads the objective there), and a
+// stop request besides SIGINT/SIGTERM (a pruned trial stops at its next step).
+struct RunHooks {
+  std::string run_name;                     // empty: "<pipeline>-<time>"
+  std::map<std::string, std::string> tags;  // set when the run opens: mlflow.parentRunId, ...
+  std::function<void(const std::string& run_id)> on_open;  // the run was just created
+  std::function<void(std::string_view key, double value, std::int64_t step)> on_metric;
+  std::function<bool()> stop_requested;
+};
 
 struct RunOptions {
   std::filesystem::path registry_root;
@@ -29,6 +44,7 @@ struct RunOptions {
   // runs the pipeline as one process would; the other ranks run the all_ranks
   // stages with it and otherwise wait for its results in the step cache.
   dist::ProcessGroup* group = nullptr;
+  RunHooks hooks;
 };
 
 enum class StageStatus {
@@ -48,6 +64,7 @@ struct StageReport {
   std::string cache_key;          // empty while unknown (Waiting)
   std::string reason;             // why it will run / is waiting
   double seconds = 0.0;           // for Ran
+  std::string run_id;             // the run that executed it: this one, or for Cached the earlier one
   std::vector<Artifact> outputs;  // for Cached and Ran
 };
 

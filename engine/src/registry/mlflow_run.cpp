@@ -123,6 +123,14 @@ void MlflowRun::end(RunStatus status) {
   Staging(staging_).publish_file(directory_ / kMetaFile, to_yaml(meta));
 }
 
+void MlflowRun::reopen() {
+  FileLock lock(directory_ / kRunLock);
+  RunMeta meta = read_run_meta(directory_);
+  meta.status = static_cast<int>(RunStatus::Running);
+  meta.end_time.reset();
+  Staging(staging_).publish_file(directory_ / kMetaFile, to_yaml(meta));
+}
+
 RunInfo MlflowRun::info() const { return to_run_info(read_run_meta(directory_), directory_); }
 
 }  // namespace kiln::registry

@@ -138,8 +138,32 @@ class RunRecord::LogCopy {
   std::string pending_;
 };
 
-RunRecord::RunRecord(const Pipeline& pipeline, const fs::path& registry_root, bool writer)
-    : pipeline_(pipeline), store_(registry_root), writer_(writer) {
+// Passes every call on, and shows each metric to the hooks once it is written.
+class RunRecord::Observed final : public RunLog {
+ public:
+  Observed(RunLog& inner, const RunHooks& hooks) : inner_(inner), hooks_(hooks) {}
+  const std::string& run_id() const override { return inner_.run_id(); }
+  const std::string& experiment_id() const override { return inner_.experiment_id(); }
+  void log_metric(std::string_view key, double value, std::int64_t step) override {
+    inner_.log_metric(key, value, step);
+    hooks_.on_metric(key, value, step);
+  }
+  void log_param(std::string_view key, std::string_view value) override {
+    inner_.log_param(key, value);
+  }
+  void set_tag(std::string_view key, std::string_view value) override {
+    inner_.set_tag(key, value);
+  }
+  fs::path artifact_dir() override { return inner_.artifact_dir(); }
+
+ private:
+  RunLog& inner_;
+  const RunHooks& hooks_;
+};
+
+RunRecord::RunRecord(const Pipeline& pipeline, const fs::path& registry_root, bool writer,
+                     const RunHooks& hooks)
+    : pipeline_(pipeline), hooks_(hooks), store_(registry_root), writer_(writer) {
   registry::check_registry_root(registry_root, registry::RootAccess::Write);
   if (writer_) log_copy_ = std::make_unique<LogCopy>();
 }
@@ -151,7 +175,7 @@ RunLog& RunRecord::get() {
     if (!null_log_) null_log_ = std::make_unique<DiscardingRunLog>();
     return *null_log_;
   }
-  if (run_) return *tensorboard_;
+  if (run_) return observed_ ? static_cast<RunLog&>(*observed_) : *tensorboard_;
   const std::string experiment = store_.ensure_experiment(pipeline_.name);
   const fs::path pipeline_file = fs::absolute(pipeline_.file).lexically_normal();
   std::map<std::string, std::string> tags = {
@@ -171,15 +195,21 @@ RunLog& RunRecord::get() {
     if (const char* value = std::getenv(variable))
       tags[fmt::format("kiln.slurm.{}", variable)] = value;
   add_device_tags(tags);
+  for (const auto& [key, value] : hooks_.tags) tags[key] = value;
 
-  const std::string run_name = fmt::format("{}-{}", pipeline_.name, iso8601_utc());
+  const std::string run_name = hooks_.run_name.empty()
+                                   ? fmt::format("{}-{}", pipeline_.name, iso8601_utc())
+                                   : hooks_.run_name;
   run_ = store_.start_run(experiment, run_name, tags);
   for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
   write_file_atomic(run_->artifact_dir() / "pipeline.yaml", pipeline_.resolved_yaml);
   if (log_copy_) log_copy_->attach(run_->artifact_dir() / "kiln.log");
   log::info("run {} in experiment '{}' ({})", run_->run_id(), pipeline_.name, experiment);
   tensorboard_ = std::make_unique<tensorboard::TensorBoardRunLog>(*run_);
-  return *tensorboard_;
+  if (hooks_.on_open) hooks_.on_open(run_->run_id());
+  if (!hooks_.on_metric) return *tensorboard_;
+  observed_ = std::make_unique<Observed>(*tensorboard_, hooks_);
+  return *observed_;
 }
 
 std::string RunRecord::run_id() const { return run_ ? run_->run_id() : std::string(); }

@@ -6,6 +6,7 @@
 #include <kiln/pipeline.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/run_log.h>
+#include <kiln/runner.h>
 #include <kiln/tensorboard.h>
 
 #include <filesystem>
@@ -18,7 +19,8 @@ class RunRecord {
  public:
   // ConfigError when `registry_root` exists and is not a registry (a file, or a
   // directory of something else): checked before any stage writes there.
-  RunRecord(const Pipeline& pipeline, const std::filesystem::path& registry_root, bool writer);
+  RunRecord(const Pipeline& pipeline, const std::filesystem::path& registry_root, bool writer,
+            const RunHooks& hooks = {});
   ~RunRecord();
 
   // Opens the run on first call: experiment named after the pipeline, params
@@ -37,13 +39,17 @@ class RunRecord {
  private:
   class LogCopy;  // the log lines of this execution, copied into artifacts/kiln.log
 
+  class Observed;  // the hooks' look at every metric
+
   const Pipeline& pipeline_;
+  const RunHooks& hooks_;
   registry::MlflowStore store_;
   bool writer_;
   std::unique_ptr<registry::MlflowRun> run_;
   // Wraps run_: metrics also go to a TensorBoard event file. Declared after run_ so
   // it is destroyed first.
   std::unique_ptr<tensorboard::TensorBoardRunLog> tensorboard_;
+  std::unique_ptr<Observed> observed_;  // wraps tensorboard_ when hooks.on_metric is set
   std::unique_ptr<RunLog> null_log_;
   std::unique_ptr<LogCopy> log_copy_;
 };

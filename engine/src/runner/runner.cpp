@@ -77,7 +77,7 @@ class Execution {
         options_(options),
         root_(fs::absolute(options.registry_root).lexically_normal()),
         cache_(root_),
-        record_(pipeline, root_, options.placement.rank == 0) {}
+        record_(pipeline, root_, options.placement.rank == 0, options.hooks) {}
 
   RunResult run() {
     const bool registry_existed = fs::exists(root_);
@@ -139,6 +139,7 @@ class Execution {
                   short_key(report.cache_key));
         report.status = StageStatus::Cached;
         report.outputs = std::move(*cached);
+        report.run_id = cache_.producer_run(report.cache_key);
         outputs_[stage.name] = report.outputs;
         announce(stage, "start", "cached");
         announce(stage, "done", "1");
@@ -187,7 +188,8 @@ class Execution {
           root_ / "stages" / ".work", fmt::format("{}.rank{}-", key, options_.placement.rank));
       try {
         RunnerStageContext context(stage, inputs, work, cache_.resume_dir(key), root_, record_,
-                                   options_.placement, options_.group);
+                                   options_.placement, options_.group,
+                                   options_.hooks.stop_requested);
         run_guarded(stage, context);
       } catch (...) {
         std::error_code ec;
@@ -220,6 +222,7 @@ class Execution {
                   stage.type->name, short_key(key));
         report.status = StageStatus::Cached;
         report.outputs = std::move(*cached);
+        report.run_id = cache_.producer_run(key);
         announce(stage, "start", "cached");
         return;
       }
@@ -233,7 +236,8 @@ class Execution {
     std::vector<Artifact> emitted;
     try {
       RunnerStageContext context(stage, inputs, work, resume, root_, record_, options_.placement,
-                                 stage.type->all_ranks ? options_.group : nullptr);
+                                 stage.type->all_ranks ? options_.group : nullptr,
+                                 options_.hooks.stop_requested);
       run_guarded(stage, context);
       emitted = context.take_outputs();
     } catch (...) {
@@ -257,6 +261,7 @@ class Execution {
     fs::remove_all(resume, ec);
     report.status = StageStatus::Ran;
     report.seconds = seconds;
+    report.run_id = record_.run_id();
     log::info("stage {} ({}): done in {:.1f} s", stage.name, stage.type->name, seconds);
   }
 

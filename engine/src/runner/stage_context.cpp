@@ -13,7 +13,8 @@ RunnerStageContext::RunnerStageContext(const PipelineStage& stage, std::vector<A
                                        std::filesystem::path work_dir,
                                        std::filesystem::path resume_dir,
                                        std::filesystem::path registry_root, RunRecord& record,
-                                       const Placement& placement, dist::ProcessGroup* group)
+                                       const Placement& placement, dist::ProcessGroup* group,
+                                       std::function<bool()> stop_hook)
     : stage_(stage),
       inputs_(std::move(inputs)),
       work_dir_(std::move(work_dir)),
@@ -22,6 +23,7 @@ RunnerStageContext::RunnerStageContext(const PipelineStage& stage, std::vector<A
       record_(record),
       placement_(placement),
       group_(group),
+      stop_hook_(std::move(stop_hook)),
       progress_(make_progress(stage.name)) {}
 
 void RunnerStageContext::emit(Artifact output) {
@@ -33,6 +35,8 @@ void RunnerStageContext::emit(Artifact output) {
   outputs_.push_back(std::move(output));
 }
 
-bool RunnerStageContext::stop_requested() const { return interrupt_requested(); }
+bool RunnerStageContext::stop_requested() const {
+  return interrupt_requested() || (stop_hook_ && stop_hook_());
+}
 
 }  // namespace kiln

@@ -6,6 +6,7 @@
 #include <kiln/pipeline.h>
 #include <kiln/stage.h>
 
+#include <functional>
 #include <memory>
 
 namespace kiln {
@@ -15,7 +16,8 @@ class RunnerStageContext final : public StageContext {
   RunnerStageContext(const PipelineStage& stage, std::vector<Artifact> inputs,
                      std::filesystem::path work_dir, std::filesystem::path resume_dir,
                      std::filesystem::path registry_root, RunRecord& record,
-                     const Placement& placement, dist::ProcessGroup* group = nullptr);
+                     const Placement& placement, dist::ProcessGroup* group = nullptr,
+                     std::function<bool()> stop_hook = {});
 
   const std::string& name() const override { return stage_.name; }
   const std::string& type() const override { return stage_.type->name; }
@@ -43,6 +45,7 @@ class RunnerStageContext final : public StageContext {
   RunRecord& record_;
   Placement placement_;
   dist::ProcessGroup* group_;
+  std::function<bool()> stop_hook_;
   std::unique_ptr<Progress> progress_;
 };
 

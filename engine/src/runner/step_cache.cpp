@@ -109,6 +109,14 @@ std::optional<std::vector<Artifact>> StepCache::lookup(const std::string& key,
   return outputs;
 }
 
+std::string StepCache::producer_run(const std::string& key) const {
+  try {
+    return json::parse(read_file(stages_ / key / "manifest.json")).value("run_id", "");
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 fs::path StepCache::lock_file(const std::string& key) const {
   return stages_ / ".locks" / (key + ".lock");
 }

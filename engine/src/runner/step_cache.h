@@ -24,6 +24,9 @@ class StepCache {
   std::optional<std::vector<Artifact>> lookup(const std::string& key,
                                               const std::string& producer) const;
 
+  // The run that executed and committed `key` ("" for none or an unreadable manifest).
+  std::string producer_run(const std::string& key) const;
+
   std::filesystem::path lock_file(const std::string& key) const;
   std::filesystem::path resume_dir(const std::string& key) const;
   // A fresh work directory for an attempt at `key`; earlier attempts' leftovers for

@@ -113,6 +113,8 @@ class MlflowRun final : public kiln::RunLog {
 
   // Sets the final status and end time (status must be Finished, Failed or Killed).
   void end(RunStatus status);
+  // RUNNING again, with no end time: a continued sweep's parent run.
+  void reopen();
 
   RunInfo info() const;
   std::filesystem::path directory() const { return directory_; }
