@@ -117,6 +117,7 @@ void register_stages(kiln::StageRegistrar& registrar) {
                                "names of the classes, for reports"),
        .consumes = {"model", "dataset"},
        .produces = {"metrics"},
+       .metrics = {"eval/accuracy", "eval/macro_f1", "eval/loss"},
        .check = check_evaluate,
        .run = run_evaluate});
 }

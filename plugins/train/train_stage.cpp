@@ -1,7 +1,9 @@
 // The `train` stage: a model declared in the pipeline (`model:`), trained by the
 // engine's Trainer (kiln/train/trainer.h) on a dataset version, with checkpoints in
 // the stage's resume directory so an interrupted run continues where it stopped.
-// Emits the model as safetensors; metrics go to the run (train/*).
+// Emits the model as safetensors; metrics go to the run (train/*). Given a
+// `validation` input (the `split` stage's), it scores the model on it after every
+// epoch (val/accuracy, val/loss at step = epoch).
 #include <kiln/cpu_threads.h>
 #include <kiln/device.h>
 #include <kiln/dist/process_group.h>
@@ -9,6 +11,7 @@
 #include <kiln/log.h>
 #include <kiln/nn/model.h>
 #include <kiln/plugin.h>
+#include <kiln/train/predict.h>
 #include <kiln/train/trainer.h>
 
 #include <fmt/format.h>
@@ -19,6 +22,10 @@ namespace {
 
 using kiln::ParamType;
 using Json = nlohmann::json;
+
+// Rows per forward pass when scoring the validation split: no gradients are kept,
+// so larger batches than training's cost little memory and fewer calls.
+constexpr std::int64_t kValidationBatch = 1024;
 
 // The quickstart's MLP, used when a pipeline names no model.
 Json default_model() {
@@ -115,6 +122,21 @@ kiln::Device pick_device(const std::string& requested, int local_rank) {
   return device;
 }
 
+// The model after `epoch` on the validation split (a `split` stage's second output):
+// val/accuracy and val/loss at step = epoch, the objective a sweep reads per epoch.
+void score_validation(kiln::StageContext& context, const kiln::Artifact& validation,
+                      std::int64_t epoch, kiln::nn::Model& model) {
+  const auto start = std::chrono::steady_clock::now();
+  const kiln::train::Predictions predictions = kiln::train::predict_classes(
+      model, context.params().get("preprocess"), validation.path, kValidationBatch);
+  const kiln::train::Scores scores = kiln::train::score(predictions);
+  context.run().log_metric("val/accuracy", scores.accuracy, epoch);
+  context.run().log_metric("val/loss", scores.loss, epoch);
+  kiln::log::info("train: epoch {} validation accuracy {:.4f}, loss {:.4f} ({} rows, {:.2f} s)",
+                  epoch, scores.accuracy, scores.loss, predictions.labels.size(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
 void run_train(kiln::StageContext& context) {
   const kiln::Params& params = context.params();
   const int threads = kiln::set_cpu_threads(static_cast<int>(params.get_int("threads")));
@@ -146,13 +168,22 @@ void run_train(kiln::StageContext& context) {
   data_options.sample_shape = shape_of(config.model.at("input"));
   batches = kiln::train::dataset_batches(dataset.path, data_options);
 
+  const kiln::Artifact* validation = context.find_input("validation");
+  if (validation != nullptr && config.loss != "cross_entropy")
+    throw kiln::ConfigError(fmt::format("stage '{}': a validation split is scored for "
+                                        "classifiers only (loss: cross_entropy, not {})",
+                                        context.name(), config.loss));
   kiln::train::Trainer trainer(config, *batches,
                                {.run = &context.run(),
                                 .progress = &context.progress(),
                                 .stop_requested = [&context] { return context.stop_requested(); },
                                 .checkpoint_dir = context.resume_dir(),
                                 .group = group,
-                                .checkpoint_writer = placement.rank == 0});
+                                .checkpoint_writer = placement.rank == 0,
+                                .on_epoch_end = [&](std::int64_t epoch, kiln::nn::Model& model) {
+                                  if (validation != nullptr && placement.rank == 0)
+                                    score_validation(context, *validation, epoch, model);
+                                }});
   if (group != nullptr)
     kiln::log::info(
         "train: rank {} of {} ({}), global batch {}, gradient buckets of {} MB, "
@@ -279,8 +310,11 @@ void register_stages(kiln::StageRegistrar& registrar) {
                  .summary = "Train a model declared in the pipeline (layers from linear to conv2d) "
                             "with SGD or AdamW; checkpoints and resumes",
                  .params = schema(),
-                 .consumes = {"dataset"},
+                 .consumes = {"dataset", "validation"},
                  .produces = {"model"},
+                 .metrics = {"train/loss", "train/accuracy", "train/lr", "train/samples_per_s",
+                             "train/step_ms", "train/data_wait_ms", "train/epoch",
+                             "train/grad_norm", "val/accuracy", "val/loss"},
                  .check = check_train,
                  .run = run_train,
                  .all_ranks = true});

@@ -34,9 +34,11 @@ void describe_stage(const std::string& name, const std::string& pipeline) {
   const PluginInfo& plugin = catalog->plugin_of(name);
   fmt::print("{}: {}\nplugin: {} {} ({})\n", type.name, type.summary, plugin.name, plugin.version,
              plugin.file.string());
-  fmt::print("consumes: {}\nproduces: {}\n\nparameters:\n",
-             type.consumes.empty() ? "-" : fmt::format("{}", fmt::join(type.consumes, ", ")),
-             type.produces.empty() ? "-" : fmt::format("{}", fmt::join(type.produces, ", ")));
+  const auto list = [](const std::vector<std::string>& items) {
+    return items.empty() ? std::string("-") : fmt::format("{}", fmt::join(items, ", "));
+  };
+  fmt::print("consumes: {}\nproduces: {}\nmetrics: {}\n\nparameters:\n", list(type.consumes),
+             list(type.produces), list(type.metrics));
   std::size_t width = 4;
   for (const auto& spec : type.params.specs()) width = std::max(width, spec.name.size());
   for (const auto& spec : type.params.specs()) {

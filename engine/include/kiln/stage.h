@@ -86,6 +86,9 @@ struct StageType {
   ParamSchema params;
   std::vector<std::string> consumes;  // input kinds, for `kiln plugins describe`
   std::vector<std::string> produces;  // output kinds
+  // The metric keys the stage logs to the run ("train/loss", "val/accuracy"), for
+  // `kiln plugins describe` and for checking a sweep's objective before it starts.
+  std::vector<std::string> metrics;
   std::function<void(const Params&)> check;
   std::function<void(StageContext&)> run;
   // Runs on every rank of a data-parallel job and joins its collectives (train).

@@ -20,14 +20,22 @@ Predictions predict_classes(const std::filesystem::path& model_file,
   if (model.output_shape().size() != 1)
     throw DataError(fmt::format("{}: the model outputs {}, not class scores", model_file.string(),
                                 shape_string(model.output_shape())));
+  // The normalisation the model was trained with.
+  nlohmann::json preprocess = nlohmann::json::object();
+  if (const auto it = metadata.find("kiln.preprocess"); it != metadata.end())
+    preprocess = nlohmann::json::parse(it->second);
+  return predict_classes(model, preprocess, dataset_file, batch_size, progress);
+}
+
+Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
+                            const std::filesystem::path& dataset_file, std::int64_t batch_size,
+                            const std::function<void(std::int64_t, std::int64_t)>& progress) {
   BatchOptions options;
   options.batch_size = batch_size;
   options.shuffle = false;
   options.sample_shape = model.input_shape();
-  options.device = device;
-  // The normalisation the model was trained with, without the random augmentation.
-  if (const auto it = metadata.find("kiln.preprocess"); it != metadata.end())
-    options.preprocess = nlohmann::json::parse(it->second);
+  options.device = model.device();
+  options.preprocess = preprocess;
   options.augment = false;
   auto batches = dataset_batches(dataset_file, options);
   Predictions result;
@@ -57,6 +65,21 @@ Predictions predict_classes(const std::filesystem::path& model_file,
     if (progress) progress(done, batches->rows());
   }
   return result;
+}
+
+Scores score(const Predictions& predictions) {
+  Scores scores;
+  const std::size_t rows = predictions.labels.size();
+  if (rows == 0) return scores;
+  std::size_t correct = 0;
+  double loss = 0.0;
+  for (std::size_t i = 0; i < rows; ++i) {
+    correct += predictions.labels[i] == predictions.predicted[i] ? 1 : 0;
+    loss += predictions.losses[i];
+  }
+  scores.accuracy = static_cast<double>(correct) / static_cast<double>(rows);
+  scores.loss = loss / static_cast<double>(rows);
+  return scores;
 }
 
 }  // namespace kiln::train

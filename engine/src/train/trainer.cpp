@@ -364,6 +364,7 @@ TrainResult Trainer::run() {
         s.position.batch = 0;
       }
       if (log_now) s.log_window(epoch);
+      if (epoch_end && s.io.on_epoch_end) s.io.on_epoch_end(epoch, s.model);
       if (checkpoint_now) s.checkpoint();
       if (epoch_end) break;
     }

@@ -3,10 +3,16 @@
 
 #include <kiln/tensor/device.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <vector>
+
+namespace kiln::nn {
+class Model;
+}
 
 namespace kiln::train {
 
@@ -24,5 +30,19 @@ Predictions predict_classes(const std::filesystem::path& model_file,
                             const std::filesystem::path& dataset_file, std::int64_t batch_size,
                             Device device = Device::cpu(),
                             const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// The same for a model in memory (the train stage scoring its validation split after
+// each epoch), on the model's device, with the preprocessing the model trains with
+// (`preprocess`, the train stage's parameter) minus its random augmentation.
+Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
+                            const std::filesystem::path& dataset_file, std::int64_t batch_size,
+                            const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// Accuracy and mean cross-entropy of a set of predictions.
+struct Scores {
+  double accuracy = 0.0;
+  double loss = 0.0;
+};
+Scores score(const Predictions& predictions);
 
 }  // namespace kiln::train

@@ -66,6 +66,11 @@ struct TrainerIO {
   dist::ProcessGroup* group = nullptr;
   // Only rank 0 writes checkpoints; every rank reads them on resume.
   bool checkpoint_writer = true;
+  // Called on every rank after each epoch (1-based) and before that epoch's
+  // checkpoint, with the model as trained so far: the train stage scores its
+  // validation split here. A stop it requests (stop_requested) takes effect at the
+  // next step.
+  std::function<void(std::int64_t epoch, nn::Model& model)> on_epoch_end;
 };
 
 struct TrainResult {
