@@ -66,7 +66,7 @@ TEST_F(CliTest, VersionSaysWhatItCanRunOn) {
   // With CUDA built but no GPU here, or without CUDA: either way it names the CPU fallback.
   EXPECT_THAT(result.out,
               ::testing::ContainsRegex(
-                  "cuda: not built|devices: none .*stages run on the CPU|device cuda:0"));
+                  "CUDA: not built|devices: none .*stages run on the CPU|device cuda:0"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Gloo collectives across forked processes over the file and the TCP rendezvous,
 // and the watchdog: a rank that dies or stalls makes the others fail within the
 // timeout with a message naming it.
+#include <kiln/device.h>
 #include <kiln/dist/process_group.h>
 #include <kiln/error.h>
 
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -211,6 +213,83 @@ TEST(Rendezvous, MissingRankIsNamed) {
     EXPECT_THAT(error.what(), ::testing::HasSubstr("did not join within 1.0 s"));
     EXPECT_THAT(error.what(), ::testing::HasSubstr("1, 2"));
   }
+}
+
+// The NCCL group on GPUs (one rank per GPU, at most two). Only a child may touch
+// CUDA: a process that has initialised it cannot use it in a forked child.
+int gpus_seen_by_a_child() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(static_cast<int>(std::min<std::size_t>(probe_devices().devices.size(), 9)));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
+
+// A collective returns before the GPU has run it (the compute stream waits, not the
+// host), and everything after it on the compute stream, host reads included, sees
+// its result: many buckets back to back, each read only at the end.
+TEST(NcclGroup, ResultsAreOrderedOnTheComputeStreamWithoutTheHostWaiting) {
+  const int gpus = gpus_seen_by_a_child();
+  if (gpus == 0) GTEST_SKIP() << "no usable CUDA device (NCCL is compiled, not run, here)";
+  const int n = std::min(gpus, 2);
+  test::TempDir dir;
+  const auto results = run_ranks(n, "file:" + (dir / "rdzv").string(), [](ProcessGroup& group) {
+    const int rank = group.rank(), size = group.size();
+    const Device device = Device::cuda(rank);
+    const auto nccl = group.device_group(device);
+    expect(std::string(nccl->backend()) == "nccl", "an NCCL group");
+    std::vector<Tensor> buckets;
+    for (int i = 0; i < 20; ++i) {
+      buckets.push_back(Tensor::full({1 << 18}, static_cast<float>((rank + 1) * (i + 1)), device));
+      nccl->all_reduce(buckets.back(), ReduceOp::Sum);
+      // Freed at once and reused by the next bucket's fill on the compute stream,
+      // which must wait for the collective that still reads it.
+      Tensor scratch = buckets.back().clone();
+      nccl->all_reduce(scratch, ReduceOp::Sum);
+    }
+    const float ranks_sum = static_cast<float>(size * (size + 1) / 2);
+    for (int i = 0; i < 20; ++i)
+      for (const float v : buckets[static_cast<std::size_t>(i)].to(Device::cpu()).to_vector())
+        expect(v == ranks_sum * static_cast<float>(i + 1), "bucket " + std::to_string(i));
+  });
+  for (int r = 0; r < n; ++r) {
+    EXPECT_EQ(results[static_cast<std::size_t>(r)].exit_code, 0) << "rank " << r;
+    EXPECT_EQ(results[static_cast<std::size_t>(r)].message, "ok") << "rank " << r;
+  }
+}
+
+// With the host no longer waiting in the collective, the group's monitor thread
+// enforces the timeout: rank 1 never arrives, rank 0's collective returns at once,
+// its read of the result is freed by the abort, and its next collective fails
+// with the reason.
+TEST(NcclGroup, ACollectiveThatNeverCompletesTimesOutWithoutTheHostWaitingInIt) {
+  if (gpus_seen_by_a_child() < 2) GTEST_SKIP() << "needs two GPUs";
+  test::TempDir dir;
+  GroupOptions options;
+  options.timeout = 3s;
+  const auto results = run_ranks(
+      2, "file:" + (dir / "rdzv").string(),
+      [](ProcessGroup& group) {
+        const Device device = Device::cuda(group.rank());
+        const auto nccl = group.device_group(device);
+        Tensor t = Tensor::full({1000}, 1.0f, device);
+        // Together once, so that NCCL has connected the ranks (it does so lazily, in
+        // the first collective, which could not return before the peer came).
+        nccl->all_reduce(t, ReduceOp::Sum);
+        t.to(Device::cpu());
+        if (group.rank() == 1) std::this_thread::sleep_for(8s);
+        const auto start = Clock::now();
+        nccl->all_reduce(t, ReduceOp::Sum);
+        expect(Clock::now() - start < 1s, "the collective returned before its peer arrived");
+        t.to(Device::cpu());
+        nccl->all_reduce(t, ReduceOp::Sum);
+      },
+      options);
+  EXPECT_EQ(results[0].exit_code, 3);
+  EXPECT_THAT(results[0].message, ::testing::HasSubstr("ncclAllReduce (collective #"));
+  EXPECT_THAT(results[0].message, ::testing::HasSubstr("timed out after 3 s"));
+  EXPECT_LT(results[0].seconds, 10.0);
+  EXPECT_EQ(results[1].exit_code, 3) << "rank 1 stops at its collective, seeing rank 0's abort";
 }
 
 TEST(GroupOptions, FromEnvironment) {

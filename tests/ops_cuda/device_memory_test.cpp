@@ -1,5 +1,7 @@
 // The tensor layer on a CUDA device: copies in every direction (ordered on the
-// device's stream), fills, the caching allocator, and the out-of-memory error.
+// device's stream, and between two GPUs on both), fills, the caching allocator,
+// and the out-of-memory error.
+#include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/tensor/allocator.h>
 
@@ -57,6 +59,30 @@ TEST_F(DeviceMemoryCuda, OutOfMemoryNamesTheTensorAndTheDevice) {
   // The device is still usable afterwards.
   const Tensor small = random_tensor({8}, 2);
   expect_equal(small.to(gpu()), small, "a copy after the failed allocation");
+}
+
+// The copy to cuda:1 runs on cuda:1's stream; right after it the source block goes
+// back to cuda:0's cache and is handed out and overwritten on cuda:0's stream. The
+// copy must have read it first: cuda:0's stream waits for it.
+TEST_F(DeviceMemoryCuda, CopyBetweenGpusFinishesReadingBeforeTheSourceIsReused) {
+  if (probe_devices().devices.size() < 2) GTEST_SKIP() << "needs two GPUs";
+  const Device first = Device::cuda(0), second = Device::cuda(1);
+  // 256 MiB: long enough a copy for the overwrite to overtake it, were it free to.
+  const std::int64_t n = std::int64_t{1} << 26;
+  const Tensor expected = random_tensor({1 << 16}, 21);
+  for (int round = 0; round < 5; ++round) {
+    Tensor source = Tensor::full({n}, 1.0f + static_cast<float>(round), first);
+    source.rows(0, 1 << 16).copy_from(expected.to(first));
+    const void* block = source.raw();
+    const Tensor copy = source.to(second);
+    source = Tensor();
+    Tensor reused = Tensor::empty({n}, DType::F32, first);
+    ASSERT_EQ(reused.raw(), block) << "the cache should hand the freed block out again";
+    reused.fill(-7.0f);
+    expect_equal(copy.rows(0, 1 << 16), expected, "the head of the copy");
+    const std::vector<float> tail = values_of(copy.rows(n - 1024, n));
+    for (const float v : tail) ASSERT_EQ(v, 1.0f + static_cast<float>(round)) << "round " << round;
+  }
 }
 
 }  // namespace

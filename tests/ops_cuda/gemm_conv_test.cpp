@@ -7,6 +7,7 @@
 #include "ops/conv.h"
 #include "ops/gemm.h"
 #include "ops_cuda/cuda_twin.h"
+#include "tensor/cuda_context.h"
 
 namespace kiln::ops::test {
 namespace {
@@ -145,6 +146,25 @@ TEST_F(ConvCuda, BackwardWithoutInputGradient) {
   conv2d_backward(g, x, w, dy, dx, dw_cpu, db);
   conv2d_backward(g, x.to(gpu()), w.to(gpu()), dy.to(gpu()), dx, dw_gpu, db);
   expect_close(dw_gpu, dw_cpu, 1e-4, "conv dw without dx");
+}
+
+// A GEMM-only model must not need cuDNN (a machine where cuDNN cannot load still
+// trains an MLP); the first convolution creates the handle. ctest runs each test in
+// its own process, so nothing before it here has made one.
+TEST_F(ConvCuda, CudnnIsCreatedByTheFirstConvolutionOnly) {
+  if (cuda::cudnn_created(gpu()))
+    GTEST_SKIP() << "an earlier test in this process made the handle; run this test alone";
+  const Tensor a = random_tensor({64, 32}, 1).to(gpu()), b = random_tensor({32, 16}, 2).to(gpu());
+  Tensor c = poisoned({64, 16});
+  gemm(a, false, b, false, c);
+  values_of(c);  // the GEMM ran
+  EXPECT_FALSE(cuda::cudnn_created(gpu()));
+  const Conv2dGeometry g = Conv2dGeometry::square(2, 3, 8, 4, 3, 1, 1);
+  Tensor y = poisoned(g.output_shape());
+  conv2d_forward(g, random_tensor(g.input_shape(), 3).to(gpu()),
+                 random_tensor(g.weight_shape(), 4).to(gpu()), Tensor(), y);
+  values_of(y);
+  EXPECT_TRUE(cuda::cudnn_created(gpu()));
 }
 
 }  // namespace

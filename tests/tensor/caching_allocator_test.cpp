@@ -1,9 +1,13 @@
 // The caching allocator on host memory: freed blocks are reused by size class,
 // and a private pool's blocks (what a CUDA graph's addresses point at) are never
 // handed out outside the pool until the pool is released.
+#include <kiln/error.h>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "tensor/caching_allocator.h"
@@ -75,6 +79,60 @@ TEST_F(CachingAllocatorTest, NestedPoolsAreRefused) {
   allocator_.begin_pool(1);
   EXPECT_THROW(allocator_.begin_pool(2), std::exception);
   allocator_.end_pool();
+}
+
+// A device of 8 KiB: the system refuses what would exceed it, like cudaMalloc.
+class SmallDeviceTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kCapacity = 8192;
+  // Declared first: the allocator returns its cache when destroyed, and needs them.
+  std::size_t held_ = 0;
+  std::map<void*, std::size_t> sizes_;
+  int system_frees_ = 0;
+  CachingAllocator allocator_{{[this](std::size_t size) -> void* {
+                                 if (held_ + size > kCapacity) return nullptr;
+                                 held_ += size;
+                                 void* block = std::malloc(size);
+                                 sizes_[block] = size;
+                                 return block;
+                               },
+                               [this](void* block) {
+                                 ++system_frees_;
+                                 held_ -= sizes_.at(block);
+                                 sizes_.erase(block);
+                                 std::free(block);
+                               },
+                               "test"}};
+};
+
+// Under memory pressure the shared cache goes back to the system, but never while
+// a pool is active (a CUDA graph being captured, where cudaFree is not allowed):
+// the allocation fails and says why, and the cache is still there afterwards.
+TEST_F(SmallDeviceTest, CacheIsNotFreedDuringACapture) {
+  void* cached = allocator_.allocate(4096);
+  allocator_.deallocate(cached, 4096);  // 4 KiB cached, 4 KiB left on the device
+
+  allocator_.begin_pool(1);
+  try {
+    allocator_.allocate(6144);
+    FAIL() << "6 KiB allocated beside 4 KiB cached on an 8 KiB device";
+  } catch (const StageError& error) {
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("4.0 KiB (4096 bytes) cached, which cannot be "
+                                                   "returned to the device while a CUDA graph is "
+                                                   "being captured"));
+  }
+  allocator_.release_cached();  // also a no-op while capturing
+  EXPECT_EQ(system_frees_, 0);
+  EXPECT_EQ(allocator_.stats().bytes_cached, 4096u);
+  allocator_.end_pool();
+  allocator_.release_pool(1);
+
+  // Outside the capture the same request returns the cache first, then fits.
+  void* block = allocator_.allocate(6144);
+  EXPECT_NE(block, nullptr);
+  EXPECT_EQ(system_frees_, 1);
+  EXPECT_EQ(allocator_.stats().bytes_cached, 0u);
+  allocator_.deallocate(block, 6144);
 }
 
 }  // namespace

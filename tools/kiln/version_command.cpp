@@ -10,20 +10,30 @@
 namespace kiln::cli {
 namespace {
 
-std::string cuda_version(int version) {
-  return fmt::format("{}.{}", version / 1000, version % 1000 / 10);
+// One line per piece of CUDA software, so that a bug report shows what ran.
+void print_cuda_versions() {
+  const CudaVersions versions = cuda_versions();
+  if (!versions.cuda_built) {
+    fmt::print("CUDA: not built\n");
+    return;
+  }
+  if (versions.driver.empty())
+    fmt::print("CUDA driver: none ({})\n", versions.why_no_driver);
+  else
+    fmt::print("CUDA driver: {}\n", versions.driver);
+  const auto known = [](const std::string& version) {
+    return version.empty() ? "unknown" : version;
+  };
+  fmt::print("CUDA runtime: {}\ncuDNN: {}\ncuBLASLt: {}\nNCCL: {}\n", known(versions.runtime),
+             known(versions.cudnn), known(versions.cublas_lt), known(versions.nccl));
 }
 
 void print_version() {
   fmt::print("kiln {}\nplugin ABI {}\nbuilt with {}\n", KILN_VERSION, KILN_ABI_VERSION,
              KILN_BUILD_COMPILER);
+  print_cuda_versions();
   const DeviceReport devices = probe_devices();
-  if (!devices.cuda_built) {
-    fmt::print("cuda: not built ({})\n", devices.why_none);
-    return;
-  }
-  fmt::print("cuda runtime {}, driver {}\n", cuda_version(devices.runtime_version),
-             devices.driver_version > 0 ? cuda_version(devices.driver_version) : "none");
+  if (!devices.cuda_built) return;
   if (devices.devices.empty())
     fmt::print("devices: none ({}); stages run on the CPU\n", devices.why_none);
   for (const auto& device : devices.devices)

@@ -26,4 +26,18 @@ struct DeviceReport {
 
 DeviceReport probe_devices();
 
+// The CUDA software this process runs with, each as "major.minor[.patch]", for
+// `kiln version` and bug reports. Asking loads no GPU and needs no driver: the
+// runtime is linked into kiln, and cuDNN, cuBLASLt and NCCL say their versions
+// without one.
+struct CudaVersions {
+  bool cuda_built = false;    // false: the rest is empty
+  std::string driver;         // empty when there is no usable driver
+  std::string why_no_driver;  // then: why
+  std::string runtime;
+  std::string cudnn, cublas_lt, nccl;  // the libraries loaded, not the headers built with
+};
+
+CudaVersions cuda_versions();
+
 }  // namespace kiln

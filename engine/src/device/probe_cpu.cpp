@@ -10,5 +10,7 @@ DeviceReport probe_devices() {
   return report;
 }
 
+CudaVersions cuda_versions() { return {}; }
+
 }  // namespace kiln
 #endif

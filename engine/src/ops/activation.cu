@@ -112,7 +112,11 @@ void Dropout<DeviceType::CUDA>::forward(const Tensor& x, float p, const DropoutD
   const std::int64_t n = x.numel();
   launch("dropout_forward", x.device(), (n + 3) / 4, dropout_forward_kernel, n, x.data<float>(), p,
          1.0f / (1.0f - p), draw, y.data<float>(), mask.data<std::uint8_t>());
-  if (n > 0) StepKernelLog::launched(reinterpret_cast<const void*>(dropout_forward_kernel));
+  if (n > 0) {
+    const DropoutKernel kernel = dropout_draw_kernel();
+    StepKernelLog::launched(kernel.kernel, cuda::stream(x.device()), kernel.draw_index,
+                            kernel.count, sizeof(DropoutDraw));
+  }
 }
 
 DropoutKernel dropout_draw_kernel() {

@@ -184,7 +184,7 @@ const ConvPlan& plan_for(Device device, const Conv2dGeometry& g, MathPrecision p
   std::lock_guard lock(mutex);
   auto it = plans->find(key);
   if (it == plans->end())
-    it = plans->emplace(key, build_plan(cuda::context(device).cudnn, g, precision)).first;
+    it = plans->emplace(key, build_plan(cuda::cudnn(device), g, precision)).first;
   return it->second;
 }
 
@@ -201,7 +201,7 @@ void Conv2d<DeviceType::CUDA>::forward(const Conv2dGeometry& g, const Tensor& x,
   if (g.batch == 0) return;
   const Device device = x.device();
   const ConvPlan& p = plan_for(device, g, precision);
-  const cudnnHandle_t handle = cuda::context(device).cudnn;
+  const cudnnHandle_t handle = cuda::cudnn(device);
   void* workspace = cuda::workspace(device, p.forward_bytes);
   const float one = 1.0f, zero = 0.0f;
   if (precision == MathPrecision::BF16) {
@@ -227,7 +227,7 @@ void Conv2d<DeviceType::CUDA>::backward(const Conv2dGeometry& g, const Tensor& x
   if (g.batch == 0) return;
   const Device device = x.device();
   const ConvPlan& p = plan_for(device, g, precision);
-  const cudnnHandle_t handle = cuda::context(device).cudnn;
+  const cudnnHandle_t handle = cuda::cudnn(device);
   const float one = 1.0f, zero = 0.0f;
   if (precision == MathPrecision::BF16) {
     const Tensor dyb = to_bf16(dy);

@@ -138,7 +138,7 @@ void launch_tables(const char* name, void (*kernel)(Scalars, TensorTable), const
     kernel<<<cuda::grid_for(device, total, cuda_detail::kThreads), cuda_detail::kThreads, 0,
              stream>>>(scalars, table);
     cuda::check_launch(name);
-    StepKernelLog::launched(reinterpret_cast<const void*>(kernel));
+    StepKernelLog::launched(reinterpret_cast<const void*>(kernel), stream, 0, 2, sizeof scalars);
   }
 }
 

@@ -9,9 +9,11 @@
 
 #ifdef KILN_HAVE_CUDA
 
+#include <cuda_runtime_api.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <string>
 #include <vector>
 
 namespace kiln::ops {
@@ -24,11 +26,24 @@ struct StepArgument {
   std::vector<std::byte> value;
 };
 
+// One launch of a step-dependent kernel while a step is captured: the graph node
+// it became, and where its step-dependent argument sits (argument `index` of
+// `count`, `size` bytes). The node is taken from the capturing stream right after
+// the launch (its dependency set is then that node alone), so finding it relies on
+// nothing a driver may name differently, such as the kernel's handle in the node.
+struct StepLaunch {
+  const void* kernel = nullptr;
+  cudaGraphNode_t node = nullptr;  // nullptr: not captured, `problem` says why
+  int index = 0, count = 0;
+  std::size_t size = 0;
+  std::string problem;
+};
+
 // While one is alive on a thread, the CUDA launchers of step-dependent kernels
-// report to it. Observe: they launch as usual, and the log counts their launches
-// (what a captured graph must contain). Defer: the optimizer launchers record
-// their scalars and launch nothing (a replay needs this step's scalars, not a
-// launch; the optimizer's own bookkeeping still advances).
+// report to it. Observe: they launch as usual, and the log keeps each launch's
+// graph node (what a captured graph must let a replay rewrite). Defer: the
+// optimizer launchers record their scalars and launch nothing (a replay needs this
+// step's scalars, not a launch; the optimizer's own bookkeeping still advances).
 class StepKernelLog {
  public:
   enum class Mode { Observe, Defer };
@@ -38,17 +53,20 @@ class StepKernelLog {
   StepKernelLog& operator=(const StepKernelLog&) = delete;
 
   const std::vector<StepArgument>& deferred() const { return deferred_; }
-  const std::map<const void*, int>& launches() const { return launches_; }
+  const std::vector<StepLaunch>& launches() const { return launches_; }
 
   // For the launchers. True when the launch is to be skipped (Defer mode).
   static bool defer(const void* kernel, int index, int count, const void* value, std::size_t size);
-  static void launched(const void* kernel);
+  // Right after `kernel` was launched on `stream`, with the step-dependent
+  // argument a replay rewrites.
+  static void launched(const void* kernel, cudaStream_t stream, int index, int count,
+                       std::size_t size);
 
  private:
   Mode mode_;
   StepKernelLog* previous_;
   std::vector<StepArgument> deferred_;
-  std::map<const void*, int> launches_;
+  std::vector<StepLaunch> launches_;
 };
 
 // Dropout's forward kernel and where its DropoutDraw argument sits.

@@ -1,6 +1,8 @@
 #ifdef KILN_HAVE_CUDA
 #include "ops/step_kernels.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace kiln::ops {
@@ -23,8 +25,28 @@ bool StepKernelLog::defer(const void* kernel, int index, int count, const void* 
   return true;
 }
 
-void StepKernelLog::launched(const void* kernel) {
-  if (active_log != nullptr && active_log->mode_ == Mode::Observe) ++active_log->launches_[kernel];
+void StepKernelLog::launched(const void* kernel, cudaStream_t stream, int index, int count,
+                             std::size_t size) {
+  if (active_log == nullptr || active_log->mode_ != Mode::Observe) return;
+  StepLaunch launch{kernel, nullptr, index, count, size, {}};
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  const cudaGraphNode_t* dependencies = nullptr;
+  std::size_t dependency_count = 0;
+  const cudaError_t error = cudaStreamGetCaptureInfo(stream, &status, nullptr, nullptr,
+                                                     &dependencies, nullptr, &dependency_count);
+  if (error != cudaSuccess) {
+    cudaGetLastError();  // not the next launch's fault
+    launch.problem = fmt::format("cudaStreamGetCaptureInfo: {}", cudaGetErrorString(error));
+  } else if (status != cudaStreamCaptureStatusActive) {
+    launch.problem = "its stream was not capturing";
+  } else if (dependency_count != 1) {
+    launch.problem =
+        fmt::format("after it the capturing stream depends on {} nodes, not on the launch's one",
+                    dependency_count);
+  } else {
+    launch.node = dependencies[0];
+  }
+  active_log->launches_.push_back(std::move(launch));
 }
 
 }  // namespace kiln::ops

@@ -56,19 +56,27 @@ void* CachingAllocator::allocate(std::size_t bytes) {
 
 void* CachingAllocator::allocate_new(std::size_t size, std::size_t bytes) {
   void* block = system_.allocate(size);
-  if (block == nullptr) {
-    // Cached blocks of other sizes may be enough once returned to the system
-    // (the shared lists only: a pool's blocks belong to a live graph).
-    for (auto& [cached_size, cached] : free_) {
-      for (void* spare : cached) system_.free(spare);
-      stats_.bytes_cached -= cached_size * cached.size();
-    }
-    free_.clear();
+  // Cached blocks of other sizes may be enough once returned to the system (the
+  // shared lists only: a pool's blocks belong to a live graph). Not while a pool
+  // is active, that is while a CUDA graph is being captured: cudaFree waits for
+  // the whole device, which a capture forbids even in relaxed mode, so the free
+  // would invalidate the capture and fail, leaking the blocks. The allocation
+  // fails instead; the capture is abandoned and the step runs eagerly, where the
+  // cache can be returned.
+  const bool capturing = active_pool_ != 0;
+  if (block == nullptr && !capturing) {
+    free_shared_cache();
     block = system_.allocate(size);
   }
   if (block == nullptr)
-    throw StageError("out of " + system_.device + " memory: a tensor of " + human_bytes(bytes) +
-                     " does not fit (" + human_bytes(stats_.bytes_in_use) + " in use by kiln)");
+    throw StageError(
+        "out of " + system_.device + " memory: a tensor of " + human_bytes(bytes) +
+        " does not fit (" + human_bytes(stats_.bytes_in_use) + " in use by kiln" +
+        (capturing && stats_.bytes_cached > 0
+             ? ", " + human_bytes(stats_.bytes_cached) +
+                   " cached, which cannot be returned to the device while a CUDA graph is "
+                   "being captured)"
+             : ")"));
   ++stats_.system_allocations;
   stats_.bytes_in_use += size;
   return block;
@@ -118,6 +126,12 @@ AllocatorStats CachingAllocator::stats() const {
 
 void CachingAllocator::release_cached() {
   std::lock_guard lock(mutex_);
+  // During a capture nothing may go back to the system (see allocate_new); the
+  // cache stays for later, which is all "release what you can" promises.
+  if (active_pool_ == 0) free_shared_cache();
+}
+
+void CachingAllocator::free_shared_cache() {
   for (auto& [size, blocks] : free_) {
     for (void* block : blocks) system_.free(block);
     stats_.bytes_cached -= size * blocks.size();

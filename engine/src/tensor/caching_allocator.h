@@ -10,6 +10,8 @@
 // pool (its own free lists, or new blocks it then owns); a pool block freed at any
 // time goes back to its pool. release_pool hands the pool's free blocks back to
 // the shared lists (the graph is gone); blocks still in use follow when freed.
+// While a pool is active no cached block goes back to the system (cudaFree is not
+// allowed during a capture): an allocation the system refuses then fails.
 #pragma once
 
 #include <kiln/tensor/allocator.h>
@@ -49,6 +51,7 @@ class CachingAllocator final : public Allocator {
   using FreeLists = std::map<std::size_t, std::vector<void*>>;
   FreeLists& free_lists(int pool) { return pool == 0 ? free_ : pools_[pool]; }
   void* allocate_new(std::size_t size, std::size_t bytes);
+  void free_shared_cache();  // mutex_ held
 
   System system_;
   mutable std::mutex mutex_;

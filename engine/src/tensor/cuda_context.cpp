@@ -3,8 +3,11 @@
 
 #include <kiln/error.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +26,8 @@ struct Workspace {
 struct Slot {
   std::once_flag created;
   DeviceContext context;
+  std::mutex cudnn_mutex;
+  std::atomic<cudnnHandle_t> cudnn{nullptr};
   std::mutex workspace_mutex;
   Workspace workspace;
   int pins = 0;                // live CUDA graphs that address the workspace
@@ -45,8 +50,12 @@ void create(DeviceContext& context, int index) {
   // stream, such as a plain cudaMemcpy in a test, stays ordered with kiln's.
   check(cudaStreamCreate(&context.stream), "cudaStreamCreate");
   check(cublasLtCreate(&context.cublas_lt), "cublasLtCreate");
-  check(cudnnCreate(&context.cudnn), "cudnnCreate");
-  check(cudnnSetStream(context.cudnn, context.stream), "cudnnSetStream");
+}
+
+Slot& slot_of(Device device) {
+  if (!device.is_cuda() || device.index < 0 || device.index >= kMaxDevices)
+    throw InternalError("CUDA context asked for device " + device.str());
+  return slots()[static_cast<std::size_t>(device.index)];
 }
 
 }  // namespace
@@ -78,12 +87,37 @@ void check_launch(const char* kernel, std::source_location where) {
 }
 
 DeviceContext& context(Device device) {
-  if (!device.is_cuda() || device.index < 0 || device.index >= kMaxDevices)
-    throw InternalError("CUDA context asked for device " + device.str());
-  Slot& slot = slots()[static_cast<std::size_t>(device.index)];
+  Slot& slot = slot_of(device);
   std::call_once(slot.created, create, slot.context, device.index);
   check(cudaSetDevice(device.index), "cudaSetDevice");
   return slot.context;
+}
+
+cudnnHandle_t cudnn(Device device) {
+  const DeviceContext& owner = context(device);
+  Slot& slot = slot_of(device);
+  if (cudnnHandle_t handle = slot.cudnn.load(std::memory_order_acquire)) return handle;
+  std::lock_guard lock(slot.cudnn_mutex);
+  if (cudnnHandle_t handle = slot.cudnn.load(std::memory_order_relaxed)) return handle;
+  cudnnHandle_t handle = nullptr;
+  const cudnnStatus_t status = cudnnCreate(&handle);
+  if (status != CUDNN_STATUS_SUCCESS)
+    throw StageError(fmt::format(
+        "cuDNN {} could not be set up on {}, and convolutions need it: cudnnCreate failed: {} "
+        "(check that cuDNN 9's libraries, libcudnn_engines_*.so among them, are installed for "
+        "this GPU)",
+        cudnnGetVersion(), device.str(), cudnnGetErrorString(status)));
+  if (const cudnnStatus_t bound = cudnnSetStream(handle, owner.stream);
+      bound != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroy(handle);
+    check(bound, "cudnnSetStream");
+  }
+  slot.cudnn.store(handle, std::memory_order_release);
+  return handle;
+}
+
+bool cudnn_created(Device device) {
+  return slot_of(device).cudnn.load(std::memory_order_acquire) != nullptr;
 }
 
 void pin_workspace(Device device) {

@@ -3,7 +3,9 @@
 // ordered on it, which is what makes the caching allocator's reuse of freed blocks
 // safe without events), one cuBLASLt handle, one cuDNN handle bound to that stream,
 // and one growable workspace for both libraries. Everything is created on first
-// use, so a process that never touches a GPU never calls into CUDA.
+// use, so a process that never touches a GPU never calls into CUDA, and the cuDNN
+// handle only when a convolution first asks for it: cuDNN 9 loads its engine
+// libraries at cudnnCreate, and a machine where that fails can still run GEMMs.
 #pragma once
 
 #ifdef KILN_HAVE_CUDA
@@ -38,11 +40,16 @@ struct DeviceContext {
   int index = 0;
   cudaStream_t stream = nullptr;
   cublasLtHandle_t cublas_lt = nullptr;
-  cudnnHandle_t cudnn = nullptr;
   int multiprocessors = 0;
 };
 DeviceContext& context(Device device);
 inline cudaStream_t stream(Device device) { return context(device).stream; }
+
+// The device's cuDNN handle, bound to its stream; created on the first call
+// (StageError naming cuDNN if it cannot be, retried on the next call).
+cudnnHandle_t cudnn(Device device);
+// Whether cudnn(device) has created the handle yet.
+bool cudnn_created(Device device);
 
 // Scratch memory for cuBLASLt and cuDNN on `device`, at least `bytes` long, valid
 // until the next call for the same device (work on the device's stream is ordered,

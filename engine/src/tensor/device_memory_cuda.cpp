@@ -25,6 +25,46 @@ cudaMemcpyKind copy_kind(Device destination, Device source) {
   return cudaMemcpyDeviceToDevice;
 }
 
+// An event for one cross-device copy; destroying it right after the waits that
+// use it is allowed (CUDA releases it once the work it marks is done).
+class CopyEvent {
+ public:
+  explicit CopyEvent(Device device) {
+    cuda::context(device);  // an event belongs to the device current at its creation
+    cuda::check(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
+  }
+  ~CopyEvent() { cudaEventDestroy(event_); }
+  CopyEvent(const CopyEvent&) = delete;
+  CopyEvent& operator=(const CopyEvent&) = delete;
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+// Between two GPUs the copy runs on the destination's stream, while the source
+// block belongs to the source device's caching allocator, which reuses a freed
+// block for the next work on the source's stream without any event: that stream's
+// order is all that protects a block. So the copy must start after the source
+// stream's work that wrote the data, and the source stream must run nothing more
+// until the copy has read it, or a block freed right after this call could be
+// overwritten while the copy still reads it. One event each way orders both, and
+// the host waits for neither (kiln keeps one model on one device, so this is rare,
+// but a stalled host would cost a whole step where it happens).
+void copy_between_devices(void* destination, Device destination_device, const void* source,
+                          Device source_device, std::size_t bytes) {
+  const cudaStream_t from = cuda::stream(source_device);
+  const CopyEvent written(source_device);
+  cuda::check(cudaEventRecord(written.get(), from), "cudaEventRecord (before a peer copy)");
+  const cudaStream_t to = cuda::stream(destination_device);  // leaves the destination current
+  const CopyEvent read(destination_device);
+  cuda::check(cudaStreamWaitEvent(to, written.get(), 0), "cudaStreamWaitEvent (peer copy)");
+  cuda::check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToDevice, to),
+              "cudaMemcpyAsync (peer copy)");
+  cuda::check(cudaEventRecord(read.get(), to), "cudaEventRecord (after a peer copy)");
+  cuda::check(cudaStreamWaitEvent(from, read.get(), 0), "cudaStreamWaitEvent (peer copy)");
+}
+
 }  // namespace
 
 void copy_bytes(void* destination, Device destination_device, const void* source,
@@ -35,13 +75,13 @@ void copy_bytes(void* destination, Device destination_device, const void* source
     return;
   }
   if (bytes == 0) return;
-  // Between two GPUs the copy is ordered after the source's work and waited for;
-  // kiln keeps one model on one device, so this is rare.
+  if (destination_device.is_cuda() && source_device.is_cuda() &&
+      destination_device != source_device) {
+    copy_between_devices(destination, destination_device, source, source_device, bytes);
+    return;
+  }
   const Device device = destination_device.is_cuda() ? destination_device : source_device;
   const cudaStream_t stream = cuda::stream(device);
-  if (destination_device.is_cuda() && source_device.is_cuda() &&
-      destination_device != source_device)
-    cuda::check(cudaStreamSynchronize(cuda::stream(source_device)), "cudaStreamSynchronize");
   // From pageable host memory, cudaMemcpyAsync returns once the source has been
   // staged, so the caller may reuse its buffer at once.
   cuda::check(cudaMemcpyAsync(destination, source, bytes,

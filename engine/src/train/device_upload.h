@@ -4,7 +4,9 @@
 // host returns at once and the copy overlaps the previous step's kernels. Pinned
 // memory comes in a ring of kSlots slots, one per batch: before a slot is refilled
 // the host waits for the event recorded after its copies, which were issued
-// kSlots batches ago and are normally long done.
+// kSlots batches ago and are normally long done. The ring's bookkeeping
+// (train/upload_slot_ring.h) records that event even for a batch an exception
+// cut short.
 #pragma once
 
 #ifdef KILN_HAVE_CUDA
@@ -17,6 +19,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "train/upload_slot_ring.h"
+
 namespace kiln::train {
 
 class DeviceUpload {
@@ -27,6 +31,7 @@ class DeviceUpload {
   DeviceUpload& operator=(const DeviceUpload&) = delete;
 
   // Starts a batch in the next slot (waiting, if need be, for its last copies).
+  // Call it for every batch, also after one whose uploads threw.
   void begin_batch();
   // A new tensor on the device holding `bytes` (shape's element count of dtype).
   Tensor upload(const void* bytes, const Shape& shape, DType dtype);
@@ -42,13 +47,12 @@ class DeviceUpload {
   struct Slot {
     std::vector<Buffer> buffers;  // one per upload of a batch, reused batch to batch
     std::size_t used = 0;         // uploads in the current batch
-    cudaEvent_t done = nullptr;
-    bool pending = false;  // copies issued and not yet waited for
+    cudaEvent_t done = nullptr;   // recorded after the slot's copies
   };
 
   Device device_;
   std::array<Slot, kSlots> slots_;
-  std::size_t current_ = 0;
+  UploadSlotRing ring_;
 };
 
 }  // namespace kiln::train

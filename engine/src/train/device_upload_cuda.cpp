@@ -7,7 +7,16 @@
 
 namespace kiln::train {
 
-DeviceUpload::DeviceUpload(Device device) : device_(device) {
+DeviceUpload::DeviceUpload(Device device)
+    : device_(device),
+      ring_(kSlots, {[this](std::size_t slot) {
+                       cuda::check(cudaEventRecord(slots_[slot].done, cuda::stream(device_)),
+                                   "cudaEventRecord (upload)");
+                     },
+                     [this](std::size_t slot) {
+                       cuda::check(cudaEventSynchronize(slots_[slot].done),
+                                   "cudaEventSynchronize (upload)");
+                     }}) {
   cuda::context(device_);  // makes the device current
   for (Slot& slot : slots_)
     cuda::check(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate");
@@ -22,19 +31,13 @@ DeviceUpload::~DeviceUpload() {
   }
 }
 
-void DeviceUpload::begin_batch() {
-  current_ = (current_ + 1) % kSlots;
-  Slot& slot = slots_[current_];
-  if (slot.pending) cuda::check(cudaEventSynchronize(slot.done), "cudaEventSynchronize (upload)");
-  slot.pending = false;
-  slot.used = 0;
-}
+void DeviceUpload::begin_batch() { slots_[ring_.begin_batch()].used = 0; }
 
 Tensor DeviceUpload::upload(const void* bytes, const Shape& shape, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype, device_);
   const std::size_t size = out.nbytes();
   if (size == 0) return out;
-  Slot& slot = slots_[current_];
+  Slot& slot = slots_[ring_.current()];
   if (slot.used == slot.buffers.size()) slot.buffers.emplace_back();
   Buffer& buffer = slot.buffers[slot.used++];
   if (buffer.capacity < size) {
@@ -47,17 +50,14 @@ Tensor DeviceUpload::upload(const void* bytes, const Shape& shape, DType dtype) 
     buffer.capacity = capacity;
   }
   std::memcpy(buffer.data, bytes, size);
+  ring_.copy_issued();
   cuda::check(
       cudaMemcpyAsync(out.raw(), buffer.data, size, cudaMemcpyHostToDevice, cuda::stream(device_)),
       "cudaMemcpyAsync (batch upload)");
   return out;
 }
 
-void DeviceUpload::end_batch() {
-  Slot& slot = slots_[current_];
-  cuda::check(cudaEventRecord(slot.done, cuda::stream(device_)), "cudaEventRecord");
-  slot.pending = true;
-}
+void DeviceUpload::end_batch() { ring_.end_batch(); }
 
 }  // namespace kiln::train
 #endif  // KILN_HAVE_CUDA

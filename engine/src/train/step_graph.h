@@ -49,6 +49,7 @@ class StepGraph {
   struct KernelNode {
     cudaGraphNode_t node;
     cudaKernelNodeParams params;  // as captured
+    const void* kernel;           // the host stub its launcher named (params.func may differ)
   };
   std::string check_nodes(const ops::StepKernelLog& log);
   void set_argument(const KernelNode& node, int index, int count, const void* value);

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <map>
+#include <string>
 
 #include "ops/activation.h"
 #include "tensor/caching_allocator.h"
@@ -24,6 +24,34 @@ CachingAllocator& device_allocator(Device device) {
 int next_pool() {
   static std::atomic<int> last{0};
   return ++last;
+}
+
+// A kernel's name for a message: its symbol where the runtime knows it.
+std::string kernel_name(const void* kernel) {
+  const char* name = nullptr;
+  if (cudaFuncGetName(&name, kernel) == cudaSuccess && name != nullptr) return name;
+  cudaGetLastError();
+  return fmt::format("kernel {}", kernel);
+}
+
+// A replay writes `launch.size` bytes as argument `index` of `count`, counted as
+// the launcher counts them: the kernel must take exactly `count` arguments, that
+// one `size` bytes long, or the rewrite would put its bytes beside the argument.
+std::string check_argument_layout(const ops::StepLaunch& launch) {
+  std::size_t offset = 0, size = 0;
+  const auto parameter = [&](int index) {
+    const cudaError_t status =
+        cudaFuncGetParamInfo(launch.kernel, static_cast<std::size_t>(index), &offset, &size);
+    cudaGetLastError();  // past the last argument is an expected error
+    return status == cudaSuccess;
+  };
+  if (!parameter(launch.count - 1) || parameter(launch.count))
+    return fmt::format("{} does not take the {} arguments its step rewrite assumes",
+                       kernel_name(launch.kernel), launch.count);
+  if (!parameter(launch.index) || size != launch.size)
+    return fmt::format("argument {} of {} is {} bytes, not the {} its step rewrite writes",
+                       launch.index, kernel_name(launch.kernel), size, launch.size);
+  return {};
 }
 
 }  // namespace
@@ -95,35 +123,28 @@ std::string StepGraph::capture(const std::function<void()>& step) {
 }
 
 // Keeps the nodes a replay rewrites (the launches of kernels with a step-dependent
-// argument; every other node is left as captured), and checks that each such
-// launch became a node whose arguments can be rewritten.
+// argument, as the capture recorded them; every other node is left as captured),
+// and checks that each is a kernel node whose arguments can be rewritten.
 std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
-  std::size_t count = 0;
-  cuda::check(cudaGraphGetNodes(graph_, nullptr, &count), "cudaGraphGetNodes");
-  std::vector<cudaGraphNode_t> nodes(count);
-  cuda::check(cudaGraphGetNodes(graph_, nodes.data(), &count), "cudaGraphGetNodes");
-  std::map<const void*, int> found;
-  for (cudaGraphNode_t node : nodes) {
+  for (const ops::StepLaunch& launch : log.launches()) {
+    if (launch.node == nullptr)
+      return fmt::format("a launch of {} did not become a graph node: {}",
+                         kernel_name(launch.kernel), launch.problem);
     cudaGraphNodeType type;
-    cuda::check(cudaGraphNodeGetType(node, &type), "cudaGraphNodeGetType");
-    if (type != cudaGraphNodeTypeKernel) continue;
-    KernelNode kernel{node, {}};
-    // The libraries' kernels (cuBLASLt, cuDNN) may not describe themselves to the
-    // runtime; they are never rewritten, so such a node is simply left alone.
-    if (cudaGraphKernelNodeGetParams(node, &kernel.params) != cudaSuccess) {
+    cuda::check(cudaGraphNodeGetType(launch.node, &type), "cudaGraphNodeGetType");
+    if (type != cudaGraphNodeTypeKernel)
+      return fmt::format("the launch of {} became a graph node of type {}, not a kernel node",
+                         kernel_name(launch.kernel), static_cast<int>(type));
+    KernelNode kernel{launch.node, {}, launch.kernel};
+    if (cudaGraphKernelNodeGetParams(launch.node, &kernel.params) != cudaSuccess ||
+        kernel.params.kernelParams == nullptr) {
       cudaGetLastError();
-      continue;
+      return fmt::format("the graph node of {} does not give its arguments back",
+                         kernel_name(launch.kernel));
     }
-    if (!log.launches().contains(kernel.params.func) || kernel.params.kernelParams == nullptr)
-      continue;
-    ++found[kernel.params.func];
+    if (std::string problem = check_argument_layout(launch); !problem.empty()) return problem;
     rewritable_.push_back(kernel);
   }
-  for (const auto& [kernel, launches] : log.launches())
-    if (found[kernel] != launches)
-      return fmt::format(
-          "the graph holds {} rewritable node(s) of a step-dependent kernel launched {} time(s)",
-          found[kernel], launches);
   return {};
 }
 
@@ -139,14 +160,14 @@ void StepGraph::set_argument(const KernelNode& node, int index, int count, const
 void StepGraph::set_arguments(const std::vector<ops::StepArgument>& arguments) {
   for (const ops::StepArgument& argument : arguments)
     for (const KernelNode& node : rewritable_)
-      if (node.params.func == argument.kernel)
+      if (node.kernel == argument.kernel)
         set_argument(node, argument.index, argument.count, argument.value.data());
 }
 
 void StepGraph::set_dropout_step(std::uint32_t step) {
   const ops::DropoutKernel dropout = ops::dropout_draw_kernel();
   for (const KernelNode& node : rewritable_) {
-    if (node.params.func != dropout.kernel) continue;
+    if (node.kernel != dropout.kernel) continue;
     // The layer and seed as captured; only the step moves on.
     ops::DropoutDraw draw =
         *static_cast<const ops::DropoutDraw*>(node.params.kernelParams[dropout.draw_index]);
