@@ -18,7 +18,8 @@ void apply_override(PipelineYaml& doc, const std::string& text);  // overrides.c
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "plugins", "stages"};
+// `sweep:` is read by kiln::sweep::parse_sweep (kiln/sweep/spec.h); `kiln run` ignores it.
+const std::vector<std::string> kTopKeys = {"name", "description", "plugins", "stages", "sweep"};
 const std::vector<std::string> kStageKeys = {"uses", "needs", "with"};
 
 std::shared_ptr<PipelineYaml> load_document(const fs::path& file) {
