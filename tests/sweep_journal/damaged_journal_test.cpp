@@ -4,18 +4,13 @@
 #include <gtest/gtest.h>
 #include <kiln/sweep/journal.h>
 
-#include <fstream>
-
 #include "sweep_journal/journal_test_support.h"
 
 namespace kiln::sweep {
 namespace {
 
+using testing::append_raw;
 using testing::run_optuna;
-
-void append_raw(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream(file, std::ios::binary | std::ios::app) << text;
-}
 
 std::string load_error(const std::filesystem::path& file) {
   try {

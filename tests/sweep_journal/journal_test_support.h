@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,11 @@ inline OptunaResult run_optuna(const std::vector<std::string>& arguments,
 
 #define KILN_SKIP_WITHOUT_PYTHON(result) \
   if (!(result).skip_reason.empty()) GTEST_SKIP() << (result).skip_reason
+
+// Appends bytes as a foreign (or dying) writer would, without kiln's lock.
+inline void append_raw(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream(file, std::ios::binary | std::ios::app) << text;
+}
 
 // The ops of a journal file, one parsed line each (test-side: the file must be
 // plain JSON, which kiln's lines are unless a value is NaN).

@@ -2,7 +2,8 @@
 
     optuna_journal.py view PATH STUDY          print the study as Optuna loads it (JSON)
     optuna_journal.py optimize PATH STUDY      write a study with study.optimize
-    optuna_journal.py ask-tell PATH STUDY N    N ask/suggest/report/tell rounds (4 ops each)
+    optuna_journal.py ask-tell PATH STUDY N    N ask/suggest/report/tell rounds (4 ops each),
+                                               2 ms apart
     optuna_journal.py pop PATH STUDY           run one trial: Optuna pops a waiting trial
 
 Every command prints one JSON line last. Times are read in UTC (the test sets TZ).
@@ -12,6 +13,7 @@ Exits 77 when optuna cannot be imported.
 import json
 import math
 import sys
+import time
 
 try:
     import optuna
@@ -104,6 +106,9 @@ def ask_tell(path, name, rounds):
         x = trial.suggest_float("x", 0.0, 1.0)
         trial.report(x, 0)
         study.tell(trial, x)
+        # A pause between rounds, as an objective would make: the symlink lock is
+        # not fair, and a writer that retakes it at once can starve the others.
+        time.sleep(0.002)
     return {"rounds": rounds}
 
 

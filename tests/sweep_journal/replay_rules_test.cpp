@@ -3,19 +3,14 @@
 #include <gtest/gtest.h>
 #include <kiln/sweep/journal.h>
 
-#include <fstream>
-
 #include "sweep_journal/journal_test_support.h"
 
 namespace kiln::sweep {
 namespace {
 
+using testing::append_raw;
 using testing::run_optuna;
 using testing::view;
-
-void append_raw(const std::filesystem::path& file, const std::string& text) {
-  std::ofstream(file, std::ios::binary | std::ios::app) << text;
-}
 
 const std::string kLogFloat =
     R"("{\"name\": \"FloatDistribution\", \"attributes\": {\"step\": null, \"low\": 0.001, \"high\": 0.1, \"log\": true}}")";

@@ -31,7 +31,9 @@ std::string random_hex() {
 
 // Optuna's JournalFileSymlinkLock (optuna/storages/journal/_file.py): the lock is
 // `<file>.lock`, made with symlink(2), which fails with EEXIST while another writer
-// holds it, even over NFSv2. Waiters sleep 1 ms, doubling up to 1 s. A lock whose
+// holds it, even over NFSv2. Waiters sleep 1 ms, doubling up to 100 ms (Optuna: up
+// to 1 s; the lock is not fair, and a waiter asleep for a second loses it to a
+// writer that retakes it between its ops, as a sweep driver does). A lock whose
 // target (the journal: stat follows the link) has not changed for the grace period
 // is taken for a dead writer's and broken. Release renames the link to a unique name
 // and unlinks that, so of two breakers only one removes it.
@@ -68,7 +70,7 @@ class SymlinkLock {
         continue;
       }
       std::this_thread::sleep_for(sleep);
-      sleep = std::min<std::chrono::microseconds>(sleep * 2, std::chrono::seconds(1));
+      sleep = std::min<std::chrono::microseconds>(sleep * 2, std::chrono::milliseconds(100));
     }
   }
   ~SymlinkLock() {

@@ -12,16 +12,6 @@
 
 namespace kiln::sweep {
 
-namespace {
-
-nlohmann::json one_key(const std::string& key, const nlohmann::json& value) {
-  nlohmann::json object = nlohmann::json::object();
-  object[key] = value;
-  return object;
-}
-
-}  // namespace
-
 JournalTransaction::JournalTransaction(Journal& journal, int study_id)
     : journal_(journal), study_id_(study_id) {}
 
@@ -42,8 +32,13 @@ void JournalTransaction::stage(int op_code, const nlohmann::json& fields, std::s
                                  journal::dump_python_json(nlohmann::json(journal_.worker_id_)),
                                  rest.size() > 2 ? "," : "", rest.substr(1));
   // Applied as a reader will parse it, so what kiln holds is what the file says.
-  const std::optional<std::string> ignored =
-      journal_.replay_->apply(journal::parse_python_json(text));
+  std::optional<std::string> ignored;
+  try {
+    ignored = journal_.replay_->apply(journal::parse_python_json(text));
+  } catch (const journal::LineError& error) {  // kiln wrote what no reader can read
+    throw InternalError(
+        fmt::format("journal: kiln's own op {} does not read back: {}", text, error.what()));
+  }
   if (ignored)
     throw DataError(fmt::format("journal {}: study '{}': cannot {}: {} (Optuna would ignore it)",
                                 journal_.file().string(), study().name, what, *ignored));
@@ -145,39 +140,38 @@ void JournalTransaction::set_intermediate(int trial, std::int64_t step, double v
   stage(code, op, fmt::format("report step {} of trial {}", step, trial));
 }
 
+// The four attribute ops differ only in their code, owner field and attribute kind.
+void JournalTransaction::set_attr(int op_code, int trial_number, const std::string& key,
+                                  const nlohmann::json& value) {
+  const bool trial =
+      op_code == journal::kSetTrialUserAttr || op_code == journal::kSetTrialSystemAttr;
+  const bool user = op_code == journal::kSetTrialUserAttr || op_code == journal::kSetStudyUserAttr;
+  const std::string field = user ? "user_attr" : "system_attr";
+  nlohmann::json op;
+  op[trial ? "trial_id" : "study_id"] = trial ? trial_id(trial_number) : study_id_;
+  op[field] = nlohmann::json::object({{key, value}});
+  stage(op_code, op,
+        fmt::format("set {} attribute '{}' of {}", user ? "user" : "system", key,
+                    trial ? fmt::format("trial {}", trial_number) : "the study"));
+}
+
 void JournalTransaction::set_user_attr(int trial, const std::string& key,
                                        const nlohmann::json& value) {
-  nlohmann::json op;
-  const int code = journal::kSetTrialUserAttr;
-  op["trial_id"] = trial_id(trial);
-  op["user_attr"] = one_key(key, value);
-  stage(code, op, fmt::format("set user attribute '{}' of trial {}", key, trial));
+  set_attr(journal::kSetTrialUserAttr, trial, key, value);
 }
 
 void JournalTransaction::set_system_attr(int trial, const std::string& key,
                                          const nlohmann::json& value) {
-  nlohmann::json op;
-  const int code = journal::kSetTrialSystemAttr;
-  op["trial_id"] = trial_id(trial);
-  op["system_attr"] = one_key(key, value);
-  stage(code, op, fmt::format("set system attribute '{}' of trial {}", key, trial));
+  set_attr(journal::kSetTrialSystemAttr, trial, key, value);
 }
 
 void JournalTransaction::set_study_user_attr(const std::string& key, const nlohmann::json& value) {
-  nlohmann::json op;
-  const int code = journal::kSetStudyUserAttr;
-  op["study_id"] = study_id_;
-  op["user_attr"] = one_key(key, value);
-  stage(code, op, "set study user attribute '" + key + "'");
+  set_attr(journal::kSetStudyUserAttr, -1, key, value);
 }
 
 void JournalTransaction::set_study_system_attr(const std::string& key,
                                                const nlohmann::json& value) {
-  nlohmann::json op;
-  const int code = journal::kSetStudySystemAttr;
-  op["study_id"] = study_id_;
-  op["system_attr"] = one_key(key, value);
-  stage(code, op, "set study system attribute '" + key + "'");
+  set_attr(journal::kSetStudySystemAttr, -1, key, value);
 }
 
 }  // namespace kiln::sweep

@@ -82,6 +82,8 @@ class JournalTransaction {
   friend class Journal;
   JournalTransaction(Journal& journal, int study_id);
   int trial_id(int number) const;
+  // A trial's attribute, or the study's (trial_number unused).
+  void set_attr(int op_code, int trial_number, const std::string& key, const nlohmann::json& value);
   // Applies `op` to the replay (after it went through the text a reader will see)
   // and queues its line; throws with `what` when the replay would ignore it.
   void stage(int op_code, const nlohmann::json& fields, std::string_view what);
