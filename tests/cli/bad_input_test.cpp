@@ -82,7 +82,7 @@ TEST_F(BadInputTest, UnknownStageType) {
   EXPECT_EQ(
       run_bad(pipeline, 2),
       "kiln: config error: bad.yaml:10:11: unknown stage type 'trian' (did you mean 'train'?); "
-      "known types: drift, evaluate, idx_import, import, register, train, validate");
+      "known types: drift, evaluate, idx_import, import, register, split, train, validate");
 }
 
 TEST_F(BadInputTest, DagCycle) {
