@@ -18,16 +18,32 @@ struct Point {
 
 enum class SeriesStyle {
   Line,           // a line through the points
-  Points,         // a dot per point
+  Points,         // a marker per point
   LineAndPoints,  // both
+};
+
+enum class MarkerShape {
+  Circle,
+  Cross,  // an X: where a pruned trial stopped, in the sweep report
 };
 
 struct Series {
   std::string label;
   // In the order given. A NaN or infinite y is a gap: the line stops before it and
-  // starts again after it; a point alone between gaps is drawn as a dot.
+  // starts again after it; a point alone between gaps is drawn as a marker.
   std::vector<Point> points;
   SeriesStyle style = SeriesStyle::Line;
+
+  // Looks for plots with many series of a few kinds (a sweep's trials); the
+  // defaults draw a run report's curves.
+  // The legend's text when it is not `label` (then `label` becomes the curve's
+  // tooltip). Series with the same legend text share one legend entry, the first's.
+  std::string legend_label = {};
+  std::string color = {};  // "#rrggbb"; empty: the palette's color for the series' index
+  double line_width = 1.8;
+  bool dashed = false;
+  MarkerShape marker = MarkerShape::Circle;
+  bool mark_last = false;  // a marker on the last finite point, whatever the style
 };
 
 struct LinePlot {
