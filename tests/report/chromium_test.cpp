@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "report/headless_chromium.h"
 #include "report/report_cli_fixture.h"
 #include "report/report_test_support.h"
 
@@ -17,24 +18,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-
-constexpr const char* kChromium = "/usr/bin/chromium";
-
-// Chromium with a private profile, killed after 90 s: a first start can take
-// seconds, a hung one must not hang the suite.
-CommandResult chromium(const fs::path& profile, std::vector<std::string> arguments) {
-  std::vector<std::string> argv = {"/usr/bin/timeout",
-                                   "90",
-                                   kChromium,
-                                   "--headless",
-                                   "--no-sandbox",
-                                   "--disable-gpu",
-                                   "--disable-background-networking",
-                                   "--no-first-run",
-                                   "--user-data-dir=" + profile.string()};
-  argv.insert(argv.end(), arguments.begin(), arguments.end());
-  return run_command(argv);
-}
 
 class ChromiumTest : public ReportCliTest {
  protected:
