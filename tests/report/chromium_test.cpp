@@ -71,12 +71,7 @@ TEST_F(ChromiumTest, RendersTheRunReportWithOnePathPerCurve) {
   for (const char* name : {"t-shirt", "sneaker", "boot"})
     EXPECT_THAT(dom, HasSubstr(std::string(">") + name + "</text>"));
 
-  const fs::path png = fs::path(KILN_BINARY_DIR) / "test-artifacts" / "report.png";
-  fs::create_directories(png.parent_path());
-  fs::remove(png);
-  const CommandResult shot =
-      chromium(dir_ / "profile", {"--screenshot=" + png.string(), "--window-size=1200,2400",
-                                  "--hide-scrollbars", "file://" + page.string()});
+  const auto [shot, png] = screenshot(dir_ / "profile", page, "report.png");
   ASSERT_EQ(shot.exit_code, 0) << shot.err;
   ASSERT_TRUE(fs::exists(png)) << shot.err;
   EXPECT_EQ(read_text(png).substr(1, 3), "PNG");

@@ -30,4 +30,21 @@ inline CommandResult chromium(const std::filesystem::path& profile,
   return run_command(argv);
 }
 
+struct Screenshot {
+  CommandResult command;
+  std::filesystem::path png;
+};
+
+// Chromium's screenshot of `page` (1200 x 2400 px) as <build>/test-artifacts/<name>,
+// kept for a person to look at.
+inline Screenshot screenshot(const std::filesystem::path& profile,
+                             const std::filesystem::path& page, const std::string& name) {
+  const auto png = std::filesystem::path(KILN_BINARY_DIR) / "test-artifacts" / name;
+  std::filesystem::create_directories(png.parent_path());
+  std::filesystem::remove(png);
+  return {chromium(profile, {"--screenshot=" + png.string(), "--window-size=1200,2400",
+                             "--hide-scrollbars", "file://" + page.string()}),
+          png};
+}
+
 }  // namespace kiln::test

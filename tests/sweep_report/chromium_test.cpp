@@ -41,12 +41,7 @@ TEST(SweepReportChromium, RendersItsThreeFigures) {
   // The JSON choice arrives as text, not as markup.
   EXPECT_THAT(dom, HasSubstr("{\"note\":\"a&lt;b &amp; 'c'\"}"));
 
-  const fs::path png = fs::path(KILN_BINARY_DIR) / "test-artifacts" / "sweep_report.png";
-  fs::create_directories(png.parent_path());
-  fs::remove(png);
-  const CommandResult shot =
-      chromium(dir / "profile", {"--screenshot=" + png.string(), "--window-size=1200,2400",
-                                 "--hide-scrollbars", "file://" + page.string()});
+  const auto [shot, png] = screenshot(dir / "profile", page, "sweep_report.png");
   ASSERT_EQ(shot.exit_code, 0) << shot.err;
   ASSERT_TRUE(fs::exists(png)) << shot.err;
   EXPECT_GT(fs::file_size(png), 20000u) << "a page of plots, not a blank one";
