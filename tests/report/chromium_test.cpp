@@ -7,6 +7,7 @@
 
 #include <iostream>
 
+#include "report/headless_chromium.h"
 #include "report/report_cli_fixture.h"
 #include "report/report_test_support.h"
 
@@ -17,24 +18,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-
-constexpr const char* kChromium = "/usr/bin/chromium";
-
-// Chromium with a private profile, killed after 90 s: a first start can take
-// seconds, a hung one must not hang the suite.
-CommandResult chromium(const fs::path& profile, std::vector<std::string> arguments) {
-  std::vector<std::string> argv = {"/usr/bin/timeout",
-                                   "90",
-                                   kChromium,
-                                   "--headless",
-                                   "--no-sandbox",
-                                   "--disable-gpu",
-                                   "--disable-background-networking",
-                                   "--no-first-run",
-                                   "--user-data-dir=" + profile.string()};
-  argv.insert(argv.end(), arguments.begin(), arguments.end());
-  return run_command(argv);
-}
 
 class ChromiumTest : public ReportCliTest {
  protected:
@@ -88,12 +71,7 @@ TEST_F(ChromiumTest, RendersTheRunReportWithOnePathPerCurve) {
   for (const char* name : {"t-shirt", "sneaker", "boot"})
     EXPECT_THAT(dom, HasSubstr(std::string(">") + name + "</text>"));
 
-  const fs::path png = fs::path(KILN_BINARY_DIR) / "test-artifacts" / "report.png";
-  fs::create_directories(png.parent_path());
-  fs::remove(png);
-  const CommandResult shot =
-      chromium(dir_ / "profile", {"--screenshot=" + png.string(), "--window-size=1200,2400",
-                                  "--hide-scrollbars", "file://" + page.string()});
+  const auto [shot, png] = screenshot(dir_ / "profile", page, "report.png");
   ASSERT_EQ(shot.exit_code, 0) << shot.err;
   ASSERT_TRUE(fs::exists(png)) << shot.err;
   EXPECT_EQ(read_text(png).substr(1, 3), "PNG");

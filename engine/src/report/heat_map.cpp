@@ -30,11 +30,8 @@ void check_shape(const HeatMap& map) {
 
 // White (#f7fbff) to dark blue (#08306b), linear in each channel.
 std::string blue(double t) {
-  const auto channel = [t](int from, int to) {
-    return static_cast<int>(std::lround(from + (to - from) * std::clamp(t, 0.0, 1.0)));
-  };
-  return fmt::format("#{:02x}{:02x}{:02x}", channel(0xf7, 0x08), channel(0xfb, 0x30),
-                     channel(0xff, 0x6b));
+  static constexpr std::array<detail::Rgb, 2> kStops = {{{0xf7, 0xfb, 0xff}, {0x08, 0x30, 0x6b}}};
+  return detail::color_along(kStops, t);
 }
 
 struct Scale {

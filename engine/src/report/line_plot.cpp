@@ -8,6 +8,7 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <set>
 
 namespace kiln::report {
 namespace {
@@ -66,27 +67,60 @@ struct Frame {
   }
 };
 
-std::string series_label(const Series& series) {
+std::string_view color_of(const Series& series, std::size_t index) {
+  return series.color.empty() ? palette_color(index) : std::string_view(series.color);
+}
+
+// A shared entry names a kind of series, so it takes no "(no finite values)" from
+// the one series that happens to come first.
+std::string legend_text(const Series& series) {
   const bool any = std::any_of(series.points.begin(), series.points.end(), finite);
-  return any ? series.label : series.label + " (no finite values)";
+  const std::string& text = series.legend_label.empty() ? series.label : series.legend_label;
+  return any || !series.legend_label.empty() ? text : text + " (no finite values)";
+}
+
+std::string dash(const Series& series) { return series.dashed ? " stroke-dasharray=\"5 3\"" : ""; }
+
+// A dot or an X centred on (x, y).
+std::string marker(MarkerShape shape, double x, double y, std::string_view color) {
+  if (shape == MarkerShape::Circle)
+    return fmt::format("<circle class=\"marker\" cx=\"{}\" cy=\"{}\" r=\"3.2\" fill=\"{}\"/>",
+                       coordinate(x), coordinate(y), color);
+  return fmt::format(
+      "<path class=\"marker cross\" d=\"M{0} {1} L{2} {3} M{0} {3} L{2} {1}\" stroke=\"{4}\" "
+      "stroke-width=\"2\" fill=\"none\"/>",
+      coordinate(x - 3.5), coordinate(y - 3.5), coordinate(x + 3.5), coordinate(y + 3.5), color);
+}
+
+// A series of X markers shows an X: the X is what tells its points apart. Any
+// other shows a stroke in its color and dash, a little wider than its line.
+std::string swatch(const Series& series, std::size_t index, double x, double y) {
+  const std::string_view color = color_of(series, index);
+  if (series.style == SeriesStyle::Points && series.marker != MarkerShape::Circle)
+    return marker(series.marker, x + 8, y, color);
+  return fmt::format(
+      "<line class=\"legend-swatch\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" "
+      "stroke-width=\"{:g}\"{}/>",
+      coordinate(x), coordinate(y), coordinate(x + 16), coordinate(y), color,
+      std::max(3.0, series.line_width + 1.2), dash(series));
 }
 
 // Legend entries flow left to right and wrap; returns the markup and the height used.
 std::pair<std::string, double> legend(const LinePlot& plot, double top) {
   std::string svg;
+  std::set<std::string> shown;
   double x = kLegendLeft, y = top;
   for (std::size_t i = 0; i < plot.series.size(); ++i) {
-    const std::string label = series_label(plot.series[i]);
+    const std::string label = legend_text(plot.series[i]);
+    if (!shown.insert(label).second) continue;
     const double width = 22 + text_width(label, kFont) + 14;
     if (x + width > plot.width - kRight && x > kLegendLeft) {
       x = kLegendLeft;
       y += kLegendRow;
     }
-    svg += fmt::format(
-        "<line class=\"legend-swatch\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" "
-        "stroke-width=\"3\"/><text class=\"legend\" x=\"{}\" y=\"{}\">{}</text>",
-        coordinate(x), coordinate(y - 4), coordinate(x + 16), coordinate(y - 4), palette_color(i),
-        coordinate(x + 22), coordinate(y), escape_xml(label));
+    svg += swatch(plot.series[i], i, x, y - 4) +
+           fmt::format("<text class=\"legend\" x=\"{}\" y=\"{}\">{}</text>", coordinate(x + 22),
+                       coordinate(y), escape_xml(label));
     x += width;
   }
   return {svg, plot.series.empty() ? 0 : y - top + kLegendRow};
@@ -152,14 +186,24 @@ std::string curve(const Series& series, std::size_t index, const Frame& frame) {
     dots.clear();
     std::copy_if(series.points.begin(), series.points.end(), std::back_inserter(dots), finite);
   }
-  const std::string_view color = palette_color(index);
+  if (series.mark_last) {
+    const auto last = std::find_if(series.points.rbegin(), series.points.rend(), finite);
+    if (last != series.points.rend() &&
+        (dots.empty() || dots.back().x != last->x || dots.back().y != last->y))
+      dots.push_back(*last);
+  }
+  const std::string_view color = color_of(series, index);
+  // A series whose label is not in the legend keeps it as a tooltip.
+  const std::string tooltip = series.legend_label.empty()
+                                  ? std::string()
+                                  : "<title>" + escape_xml(series.label) + "</title>";
   std::string svg = fmt::format(
       "<path class=\"curve\" data-label=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{}\" "
-      "stroke-width=\"{}\" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>",
-      escape_xml(series.label), d, color, line ? "1.8" : "0");
+      "stroke-width=\"{}\" stroke-linejoin=\"round\" stroke-linecap=\"round\"{}{}",
+      escape_xml(series.label), d, color, line ? coordinate(series.line_width) : "0", dash(series),
+      tooltip.empty() ? "/>" : ">" + tooltip + "</path>");
   for (const Point& point : dots)
-    svg += fmt::format("<circle class=\"marker\" cx=\"{}\" cy=\"{}\" r=\"3.2\" fill=\"{}\"/>",
-                       coordinate(frame.px(point.x)), coordinate(frame.py(point.y)), color);
+    svg += marker(series.marker, frame.px(point.x), frame.py(point.y), color);
   return svg;
 }
 

@@ -3,7 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -26,6 +29,25 @@ inline std::string coordinate(double value) { return fmt::format("{:.1f}", value
 // character is the average advance of Latin text in DejaVu Sans and Arial.
 inline double text_width(std::string_view text, double font_size) {
   return 0.6 * font_size * static_cast<double>(text.size());
+}
+
+struct Rgb {
+  int red, green, blue;
+};
+
+// The color at `t` in [0, 1] (clamped) on straight lines between evenly spaced stops
+// in RGB: enough for sequential scales whose stops are already perceptually even.
+inline std::string color_along(std::span<const Rgb> stops, double t) {
+  const double position = std::clamp(t, 0.0, 1.0) * static_cast<double>(stops.size() - 1);
+  const std::size_t segment = std::min(static_cast<std::size_t>(position), stops.size() - 2);
+  const double local = position - static_cast<double>(segment);
+  const Rgb& from = stops[segment];
+  const Rgb& to = stops[segment + 1];
+  const auto channel = [local](int a, int b) {
+    return static_cast<int>(std::lround(a + (b - a) * local));
+  };
+  return fmt::format("#{:02x}{:02x}{:02x}", channel(from.red, to.red),
+                     channel(from.green, to.green), channel(from.blue, to.blue));
 }
 
 }  // namespace kiln::report::detail
