@@ -1,7 +1,7 @@
 // Stage "split": one dataset version in, two content-addressed versions out, the
 // train part (kind `dataset`, so that a downstream `train` still finds its single
-// dataset input) and the validation part (kind `validation`, for
-// context.find_input("validation")). Both keep every array of the input with its
+// dataset input) and the validation part (kind `validation_data`, for
+// context.find_input("validation_data")). Both keep every array of the input with its
 // dtype and row shape, rows in their original order.
 //
 // Which rows go to validation is a pure function of the input's content id, the
@@ -231,7 +231,7 @@ void run(StageContext& context) {
                 .content_id = train.id,
                 .meta = describe(train, "train")});
   context.emit({.name = "validation",
-                .kind = "validation",
+                .kind = "validation_data",
                 .path = validation.file,
                 .content_id = validation.id,
                 .meta = describe(validation, "validation")});
@@ -255,7 +255,7 @@ StageType split_type() {
       .optional("stratify", ParamType::Bool, false,
                 "random order: keep each class's share of the integer labels in y");
   type.consumes = {"dataset"};
-  type.produces = {"dataset", "validation"};
+  type.produces = {"dataset", "validation_data"};
   type.check = check_params;
   type.run = run;
   return type;

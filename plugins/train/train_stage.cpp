@@ -168,7 +168,7 @@ void run_train(kiln::StageContext& context) {
   data_options.sample_shape = shape_of(config.model.at("input"));
   batches = kiln::train::dataset_batches(dataset.path, data_options);
 
-  const kiln::Artifact* validation = context.find_input("validation");
+  const kiln::Artifact* validation = context.find_input("validation_data");
   if (validation != nullptr && config.loss != "cross_entropy")
     throw kiln::ConfigError(fmt::format("stage '{}': a validation split is scored for "
                                         "classifiers only (loss: cross_entropy, not {})",
@@ -310,7 +310,7 @@ void register_stages(kiln::StageRegistrar& registrar) {
                  .summary = "Train a model declared in the pipeline (layers from linear to conv2d) "
                             "with SGD or AdamW; checkpoints and resumes",
                  .params = schema(),
-                 .consumes = {"dataset", "validation"},
+                 .consumes = {"dataset", "validation_data"},
                  .produces = {"model"},
                  .metrics = {"train/loss", "train/accuracy", "train/lr", "train/samples_per_s",
                              "train/step_ms", "train/data_wait_ms", "train/epoch",

@@ -48,7 +48,7 @@ stages:
   const nlohmann::json& outputs = manifests["split"]["outputs"];
   ASSERT_EQ(outputs.size(), 2u);
   EXPECT_EQ(outputs[0]["kind"], "dataset");
-  EXPECT_EQ(outputs[1]["kind"], "validation");
+  EXPECT_EQ(outputs[1]["kind"], "validation_data");
   const auto train_part =
       data::read_dataset_info(registry() / outputs[0]["path"].get<std::string>());
   const auto validation_part =
@@ -69,7 +69,7 @@ stages:
   ASSERT_EQ(inputs.size(), 2u);
   EXPECT_EQ(inputs[0]["kind"], "dataset");
   EXPECT_EQ(inputs[0]["content_id"], train_part.id);
-  EXPECT_EQ(inputs[1]["kind"], "validation");
+  EXPECT_EQ(inputs[1]["kind"], "validation_data");
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST_F(SplitStage, LastTakesTheLastRowsAsTheyAre) {
   EXPECT_EQ(outputs[0].name, "train");
   EXPECT_EQ(outputs[0].kind, "dataset");
   EXPECT_EQ(outputs[1].name, "validation");
-  EXPECT_EQ(outputs[1].kind, "validation");
+  EXPECT_EQ(outputs[1].kind, "validation_data");
   EXPECT_EQ(outputs[0].meta["rows"], 500);
   EXPECT_EQ(outputs[1].meta["rows"], 100);
   EXPECT_EQ(outputs[1].meta["parent"], input.content_id);

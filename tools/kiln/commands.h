@@ -35,5 +35,6 @@ void add_version_command(CLI::App& app);
 void add_data_command(CLI::App& app, const GlobalOptions& global);
 void add_report_command(CLI::App& app, const GlobalOptions& global);
 void add_registry_command(CLI::App& app, const GlobalOptions& global);
+void add_sweep_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kiln::cli
