@@ -127,13 +127,12 @@ kiln::Device pick_device(const std::string& requested, int local_rank) {
 void score_validation(kiln::StageContext& context, const kiln::Artifact& validation,
                       std::int64_t epoch, kiln::nn::Model& model) {
   const auto start = std::chrono::steady_clock::now();
-  const kiln::train::Predictions predictions = kiln::train::predict_classes(
+  const kiln::train::Scores scores = kiln::train::score_classifier(
       model, context.params().get("preprocess"), validation.path, kValidationBatch);
-  const kiln::train::Scores scores = kiln::train::score(predictions);
   context.run().log_metric("val/accuracy", scores.accuracy, epoch);
   context.run().log_metric("val/loss", scores.loss, epoch);
   kiln::log::info("train: epoch {} validation accuracy {:.4f}, loss {:.4f} ({} rows, {:.2f} s)",
-                  epoch, scores.accuracy, scores.loss, predictions.labels.size(),
+                  epoch, scores.accuracy, scores.loss, scores.rows,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 

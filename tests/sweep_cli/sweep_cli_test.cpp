@@ -196,8 +196,11 @@ pid_t child_with(pid_t parent, const std::string& word) {
   return 0;
 }
 
-TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
-  write_text(dir_ / "p.yaml", sweep_pipeline(R"(  space:
+// A sweep of 3 random trials of 40 short epochs, one worker, started in the
+// background; returns the parent's pid once trial 0 has reported its second epoch,
+// with the worker's pid.
+std::pair<pid_t, pid_t> start_long_sweep(const fs::path& dir, const fs::path& registry) {
+  write_text(dir / "p.yaml", sweep_pipeline(R"(  space:
     train.with.lr: {loguniform: [0.001, 0.01]}
   objective: {metric: val/accuracy, direction: maximize}
   sampler: {type: random, seed: 3}
@@ -206,25 +209,51 @@ TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
 )", 40));
   const std::string kiln_path = std::string(KILN_BINARY_DIR) + "/bin/kiln";
   const pid_t parent = ::fork();
-  ASSERT_GE(parent, 0);
   if (parent == 0) {
-    ::setenv("KILN_REGISTRY", registry().c_str(), 1);
+    ::setenv("KILN_REGISTRY", registry.c_str(), 1);
     ::setenv("KILN_PLAIN_PROGRESS", "1", 1);
-    if (::chdir(dir_.path().c_str()) != 0) std::_Exit(126);
+    if (::chdir(dir.c_str()) != 0) std::_Exit(126);
     ::execl(kiln_path.c_str(), "kiln", "sweep", "p.yaml", static_cast<char*>(nullptr));
     std::_Exit(127);
   }
-  // Mid-trial: trial 0 has reported an epoch and not finished.
-  const fs::path journal = registry() / "sweeps" / "tiny-sweep" / "journal.log";
-  pid_t worker = 0;
-  for (int i = 0; i < 6000 && worker == 0; ++i) {
+  const fs::path journal = registry / "sweeps" / "tiny-sweep" / "journal.log";
+  for (int i = 0; i < 6000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (!fs::exists(journal)) continue;
     const std::string text = read_text(journal);
     if (text.find("\"step\":2") == std::string::npos && text.find("\"step\": 2") == std::string::npos)
       continue;
-    worker = child_with(parent, "--worker-id");
+    if (const pid_t worker = child_with(parent, "--worker-id")) return {parent, worker};
   }
+  return {parent, 0};
+}
+
+// Every sampled trial finished once: the interrupted one failed with `reason` and its
+// re-queued copy completed.
+void expect_each_trial_once(const sweep::Study& study, const std::string& reason) {
+  int failed = 0, sampled = 0, complete = 0;
+  std::set<int> finished_originals;
+  for (const sweep::Trial& trial : study.trials) {
+    const bool copy = trial.system_attrs.contains("kiln:requeued_from");
+    sampled += !copy;
+    if (trial.state == sweep::TrialState::Fail) {
+      ++failed;
+      EXPECT_THAT(trial.system_attrs.value("kiln:fail_reason", ""), HasSubstr(reason));
+      continue;
+    }
+    ASSERT_EQ(trial.state, sweep::TrialState::Complete) << trial.number;
+    ++complete;
+    const int original = copy ? trial.system_attrs["kiln:requeued_from"].get<int>() : trial.number;
+    EXPECT_TRUE(finished_originals.insert(original).second) << "trial " << original << " ran twice";
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(sampled, 3);
+  EXPECT_EQ(complete, 3);
+  EXPECT_EQ(study.trials.size(), 4u);
+}
+
+TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
+  const auto [parent, worker] = start_long_sweep(dir_.path(), registry());
   ASSERT_NE(worker, 0) << "the worker never reported its second epoch";
   ASSERT_EQ(::kill(worker, SIGKILL), 0);
   int status = 0;
@@ -235,27 +264,23 @@ TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   // The re-queued trial resumed from the killed trial's checkpoint.
   EXPECT_THAT(again.err + again.out, HasSubstr("resuming from the checkpoint"));
+  expect_each_trial_once(kiln_view(), "ended while it ran");
+}
 
-  const sweep::Study study = kiln_view();
-  int killed = 0, sampled = 0, complete = 0;
-  std::set<int> finished_originals;
-  for (const sweep::Trial& trial : study.trials) {
-    const bool copy = trial.system_attrs.contains("kiln:requeued_from");
-    sampled += !copy;
-    if (trial.state == sweep::TrialState::Fail) {
-      ++killed;
-      EXPECT_THAT(trial.system_attrs.value("kiln:fail_reason", ""), HasSubstr("ended while it ran"));
-      continue;
-    }
-    ASSERT_EQ(trial.state, sweep::TrialState::Complete) << trial.number;
-    ++complete;
-    const int original = copy ? trial.system_attrs["kiln:requeued_from"].get<int>() : trial.number;
-    EXPECT_TRUE(finished_originals.insert(original).second) << "trial " << original << " ran twice";
-  }
-  EXPECT_EQ(killed, 1);
-  EXPECT_EQ(sampled, 3);
-  EXPECT_EQ(complete, 3);
-  EXPECT_EQ(study.trials.size(), 4u);
+TEST_F(SweepCli, CtrlCStopsTheWorkersWhichRequeueTheirTrials) {
+  const auto [parent, worker] = start_long_sweep(dir_.path(), registry());
+  ASSERT_NE(worker, 0) << "the worker never reported its second epoch";
+  ASSERT_EQ(::kill(parent, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(::kill(worker, 0), -1) << "the worker outlived the parent";
+
+  const CommandResult again = kiln({"sweep", "p.yaml"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.err + again.out, HasSubstr("resuming from the checkpoint"));
+  expect_each_trial_once(kiln_view(), "interrupted by a signal");
 }
 
 TEST_F(SweepCli, TpeWithOneWorkerRepeatsItsTrialsBySeed) {

@@ -4,6 +4,7 @@
 #include <kiln/data/dataset.h>
 #include <kiln/error.h>
 #include <kiln/run_log.h>
+#include <kiln/train/predict.h>
 #include <kiln/train/trainer.h>
 
 #include <gmock/gmock.h>
@@ -191,6 +192,37 @@ TEST_F(TrainerTest, LearnsAndLogsEveryLogStep) {
   // Warmup: lr at step s (1-based after the step) is 0.01 * cos-schedule * s/2 for s <= 2.
   EXPECT_GT(run.metrics["train/lr"].front().second, run.metrics["train/lr"].back().second);
   for (const auto& [step, value] : run.metrics["train/samples_per_s"]) EXPECT_GT(value, 0) << step;
+}
+
+// The epoch hook sees each epoch once, after its last step, with the model as trained
+// so far; scoring the model there agrees with predicting it row by row.
+TEST_F(TrainerTest, EpochHookScoresTheModelAfterEveryEpoch) {
+  const fs::path data = write_dataset(dir_ / "registry", 200);
+  const fs::path validation = write_dataset(dir_ / "registry", 60);
+  auto source = batches(data);
+  std::vector<std::int64_t> epochs;
+  std::vector<double> accuracies;
+  TrainerIO io{.run = nullptr, .progress = nullptr, .stop_requested = [] { return false; }};
+  io.on_epoch_end = [&](std::int64_t epoch, nn::Model& model) {
+    epochs.push_back(epoch);
+    const Scores scores = score_classifier(model, Json::object(), validation, 25);
+    const Predictions rows = predict_classes(model, Json::object(), validation, 7);
+    ASSERT_EQ(scores.rows, 60);
+    ASSERT_EQ(rows.labels.size(), 60u);
+    std::size_t right = 0;
+    double loss = 0;
+    for (std::size_t i = 0; i < rows.labels.size(); ++i) {
+      right += rows.labels[i] == rows.predicted[i];
+      loss += rows.losses[i];
+    }
+    EXPECT_DOUBLE_EQ(scores.accuracy, static_cast<double>(right) / 60.0) << epoch;
+    EXPECT_NEAR(scores.loss, loss / 60.0, 1e-5) << epoch;
+    accuracies.push_back(scores.accuracy);
+  };
+  Trainer trainer(config(), *source, io);
+  trainer.run();
+  EXPECT_EQ(epochs, (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_GT(accuracies.back(), 0.9);  // the quadrant task is learnt in 3 epochs
 }
 
 TEST_F(TrainerTest, ModelThatCannotScoreTheClassesIsAConfigError) {

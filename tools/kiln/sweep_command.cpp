@@ -7,10 +7,12 @@
 #include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/log.h>
+#include <kiln/registry/mlflow_store.h>
 #include <kiln/sweep/sweep.h>
 
 #include <fmt/format.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,6 +72,43 @@ std::vector<std::string> worker_environment(int index, int count, int gpus) {
   return out;
 }
 
+// The parent waits while its workers run, each in its own process group. SIGINT and
+// SIGTERM reach the parent alone; it passes them on, so that each worker re-queues
+// its trial and stops, and then stops itself without evaluating a winner. Handlers
+// do not survive exec, so workers install their own.
+constexpr int kMaxWorkers = 256;
+volatile sig_atomic_t g_signal = 0;
+pid_t g_workers[kMaxWorkers] = {};
+int g_worker_count = 0;
+
+extern "C" void forward_signal(int signal) {
+  g_signal = signal;
+  for (int i = 0; i < g_worker_count; ++i)
+    if (g_workers[i] > 0) ::kill(g_workers[i], signal);
+}
+
+class ForwardSignals {
+ public:
+  ForwardSignals() {
+    struct sigaction action {};
+    action.sa_handler = forward_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &previous_int_);
+    ::sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~ForwardSignals() {
+    ::sigaction(SIGINT, &previous_int_, nullptr);
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
+    g_worker_count = 0;
+  }
+  ForwardSignals(const ForwardSignals&) = delete;
+  ForwardSignals& operator=(const ForwardSignals&) = delete;
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
+
 pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -79,6 +118,9 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   const pid_t pid = ::fork();
   if (pid < 0) throw StageError(fmt::format("kiln sweep: fork: {}", std::strerror(errno)));
   if (pid == 0) {
+    // Its own process group: a terminal's Ctrl-C reaches the parent alone, which passes
+    // it on once (a second SIGINT would kill a worker before it re-queues its trial).
+    ::setpgid(0, 0);
     ::execve("/proc/self/exe", args.data(), envp.data());
     std::fprintf(stderr, "kiln sweep: exec /proc/self/exe: %s\n", std::strerror(errno));
     std::_Exit(127);
@@ -96,6 +138,8 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
   const double deadline = plan.spec.time_limit
                               ? std::chrono::duration<double>(now).count() + *plan.spec.time_limit
                               : 0;
+  if (count > kMaxWorkers)
+    throw ConfigError(fmt::format("kiln sweep --workers {}: at most {}", count, kMaxWorkers));
   std::map<pid_t, std::string> running;
   for (int i = 0; i < count; ++i) {
     const std::string id = fmt::format("{}-w{}-{}", plan.study, i, ::getpid());
@@ -105,7 +149,9 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
     argv.insert(argv.end(), {"--worker-id", id, "--parent-run", parent, "--trials",
                              std::to_string(a.trials)});
     if (deadline > 0) argv.insert(argv.end(), {"--deadline", fmt::format("{:.3f}", deadline)});
-    running[spawn(argv, worker_environment(i, count, gpus))] = id;
+    const pid_t pid = spawn(argv, worker_environment(i, count, gpus));
+    running[pid] = id;
+    g_workers[g_worker_count++] = pid;
   }
   log::info("sweep {}: {} worker(s), {} thread(s) each{}", plan.study, count,
             std::max(1, available_cores() / count), gpus > 0 ? ", one GPU each" : "");
@@ -130,8 +176,10 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
 }
 
 void print_summary(const sweep::SweepOutcome& outcome, const sweep::SweepPlan& plan) {
-  fmt::print("sweep {}: {} trials ({} complete, {} pruned, {} failed), {} epochs\n", plan.study,
-             outcome.trials, outcome.complete, outcome.pruned, outcome.failed, outcome.epochs);
+  fmt::print("sweep {}: {} trials ({} complete, {} pruned, {} failed), {} epochs, median trial "
+             "overhead {:.2f} s\n",
+             plan.study, outcome.trials, outcome.complete, outcome.pruned, outcome.failed,
+             outcome.epochs, outcome.trial_overhead_s);
   if (outcome.best_trial)
     fmt::print("best: trial {}, {} = {:.4f}, {}\n", *outcome.best_trial,
                plan.spec.objective.metric, *outcome.best_value, outcome.best_params.dump());
@@ -151,7 +199,17 @@ void run_sweep(const SweepArguments& a, const GlobalOptions& global) {
   }
   const auto start = std::chrono::steady_clock::now();
   const std::string parent = sweep::start_sweep(plan, global.registry);
-  const std::vector<std::string> failures = run_workers(a, global, plan, parent);
+  std::vector<std::string> failures;
+  {
+    ForwardSignals forward;
+    failures = run_workers(a, global, plan, parent);
+  }
+  if (g_signal != 0) {
+    registry::MlflowStore(global.registry).open_run(parent)->end(registry::RunStatus::Killed);
+    throw InterruptedError(fmt::format("sweep {}: stopped by signal {}; the workers re-queued "
+                                       "their trials: run kiln sweep again to continue",
+                                       plan.study, static_cast<int>(g_signal)));
+  }
   for (const auto& failure : failures) log::warn("sweep {}: {}", plan.study, failure);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -147,7 +147,9 @@ SweepOutcome summarize(const Study& study, const SweepSpec* spec) {
       case TrialState::Waiting: ++outcome.waiting; break;
     }
     outcome.epochs += static_cast<std::int64_t>(trial.intermediate.size());
-    if (trial.system_attrs.contains(kWallAttr) && trial.system_attrs.contains(kTrainAttr))
+    // Only a complete trial knows how long its stages ran (a pruned one stops inside).
+    if (trial.state == TrialState::Complete && trial.system_attrs.contains(kWallAttr) &&
+        trial.system_attrs.contains(kTrainAttr))
       overheads.push_back(trial.system_attrs[kWallAttr].get<double>() -
                           trial.system_attrs[kTrainAttr].get<double>());
   }

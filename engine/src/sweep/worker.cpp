@@ -157,7 +157,7 @@ class TrialRun {
       state = TrialState::Pruned;
     journal_.with_lock(plan_.study, [&](JournalTransaction& tx) {
       tx.set_system_attr(number_, kWallAttr, wall);
-      tx.set_system_attr(number_, kTrainAttr, stage_seconds);
+      if (state == TrialState::Complete) tx.set_system_attr(number_, kTrainAttr, stage_seconds);
       if (!failure.empty()) tx.set_system_attr(number_, kFailReasonAttr, failure);
       if (state == TrialState::Fail || !std::isfinite(last))
         tx.set_state(number_, TrialState::Fail);

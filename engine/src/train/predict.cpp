@@ -27,9 +27,13 @@ Predictions predict_classes(const std::filesystem::path& model_file,
   return predict_classes(model, preprocess, dataset_file, batch_size, progress);
 }
 
-Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
-                            const std::filesystem::path& dataset_file, std::int64_t batch_size,
-                            const std::function<void(std::int64_t, std::int64_t)>& progress) {
+namespace {
+
+// The batches of a dataset as the model sees them in evaluation: its input shape, on
+// its device, normalised as in training without the random augmentation.
+std::unique_ptr<BatchSource> eval_batches(const nn::Model& model, const nlohmann::json& preprocess,
+                                          const std::filesystem::path& dataset_file,
+                                          std::int64_t batch_size) {
   BatchOptions options;
   options.batch_size = batch_size;
   options.shuffle = false;
@@ -38,12 +42,22 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
   options.preprocess = preprocess;
   options.augment = false;
   auto batches = dataset_batches(dataset_file, options);
+  const std::int64_t classes = model.output_shape()[0];
+  if (batches->classes() > classes)
+    throw DataError(fmt::format("{}: labels go up to {} but the model scores {} classes",
+                                dataset_file.string(), batches->classes() - 1, classes));
+  batches->start_epoch(0, 0);
+  return batches;
+}
+
+}  // namespace
+
+Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
+                            const std::filesystem::path& dataset_file, std::int64_t batch_size,
+                            const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  auto batches = eval_batches(model, preprocess, dataset_file, batch_size);
   Predictions result;
   result.classes = model.output_shape()[0];
-  if (batches->classes() > result.classes)
-    throw DataError(fmt::format("{}: labels go up to {} but the model scores {} classes",
-                                dataset_file.string(), batches->classes() - 1, result.classes));
-  batches->start_epoch(0, 0);
   Batch batch;
   std::int64_t done = 0;
   while (batches->next(batch)) {
@@ -67,18 +81,24 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
   return result;
 }
 
-Scores score(const Predictions& predictions) {
+Scores score_classifier(nn::Model& model, const nlohmann::json& preprocess,
+                        const std::filesystem::path& dataset_file, std::int64_t batch_size) {
+  auto batches = eval_batches(model, preprocess, dataset_file, batch_size);
+  Tensor loss_sum = Tensor::zeros({1}).to(model.device());
+  Tensor correct = Tensor::zeros({1}).to(model.device());
+  Tensor none;
   Scores scores;
-  const std::size_t rows = predictions.labels.size();
-  if (rows == 0) return scores;
-  std::size_t correct = 0;
-  double loss = 0.0;
-  for (std::size_t i = 0; i < rows; ++i) {
-    correct += predictions.labels[i] == predictions.predicted[i] ? 1 : 0;
-    loss += predictions.losses[i];
+  Batch batch;
+  while (batches->next(batch)) {
+    nn::ForwardContext context;
+    const Tensor logits = model.forward(batch.x, {nn::Mode::Eval, 0, 0}, context);
+    ops::softmax_cross_entropy(logits, batch.y, 0.0f, 1.0f, none, loss_sum, correct);
+    scores.rows += logits.dim(0);
   }
-  scores.accuracy = static_cast<double>(correct) / static_cast<double>(rows);
-  scores.loss = loss / static_cast<double>(rows);
+  if (scores.rows == 0) return scores;
+  const double rows = static_cast<double>(scores.rows);
+  scores.loss = loss_sum.to(Device::cpu()).data<float>()[0] / rows;
+  scores.accuracy = correct.to(Device::cpu()).data<float>()[0] / rows;
   return scores;
 }
 

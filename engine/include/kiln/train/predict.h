@@ -38,11 +38,15 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
                             const std::filesystem::path& dataset_file, std::int64_t batch_size,
                             const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
-// Accuracy and mean cross-entropy of a set of predictions.
+// Accuracy and mean cross-entropy of a classifier in memory over a dataset version
+// (the train stage's validation split after each epoch): batch losses summed on the
+// model's device and read once at the end, no per-row work on the host.
 struct Scores {
   double accuracy = 0.0;
   double loss = 0.0;
+  std::int64_t rows = 0;
 };
-Scores score(const Predictions& predictions);
+Scores score_classifier(nn::Model& model, const nlohmann::json& preprocess,
+                        const std::filesystem::path& dataset_file, std::int64_t batch_size);
 
 }  // namespace kiln::train
