@@ -74,7 +74,11 @@ TEST(SweepReport, ParallelCoordinatesHaveOneLinePerCompleteTrial) {
   // By name: hidden, layers, lr, then the objective.
   EXPECT_THAT(axes[1], HasSubstr(">train.with.layers<title>"));
   EXPECT_EQ(count_of(axes[1], "<text class=\"tick\""), 3);
-  EXPECT_THAT(axes[1], HasSubstr("\u2026<title>[{&quot;type&quot;:&quot;dense&quot;,"
+  // Structured choices share long prefixes: each tick starts with the choice's index,
+  // and its tooltip holds the whole text.
+  EXPECT_THAT(axes[1], HasSubstr(">#0 [{&quot;type"));
+  EXPECT_THAT(axes[1], HasSubstr(">#1 [{&quot;type"));
+  EXPECT_THAT(axes[1], HasSubstr("\u2026<title>#1 [{&quot;type&quot;:&quot;dense&quot;,"
                                  "&quot;units&quot;:128},{&quot;type&quot;:&quot;dropout&quot;"));
 }
 

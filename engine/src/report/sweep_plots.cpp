@@ -100,7 +100,13 @@ ParallelAxis axis_of(const SweepParameter& parameter) {
   ParallelAxis axis{parameter.display};
   if (parameter.kind == SweepParameter::Kind::Categorical) {
     axis.scale = ParallelAxis::Scale::Categorical;
-    for (const auto& choice : parameter.choices) axis.categories.push_back(value_text(choice));
+    // Structured choices (a model's layers as JSON text) share long prefixes, so an
+    // abbreviated tick would not tell them apart: each starts with its index.
+    for (std::size_t i = 0; i < parameter.choices.size(); ++i) {
+      const std::string text = value_text(parameter.choices[i]);
+      const bool structured = !text.empty() && (text.front() == '{' || text.front() == '[');
+      axis.categories.push_back(structured ? fmt::format("#{} {}", i, text) : text);
+    }
     return axis;
   }
   axis.scale = parameter.log ? ParallelAxis::Scale::Log : ParallelAxis::Scale::Linear;
