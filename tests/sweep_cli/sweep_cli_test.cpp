@@ -7,10 +7,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <fstream>
@@ -46,7 +46,8 @@ stages:
     needs: [split]
     with:
       model: {layers: [flatten, {linear: {out: 16}}, relu, {linear: {out: classes}}]}
-      epochs: )" + std::to_string(epochs) + R"(
+      epochs: )" +
+         std::to_string(epochs) + R"(
       batch_size: 50
       lr: 0.003
       threads: 1
@@ -63,7 +64,7 @@ sweep:
 }
 
 const char* kGridSweep = R"(  space:
-    train.with.lr: {choice: [0.00001, 0.01]}
+    train.with.lr: {choice: [0.01, 0.00001]}
     train.with.batch_size: {choice: [25, 100]}
   objective: {metric: val/accuracy, direction: maximize}
   sampler: {type: grid}
@@ -136,16 +137,30 @@ TEST_F(SweepCli, GridWithAshaReadsTheSameInOptunaAndShowsAsMlflowChildRuns) {
     const double lr = theirs["params"]["train.with.lr"];
     const int batch = theirs["params"]["train.with.batch_size"];
     EXPECT_DOUBLE_EQ(lr, sweep::to_external(trial.distributions.at("train.with.lr"),
-                                            trial.params.at("train.with.lr")).get<double>());
+                                            trial.params.at("train.with.lr"))
+                             .get<double>());
     points.insert({lr, batch});
     pruned += trial.state == sweep::TrialState::Pruned;
-    EXPECT_TRUE(trial.state == sweep::TrialState::Complete || trial.state == sweep::TrialState::Pruned)
+    EXPECT_TRUE(trial.state == sweep::TrialState::Complete ||
+                trial.state == sweep::TrialState::Pruned)
         << to_string(trial.state);
   }
   // The grid: exactly its product, each point once.
-  EXPECT_EQ(points, (std::set<std::pair<double, int>>{{1e-5, 25}, {1e-5, 100}, {0.01, 25}, {0.01, 100}}));
-  // lr 1e-5 learns nothing in an epoch: ASHA (top 1/3 at epoch 1) stops some trials there.
-  EXPECT_GE(pruned, 1);
+  EXPECT_EQ(points,
+            (std::set<std::pair<double, int>>{{1e-5, 25}, {1e-5, 100}, {0.01, 25}, {0.01, 100}}));
+  // The grid runs both lr 0.01 trials first (row-major), so each lr 1e-5 trial, which
+  // learns nothing in an epoch, meets at least one of them at ASHA's epoch-1 rung
+  // whatever the workers' timing, and is not the best there: it is stopped. (Whether
+  // the second lr 0.01 trial is stopped depends on which of the two reports first.)
+  EXPECT_GE(pruned, 2);
+  for (const sweep::Trial& trial : study.trials) {
+    const double lr = sweep::to_external(trial.distributions.at("train.with.lr"),
+                                         trial.params.at("train.with.lr"))
+                          .get<double>();
+    if (lr < 1e-3) {
+      EXPECT_EQ(trial.state, sweep::TrialState::Pruned) << trial.number;
+    }
+  }
 
   // MLflow: one parent; its children are the four trials, each with its lr and one
   // val/accuracy point per epoch it trained, and the winner's evaluation.
@@ -206,7 +221,8 @@ std::pair<pid_t, pid_t> start_long_sweep(const fs::path& dir, const fs::path& re
   sampler: {type: random, seed: 3}
   trials: 3
   workers: 1
-)", 40));
+)",
+                                            40));
   const std::string kiln_path = std::string(KILN_BINARY_DIR) + "/bin/kiln";
   const pid_t parent = ::fork();
   if (parent == 0) {
@@ -221,7 +237,8 @@ std::pair<pid_t, pid_t> start_long_sweep(const fs::path& dir, const fs::path& re
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (!fs::exists(journal)) continue;
     const std::string text = read_text(journal);
-    if (text.find("\"step\":2") == std::string::npos && text.find("\"step\": 2") == std::string::npos)
+    if (text.find("\"step\":2") == std::string::npos &&
+        text.find("\"step\": 2") == std::string::npos)
       continue;
     if (const pid_t worker = child_with(parent, "--worker-id")) return {parent, worker};
   }
@@ -289,9 +306,11 @@ TEST_F(SweepCli, TpeWithOneWorkerRepeatsItsTrialsBySeed) {
     train.with.lr: {loguniform: [0.0001, 0.03]}
     train.with.batch_size: {choice: [25, 50, 100]}
   objective: {metric: val/accuracy, direction: maximize}
-  sampler: {type: tpe, seed: )" + std::to_string(seed) + R"(}
+  sampler: {type: tpe, seed: )" + std::to_string(seed) +
+                                                   R"(}
   trials: 12
-)", 1));
+)",
+                                               1));
     const CommandResult run = run_command(
         {std::string(KILN_BINARY_DIR) + "/bin/kiln", "sweep", "p.yaml"},
         {{"KILN_REGISTRY", (dir_ / registry_name).string()}, {"KILN_PLAIN_PROGRESS", "1"}},
@@ -333,22 +352,28 @@ TEST_P(SweepCliBadInput, OneLineExitTwoNothingWritten) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, SweepCliBadInput,
     ::testing::Values(
-        BadSweep{"UnknownParameter", "  space: {train.with.lrate: {uniform: [0.1, 0.2]}}\n"
+        BadSweep{"UnknownParameter",
+                 "  space: {train.with.lrate: {uniform: [0.1, 0.2]}}\n"
                  "  objective: {metric: val/accuracy, direction: maximize}\n  trials: 2\n",
                  "lrate"},
-        BadSweep{"EmptyChoice", "  space: {train.with.batch_size: {choice: []}}\n"
+        BadSweep{"EmptyChoice",
+                 "  space: {train.with.batch_size: {choice: []}}\n"
                  "  objective: {metric: val/accuracy, direction: maximize}\n  trials: 2\n",
                  "choice"},
-        BadSweep{"LowNotBelowHigh", "  space: {train.with.lr: {uniform: [0.2, 0.1]}}\n"
+        BadSweep{"LowNotBelowHigh",
+                 "  space: {train.with.lr: {uniform: [0.2, 0.1]}}\n"
                  "  objective: {metric: val/accuracy, direction: maximize}\n  trials: 2\n",
                  "0.2"},
-        BadSweep{"LogBoundNotPositive", "  space: {train.with.lr: {loguniform: [0, 0.1]}}\n"
+        BadSweep{"LogBoundNotPositive",
+                 "  space: {train.with.lr: {loguniform: [0, 0.1]}}\n"
                  "  objective: {metric: val/accuracy, direction: maximize}\n  trials: 2\n",
                  "a log range needs low > 0"},
-        BadSweep{"MetricNoStageLogs", "  space: {train.with.lr: {uniform: [0.1, 0.2]}}\n"
+        BadSweep{"MetricNoStageLogs",
+                 "  space: {train.with.lr: {uniform: [0.1, 0.2]}}\n"
                  "  objective: {metric: val/acuracy, direction: maximize}\n  trials: 2\n",
                  "did you mean 'val/accuracy'"},
-        BadSweep{"DirectionTypo", "  space: {train.with.lr: {uniform: [0.1, 0.2]}}\n"
+        BadSweep{"DirectionTypo",
+                 "  space: {train.with.lr: {uniform: [0.1, 0.2]}}\n"
                  "  objective: {metric: val/accuracy, direction: maximise}\n  trials: 2\n",
                  "did you mean 'maximize'"}),
     [](const auto& info) { return std::string(info.param.name); });
