@@ -169,9 +169,10 @@ void run_train(kiln::StageContext& context) {
 
   const kiln::Artifact* validation = context.find_input("validation_data");
   if (validation != nullptr && config.loss != "cross_entropy")
-    throw kiln::ConfigError(fmt::format("stage '{}': a validation split is scored for "
-                                        "classifiers only (loss: cross_entropy, not {})",
-                                        context.name(), config.loss));
+    throw kiln::ConfigError(
+        fmt::format("stage '{}': a validation split is scored for "
+                    "classifiers only (loss: cross_entropy, not {})",
+                    context.name(), config.loss));
   kiln::train::Trainer trainer(config, *batches,
                                {.run = &context.run(),
                                 .progress = &context.progress(),
@@ -179,10 +180,11 @@ void run_train(kiln::StageContext& context) {
                                 .checkpoint_dir = context.resume_dir(),
                                 .group = group,
                                 .checkpoint_writer = placement.rank == 0,
-                                .on_epoch_end = [&](std::int64_t epoch, kiln::nn::Model& model) {
-                                  if (validation != nullptr && placement.rank == 0)
-                                    score_validation(context, *validation, epoch, model);
-                                }});
+                                .on_epoch_end =
+                                    [&](std::int64_t epoch, kiln::nn::Model& model) {
+                                      if (validation != nullptr && placement.rank == 0)
+                                        score_validation(context, *validation, epoch, model);
+                                    }});
   if (group != nullptr)
     kiln::log::info(
         "train: rank {} of {} ({}), global batch {}, gradient buckets of {} MB, "

@@ -223,7 +223,7 @@ TEST_F(RunnerTest, HooksNameTheRunTagItSeeItsMetricsAndRequestAStop) {
   const RunResult result = Runner(pipeline, options).run();
   EXPECT_EQ(opened, result.run_id);
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, double>>{{"toy/count", 6.0},
-                                                                {"toy/stop_requested", 1.0}}));
+                                                               {"toy/stop_requested", 1.0}}));
   ASSERT_EQ(runs().size(), 1u);
   EXPECT_EQ(runs()[0].run_name, "sweep-trial-3");
   EXPECT_EQ(runs()[0].parent_run_id, "0123456789abcdef0123456789abcdef");

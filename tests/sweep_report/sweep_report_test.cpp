@@ -87,7 +87,7 @@ TEST(SweepReport, ObjectivePlotMarksPrunedTrialsAndTheRunningBest) {
   const auto plots = test::plots_in(page);
   ASSERT_TRUE(plots.contains("Objective by trial"));
   const auto& objective = plots.at("Objective by trial");
-  EXPECT_EQ(objective.paths, 3);        // complete, pruned, best so far
+  EXPECT_EQ(objective.paths, 3);    // complete, pruned, best so far
   EXPECT_EQ(objective.markers, 4);  // a dot per complete trial
   const std::string svg = svg_labelled(page, "Objective by trial");
   EXPECT_EQ(count_of(svg, "<path class=\"marker cross\""), 2 + 1);  // trials 2, 5 and legend

@@ -91,14 +91,17 @@ TEST_F(TrainerTest, ResumeAfterAnInterruptionIsBitIdentical) {
   // Stop at the 17th step boundary (mid epoch 2), then resume in a fresh trainer.
   int boundaries = 0;
   auto first_source = batches(data);
-  Trainer first(config(), *first_source, {nullptr, nullptr, [&] { return ++boundaries > 17; }, dir_ / "resumed"});
+  Trainer first(config(), *first_source,
+                {nullptr, nullptr, [&] { return ++boundaries > 17; }, dir_ / "resumed"});
   EXPECT_THROW(first.run(), InterruptedError);
   auto second_source = batches(data);
-  Trainer second(config(), *second_source, {nullptr, nullptr, [] { return false; }, dir_ / "resumed"});
+  Trainer second(config(), *second_source,
+                 {nullptr, nullptr, [] { return false; }, dir_ / "resumed"});
   const TrainResult resumed = second.run();
   EXPECT_EQ(resumed.resumed_at, 17);
   EXPECT_EQ(resumed.steps, 39);
-  EXPECT_EQ(weights(second), weights(straight)) << "resumed weights differ from an uninterrupted run";
+  EXPECT_EQ(weights(second), weights(straight))
+      << "resumed weights differ from an uninterrupted run";
 }
 
 TEST_F(TrainerTest, ResumeWithSgdMomentumAndAccumulationIsBitIdentical) {
@@ -130,7 +133,8 @@ TEST_F(TrainerTest, NanGuardStopsAndKeepsTheLastGoodCheckpoint) {
     FAIL() << "expected the NaN guard to stop training";
   } catch (const StageError& e) {
     // Row 50 is in batch 5 (rows 50..59) of the unshuffled first epoch: step 6.
-    EXPECT_THAT(e.what(), ::testing::StartsWith("loss is nan at step 6 (epoch 1): training diverged"));
+    EXPECT_THAT(e.what(),
+                ::testing::StartsWith("loss is nan at step 6 (epoch 1): training diverged"));
   }
   // The checkpoint is the one written after step 5, the last finite one.
   const std::string text = test::read_text(dir_ / "nan" / "checkpoint.safetensors");
@@ -162,7 +166,8 @@ TEST_F(TrainerTest, NanGuardNamesTheStepsOfTheWindowItRead) {
 TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsOneFullBatch) {
   const fs::path data = write_dataset(dir_ / "registry", 96);
   TrainerConfig c = config("sgd");
-  c.model = Json::parse(R"({"input": [1, 4, 4], "layers": ["flatten", {"linear": {"out": 8}}, "relu", {"linear": {"out": 4}}]})");
+  c.model = Json::parse(
+      R"({"input": [1, 4, 4], "layers": ["flatten", {"linear": {"out": 8}}, "relu", {"linear": {"out": 4}}]})");
   c.optimizer.momentum = 0.0;
   c.checkpoint_every = 0;
   auto full_source = batches(data, 16);
@@ -175,7 +180,8 @@ TEST_F(TrainerTest, AccumulatingTwoHalfBatchesEqualsOneFullBatch) {
   const auto a = weights(full), b = weights(halves);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t t = 0; t < a.size(); ++t)
-    for (std::size_t i = 0; i < a[t].size(); ++i) EXPECT_NEAR(a[t][i], b[t][i], 1e-5) << t << "[" << i << "]";
+    for (std::size_t i = 0; i < a[t].size(); ++i)
+      EXPECT_NEAR(a[t][i], b[t][i], 1e-5) << t << "[" << i << "]";
 }
 
 TEST_F(TrainerTest, LearnsAndLogsEveryLogStep) {
@@ -234,7 +240,8 @@ TEST_F(TrainerTest, ModelThatCannotScoreTheClassesIsAConfigError) {
     Trainer trainer(c, *source, {});
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr("cannot score 4 classes: the last layer needs out: 4"));
+    EXPECT_THAT(e.what(),
+                ::testing::HasSubstr("cannot score 4 classes: the last layer needs out: 4"));
   }
 }
 

@@ -28,6 +28,8 @@ struct LoadedPipeline {
 LoadedPipeline load_pipeline(const std::filesystem::path& file,
                              const std::vector<std::string>& overrides);
 std::unique_ptr<StageCatalog> load_default_catalog();
+// The plugins on the search path plus those of the pipeline's `plugins:`.
+std::unique_ptr<StageCatalog> load_catalog(const PipelineSource& source);
 
 void add_run_commands(CLI::App& app, const GlobalOptions& global);
 void add_plugins_command(CLI::App& app);

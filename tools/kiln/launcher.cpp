@@ -60,38 +60,13 @@ Rank spawn(const LaunchPlan& plan, int index) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
     throw StageError(fmt::format("kiln run --nproc: pipe: {}", std::strerror(errno)));
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    const std::size_t eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
+  std::map<std::string, std::string> env = current_environment();
   for (const auto& [key, value] : plan.env) env[key] = value;
   env["KILN_RANK"] = std::to_string(index);
   env["KILN_WORLD_SIZE"] = std::to_string(plan.nproc);
   env["KILN_LOCAL_RANK"] = std::to_string(index);
   env["KILN_RDZV"] = plan.rendezvous;
-  std::vector<std::string> env_strings;
-  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = plan.argv;
-  for (auto& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw StageError(fmt::format("kiln run --nproc: fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(err[1], STDERR_FILENO);
-    ::execve("/proc/self/exe", argv.data(), envp.data());
-    std::fprintf(stderr, "kiln: cannot start rank %d: %s\n", index, std::strerror(errno));
-    ::_exit(127);
-  }
+  const pid_t pid = spawn_self(plan.argv, env, out[1], err[1]);
   ::close(out[1]);
   ::close(err[1]);
   return {index, pid, out[0], err[0], {}, {}, std::nullopt};
@@ -103,6 +78,43 @@ void signal_all(std::vector<Rank>& ranks, int signal) {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::size_t eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+pid_t spawn_self(const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env, int stdout_fd, int stderr_fd) {
+  std::vector<std::string> env_strings;
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> arg_strings = argv;
+  for (auto& s : arg_strings) args.push_back(s.data());
+  args.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw StageError(fmt::format("kiln: fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    if (stdout_fd >= 0) ::dup2(stdout_fd, STDOUT_FILENO);
+    if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
+    ::execve("/proc/self/exe", args.data(), envp.data());
+    std::fprintf(stderr, "kiln: cannot start %s: %s\n", argv.empty() ? "kiln" : argv[0].c_str(),
+                 std::strerror(errno));
+    ::_exit(127);
+  }
+  return pid;
+}
 
 int launch_local(const LaunchPlan& plan) {
   struct sigaction action {};

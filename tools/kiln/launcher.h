@@ -10,6 +10,8 @@
 //     that failed (128 + signal for a killed one).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <string>
@@ -26,5 +28,16 @@ struct LaunchPlan {
 };
 
 int launch_local(const LaunchPlan& plan);
+
+// This process's environment as a map, to start a child with some variables changed.
+std::map<std::string, std::string> current_environment();
+
+// Starts this kiln again (/proc/self/exe) with `argv` and `env`, in its own process
+// group (a terminal's Ctrl-C reaches the parent alone, which decides what to pass
+// on) with SIGINT/SIGTERM at their defaults; its stdout and stderr go to the given
+// descriptors, or stay the parent's for -1.
+pid_t spawn_self(const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env, int stdout_fd = -1,
+                 int stderr_fd = -1);
 
 }  // namespace kiln::cli

@@ -8,13 +8,18 @@ std::unique_ptr<StageCatalog> load_default_catalog() {
   return catalog;
 }
 
+std::unique_ptr<StageCatalog> load_catalog(const PipelineSource& source) {
+  auto catalog = load_default_catalog();
+  for (const auto& dir : source.plugin_dirs) catalog->load_directory(dir);
+  return catalog;
+}
+
 LoadedPipeline load_pipeline(const std::filesystem::path& file,
                              const std::vector<std::string>& overrides) {
   // The file is checked on its own first, so that a typo in it is reported even
   // when a plugin is missing.
   const PipelineSource source = parse_pipeline(file, overrides);
-  LoadedPipeline loaded{load_default_catalog(), {}};
-  for (const auto& dir : source.plugin_dirs) loaded.catalog->load_directory(dir);
+  LoadedPipeline loaded{load_catalog(source), {}};
   loaded.pipeline = resolve_pipeline(source, *loaded.catalog);
   return loaded;
 }

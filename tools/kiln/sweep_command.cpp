@@ -3,7 +3,9 @@
 // processes (this kiln again, with --worker-id), waits for them, and finishes: the
 // winner evaluated once, the report. docs/sweeps.md.
 #include "commands.h"
+#include "launcher.h"
 
+#include <kiln/cpu_threads.h>
 #include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/log.h>
@@ -22,8 +24,6 @@
 #include <map>
 #include <sstream>
 
-extern char** environ;
-
 namespace kiln::cli {
 namespace {
 
@@ -37,21 +37,9 @@ struct SweepArguments {
   std::string name;  // show / status
 };
 
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
-}
-
 // The environment of worker `index` of `count`: its share of the cores, or one GPU.
-std::vector<std::string> worker_environment(int index, int count, int gpus) {
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    const std::string text = *entry;
-    const std::size_t equals = text.find('=');
-    if (equals != std::string::npos) env[text.substr(0, equals)] = text.substr(equals + 1);
-  }
+std::map<std::string, std::string> worker_environment(int index, int count, int gpus) {
+  std::map<std::string, std::string> env = current_environment();
   if (!env.count("KILN_NUM_THREADS"))
     env["KILN_NUM_THREADS"] = std::to_string(std::max(1, available_cores() / count));
   if (gpus > 0) {
@@ -62,20 +50,17 @@ std::vector<std::string> worker_environment(int index, int count, int gpus) {
       for (std::string id; std::getline(list, id, ',');) visible.push_back(id);
     }
     const int slot = index % gpus;
-    env["CUDA_VISIBLE_DEVICES"] =
-        slot < static_cast<int>(visible.size()) ? visible[static_cast<std::size_t>(slot)]
-                                                : std::to_string(slot);
+    env["CUDA_VISIBLE_DEVICES"] = slot < static_cast<int>(visible.size())
+                                      ? visible[static_cast<std::size_t>(slot)]
+                                      : std::to_string(slot);
   }
   env["KILN_PLAIN_PROGRESS"] = "1";  // several workers share one terminal
-  std::vector<std::string> out;
-  for (const auto& [key, value] : env) out.push_back(key + "=" + value);
-  return out;
+  return env;
 }
 
 // The parent waits while its workers run, each in its own process group. SIGINT and
 // SIGTERM reach the parent alone; it passes them on, so that each worker re-queues
-// its trial and stops, and then stops itself without evaluating a winner. Handlers
-// do not survive exec, so workers install their own.
+// its trial and stops, and then stops itself without evaluating a winner.
 constexpr int kMaxWorkers = 256;
 volatile sig_atomic_t g_signal = 0;
 pid_t g_workers[kMaxWorkers] = {};
@@ -109,25 +94,6 @@ class ForwardSignals {
   struct sigaction previous_term_ {};
 };
 
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  std::vector<char*> args, envp;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw StageError(fmt::format("kiln sweep: fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    // Its own process group: a terminal's Ctrl-C reaches the parent alone, which passes
-    // it on once (a second SIGINT would kill a worker before it re-queues its trial).
-    ::setpgid(0, 0);
-    ::execve("/proc/self/exe", args.data(), envp.data());
-    std::fprintf(stderr, "kiln sweep: exec /proc/self/exe: %s\n", std::strerror(errno));
-    std::_Exit(127);
-  }
-  return pid;
-}
-
 // Starts the workers and waits for all of them. A worker that fails does not stop
 // the others: its trial is re-queued for whoever takes the next one.
 std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOptions& global,
@@ -135,9 +101,8 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
   const int count = a.workers > 0 ? a.workers : plan.spec.workers;
   const int gpus = static_cast<int>(probe_devices().devices.size());
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const double deadline = plan.spec.time_limit
-                              ? std::chrono::duration<double>(now).count() + *plan.spec.time_limit
-                              : 0;
+  const double deadline =
+      plan.spec.time_limit ? std::chrono::duration<double>(now).count() + *plan.spec.time_limit : 0;
   if (count > kMaxWorkers)
     throw ConfigError(fmt::format("kiln sweep --workers {}: at most {}", count, kMaxWorkers));
   std::map<pid_t, std::string> running;
@@ -146,15 +111,18 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
     std::vector<std::string> argv = {"kiln", "--registry", global.registry.string(), "sweep",
                                      a.pipeline.string()};
     argv.insert(argv.end(), a.overrides.begin(), a.overrides.end());
-    argv.insert(argv.end(), {"--worker-id", id, "--parent-run", parent, "--trials",
-                             std::to_string(a.trials)});
+    argv.insert(argv.end(),
+                {"--worker-id", id, "--parent-run", parent, "--trials", std::to_string(a.trials)});
     if (deadline > 0) argv.insert(argv.end(), {"--deadline", fmt::format("{:.3f}", deadline)});
-    const pid_t pid = spawn(argv, worker_environment(i, count, gpus));
+    // In its own process group: SIGINT/SIGTERM reach the parent alone, which passes
+    // them on once (a second SIGINT would kill a worker before it re-queues its trial).
+    const pid_t pid = spawn_self(argv, worker_environment(i, count, gpus));
     running[pid] = id;
     g_workers[g_worker_count++] = pid;
   }
   log::info("sweep {}: {} worker(s), {} thread(s) each{}", plan.study, count,
-            std::max(1, available_cores() / count), gpus > 0 ? ", one GPU each" : "");
+            worker_environment(0, count, gpus).at("KILN_NUM_THREADS"),
+            gpus > 0 ? ", one GPU each" : "");
   std::vector<std::string> failures;
   while (!running.empty()) {
     int status = 0;
@@ -166,8 +134,8 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     if (WIFSIGNALED(status))
-      failures.push_back(fmt::format("worker {} was killed by signal {}", it->second,
-                                     WTERMSIG(status)));
+      failures.push_back(
+          fmt::format("worker {} was killed by signal {}", it->second, WTERMSIG(status)));
     else if (WEXITSTATUS(status) != 0)
       failures.push_back(fmt::format("worker {} exited with {}", it->second, WEXITSTATUS(status)));
     running.erase(it);
@@ -176,25 +144,28 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
 }
 
 void print_summary(const sweep::SweepOutcome& outcome, const sweep::SweepPlan& plan) {
-  fmt::print("sweep {}: {} trials ({} complete, {} pruned, {} failed), {} epochs, median trial "
-             "overhead {:.2f} s\n",
-             plan.study, outcome.trials, outcome.complete, outcome.pruned, outcome.failed,
-             outcome.epochs, outcome.trial_overhead_s);
+  fmt::print(
+      "sweep {}: {} trials ({} complete, {} pruned, {} failed), {} epochs, median trial "
+      "overhead {:.2f} s\n",
+      plan.study, outcome.trials, outcome.complete, outcome.pruned, outcome.failed, outcome.epochs,
+      outcome.trial_overhead_s);
   if (outcome.best_trial)
-    fmt::print("best: trial {}, {} = {:.4f}, {}\n", *outcome.best_trial,
-               plan.spec.objective.metric, *outcome.best_value, outcome.best_params.dump());
+    fmt::print("best: trial {}, {} = {:.4f}, {}\n", *outcome.best_trial, plan.spec.objective.metric,
+               *outcome.best_value, outcome.best_params.dump());
   for (const auto& [key, value] : outcome.winner_metrics)
     fmt::print("winner: {} = {:.4f}\n", key, value);
 }
 
 void run_sweep(const SweepArguments& a, const GlobalOptions& global) {
   if (a.pipeline.empty()) throw ConfigError("kiln sweep: a pipeline file, or ls, show or status");
-  const LoadedPipeline loaded = load_pipeline(a.pipeline, a.overrides);
-  const sweep::SweepPlan plan = sweep::plan_sweep(a.pipeline, a.overrides, *loaded.catalog);
+  // The file is checked on its own first, as kiln run does.
+  const PipelineSource source = parse_pipeline(a.pipeline, a.overrides);
+  const std::unique_ptr<StageCatalog> catalog = load_catalog(source);
+  const sweep::SweepPlan plan = sweep::plan_sweep(source, a.overrides, *catalog);
   if (!a.worker_id.empty()) {
     sweep::WorkerOptions options{a.worker_id, a.parent_run, std::nullopt, a.trials};
     if (a.deadline > 0) options.deadline_unix_s = a.deadline;
-    sweep::run_worker(plan, *loaded.catalog, global.registry, options);
+    sweep::run_worker(plan, *catalog, global.registry, options);
     return;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -206,25 +177,27 @@ void run_sweep(const SweepArguments& a, const GlobalOptions& global) {
   }
   if (g_signal != 0) {
     registry::MlflowStore(global.registry).open_run(parent)->end(registry::RunStatus::Killed);
-    throw InterruptedError(fmt::format("sweep {}: stopped by signal {}; the workers re-queued "
-                                       "their trials: run kiln sweep again to continue",
-                                       plan.study, static_cast<int>(g_signal)));
+    throw InterruptedError(
+        fmt::format("sweep {}: stopped by signal {}; the workers re-queued "
+                    "their trials: run kiln sweep again to continue",
+                    plan.study, static_cast<int>(g_signal)));
   }
   for (const auto& failure : failures) log::warn("sweep {}: {}", plan.study, failure);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const sweep::SweepOutcome outcome =
-      sweep::finish_sweep(plan, *loaded.catalog, global.registry, parent, wall);
+      sweep::finish_sweep(plan, *catalog, global.registry, parent, wall);
   print_summary(outcome, plan);
   if (!failures.empty())
-    throw StageError(fmt::format("sweep {}: {}; their trials are re-queued: run kiln sweep again "
-                                 "to finish them",
-                                 plan.study, fmt::join(failures, "; ")));
+    throw StageError(
+        fmt::format("sweep {}: {}; their trials are re-queued: run kiln sweep again "
+                    "to finish them",
+                    plan.study, fmt::join(failures, "; ")));
 }
 
 void list(const GlobalOptions& global) {
-  fmt::print("{:<24} {:>7} {:>9} {:>7} {:>7} {:>8}  {}\n", "sweep", "trials", "complete",
-             "pruned", "failed", "running", "best");
+  fmt::print("{:<24} {:>7} {:>9} {:>7} {:>7} {:>8}  {}\n", "sweep", "trials", "complete", "pruned",
+             "failed", "running", "best");
   for (const std::string& name : sweep::list_sweeps(global.registry)) {
     const sweep::Study study = sweep::load_study(global.registry, name);
     const sweep::SweepOutcome o = sweep::summarize(study);
@@ -237,10 +210,11 @@ void list(const GlobalOptions& global) {
 void status(const GlobalOptions& global, const std::string& name) {
   const sweep::Study study = sweep::load_study(global.registry, name);
   const sweep::SweepOutcome o = sweep::summarize(study);
-  fmt::print("sweep {} ({}): {} trials: {} complete, {} pruned, {} failed, {} running, {} waiting; "
-             "{} epochs\n",
-             name, to_string(study.direction), o.trials, o.complete, o.pruned, o.failed, o.running,
-             o.waiting, o.epochs);
+  fmt::print(
+      "sweep {} ({}): {} trials: {} complete, {} pruned, {} failed, {} running, {} waiting; "
+      "{} epochs\n",
+      name, to_string(study.direction), o.trials, o.complete, o.pruned, o.failed, o.running,
+      o.waiting, o.epochs);
   if (o.best_trial)
     fmt::print("best: trial {} = {:.6g} {}\n", *o.best_trial, *o.best_value, o.best_params.dump());
   for (const sweep::Trial& trial : study.trials)
@@ -277,8 +251,9 @@ void add_sweep_command(CLI::App& app, const GlobalOptions& global) {
   command->add_option("pipeline", arguments->pipeline, "Pipeline file with a sweep: section");
   command->add_option("overrides", arguments->overrides,
                       "Parameter overrides for every trial: <stage>.with.<param>=<value>");
-  command->add_option("--workers", arguments->workers,
-                      "Worker processes (default: the sweep's workers)")
+  command
+      ->add_option("--workers", arguments->workers,
+                   "Worker processes (default: the sweep's workers)")
       ->check(CLI::PositiveNumber);
   command->add_option("--trials", arguments->trials, "Trial budget (default: the sweep's trials)")
       ->check(CLI::NonNegativeNumber);

@@ -7,5 +7,7 @@ namespace kiln {
 // if set, else the number of cores available to this process.
 int set_cpu_threads(int requested);
 int cpu_threads();
+// The cores this process may run on (its CPU affinity: Slurm's binding, taskset).
+int available_cores();
 
 }  // namespace kiln

@@ -61,10 +61,10 @@ struct StageReport {
   std::string type;
   std::vector<std::string> needs;
   StageStatus status = StageStatus::WillRun;
-  std::string cache_key;          // empty while unknown (Waiting)
-  std::string reason;             // why it will run / is waiting
-  double seconds = 0.0;           // for Ran
-  std::string run_id;             // the run that executed it: this one, or for Cached the earlier one
+  std::string cache_key;  // empty while unknown (Waiting)
+  std::string reason;     // why it will run / is waiting
+  double seconds = 0.0;   // for Ran
+  std::string run_id;     // the run that executed it: this one, or for Cached the earlier one
   std::vector<Artifact> outputs;  // for Cached and Ran
 };
 

@@ -14,13 +14,13 @@ namespace {
 
 std::atomic<int> g_threads{0};
 
+}  // namespace
+
 int available_cores() {
   cpu_set_t set;
   if (::sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
   return 1;
 }
-
-}  // namespace
 
 int set_cpu_threads(int requested) {
   int threads = requested;

@@ -45,13 +45,13 @@ std::string pruner_text(const SweepSpec& spec) {
 std::string create_parent_run(const SweepPlan& plan, const fs::path& registry_root) {
   registry::MlflowStore store(registry_root);
   const std::string experiment = store.ensure_experiment(plan.pipeline.name);
-  auto run = store.start_run(
-      experiment, plan.study + "-sweep",
-      {{"kiln.sweep", plan.study},
-       {"kiln.sweep.role", "parent"},
-       {"kiln.version", KILN_VERSION},
-       {"mlflow.source.name", fs::absolute(plan.file).lexically_normal().string()},
-       {"mlflow.source.type", "LOCAL"}});
+  auto run =
+      store.start_run(experiment, plan.study + "-sweep",
+                      {{"kiln.sweep", plan.study},
+                       {"kiln.sweep.role", "parent"},
+                       {"kiln.version", KILN_VERSION},
+                       {"mlflow.source.name", fs::absolute(plan.file).lexically_normal().string()},
+                       {"mlflow.source.type", "LOCAL"}});
   run->log_param("sweep.objective", fmt::format("{} {}", plan.spec.objective.metric,
                                                 to_string(plan.spec.objective.direction)));
   run->log_param("sweep.sampler", sampler_text(plan.spec));
@@ -140,11 +140,21 @@ SweepOutcome summarize(const Study& study, const SweepSpec* spec) {
   for (const Trial& trial : study.trials) {
     ++outcome.trials;
     switch (trial.state) {
-      case TrialState::Complete: ++outcome.complete; break;
-      case TrialState::Pruned: ++outcome.pruned; break;
-      case TrialState::Fail: ++outcome.failed; break;
-      case TrialState::Running: ++outcome.running; break;
-      case TrialState::Waiting: ++outcome.waiting; break;
+      case TrialState::Complete:
+        ++outcome.complete;
+        break;
+      case TrialState::Pruned:
+        ++outcome.pruned;
+        break;
+      case TrialState::Fail:
+        ++outcome.failed;
+        break;
+      case TrialState::Running:
+        ++outcome.running;
+        break;
+      case TrialState::Waiting:
+        ++outcome.waiting;
+        break;
     }
     outcome.epochs += static_cast<std::int64_t>(trial.intermediate.size());
     // Only a complete trial knows how long its stages ran (a pruned one stops inside).
@@ -175,9 +185,8 @@ SweepOutcome finish_sweep(const SweepPlan& plan, const StageCatalog& catalog,
                           double wall_seconds) {
   const SweepPaths paths = sweep_paths(registry_root, plan.study);
   Journal journal(paths.journal, own_worker_id("finish"));
-  journal.with_lock(plan.study, [&](JournalTransaction& tx) {
-    requeue_stale(tx, paths, "after the workers");
-  });
+  journal.with_lock(plan.study,
+                    [&](JournalTransaction& tx) { requeue_stale(tx, paths, "after the workers"); });
   const Study study = journal.load(plan.study);
   SweepOutcome outcome = summarize(study, &plan.spec);
   std::exception_ptr failure;
@@ -199,9 +208,8 @@ SweepOutcome finish_sweep(const SweepPlan& plan, const StageCatalog& catalog,
       // What the stages after the trials logged, in this run or (all cached) the one
       // that ran them: the winner's test-set figures.
       for (const StageReport& report : result.stages) {
-        if (report.run_id.empty() ||
-            std::find(plan.trial_stages.begin(), plan.trial_stages.end(), report.stage) !=
-                plan.trial_stages.end())
+        if (report.run_id.empty() || std::find(plan.trial_stages.begin(), plan.trial_stages.end(),
+                                               report.stage) != plan.trial_stages.end())
           continue;
         outcome.winner_run_id = report.run_id;
         const std::vector<std::string>& declared = full.find(report.stage)->type->metrics;
@@ -213,15 +221,17 @@ SweepOutcome finish_sweep(const SweepPlan& plan, const StageCatalog& catalog,
       failure = std::current_exception();
     }
   } else {
-    failure = std::make_exception_ptr(StageError(fmt::format(
-        "sweep {}: no trial completed ({} pruned, {} failed); nothing to evaluate", plan.study,
-        outcome.pruned, outcome.failed)));
+    failure = std::make_exception_ptr(StageError(
+        fmt::format("sweep {}: no trial completed ({} pruned, {} failed); nothing to evaluate",
+                    plan.study, outcome.pruned, outcome.failed)));
   }
   write_sweep_files(plan, study, outcome, paths, registry_root, parent_run_id, wall_seconds);
   auto parent = registry::MlflowStore(registry_root).open_run(parent_run_id);
-  if (outcome.best_value) parent->log_metric("sweep/best_value", *outcome.best_value, outcome.trials);
+  if (outcome.best_value)
+    parent->log_metric("sweep/best_value", *outcome.best_value, outcome.trials);
   parent->log_metric("sweep/epochs", static_cast<double>(outcome.epochs), outcome.trials);
-  if (outcome.best_trial) parent->set_tag("kiln.sweep.best_trial", std::to_string(*outcome.best_trial));
+  if (outcome.best_trial)
+    parent->set_tag("kiln.sweep.best_trial", std::to_string(*outcome.best_trial));
   parent->end(failure ? registry::RunStatus::Failed : registry::RunStatus::Finished);
   if (failure) std::rethrow_exception(failure);
   return outcome;

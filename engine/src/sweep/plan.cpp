@@ -16,12 +16,12 @@ namespace {
 // `stage` and every stage it needs, directly or not.
 std::set<std::string> upstream_of(const Pipeline& pipeline, const std::string& stage) {
   std::set<std::string> found;
-  std::vector<std::string> todo{stage};
-  while (!todo.empty()) {
-    const std::string name = todo.back();
-    todo.pop_back();
-    if (!found.insert(name).second) continue;
-    for (const auto& need : pipeline.find(name)->needs) todo.push_back(need);
+  std::vector<std::string> unvisited{stage};
+  while (!unvisited.empty()) {
+    const std::string name = unvisited.back();
+    unvisited.pop_back();
+    if (found.insert(name).second)
+      for (const auto& need : pipeline.find(name)->needs) unvisited.push_back(need);
   }
   return found;
 }
@@ -37,15 +37,17 @@ std::string objective_stage(const Pipeline& pipeline, const SweepObjective& obje
     }
   if (stages.size() == 1) return stages[0];
   if (stages.size() > 1)
-    throw ConfigError(fmt::format("{}: sweep.objective.metric: stages {} all log '{}'; a sweep "
-                                  "needs one stage to read it from",
-                                  objective.origin, fmt::join(stages, " and "), objective.metric));
+    throw ConfigError(
+        fmt::format("{}: sweep.objective.metric: stages {} all log '{}'; a sweep "
+                    "needs one stage to read it from",
+                    objective.origin, fmt::join(stages, " and "), objective.metric));
   const std::string nearest = nearest_name(objective.metric, metrics);
-  throw ConfigError(fmt::format(
-      "{}: sweep.objective.metric: no stage of the pipeline logs '{}'{}; they log: {}",
-      objective.origin, objective.metric,
-      nearest.empty() ? "" : fmt::format(" (did you mean '{}'?)", nearest),
-      metrics.empty() ? std::string("nothing declared") : fmt::format("{}", fmt::join(metrics, ", "))));
+  throw ConfigError(
+      fmt::format("{}: sweep.objective.metric: no stage of the pipeline logs '{}'{}; they log: {}",
+                  objective.origin, objective.metric,
+                  nearest.empty() ? "" : fmt::format(" (did you mean '{}'?)", nearest),
+                  metrics.empty() ? std::string("nothing declared")
+                                  : fmt::format("{}", fmt::join(metrics, ", "))));
 }
 
 }  // namespace
@@ -58,14 +60,15 @@ Pipeline subset(const Pipeline& pipeline, const std::vector<std::string>& stages
   return part;
 }
 
-SweepPlan plan_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+SweepPlan plan_sweep(const PipelineSource& source, const std::vector<std::string>& overrides,
                      const StageCatalog& catalog) {
-  const PipelineSource source = parse_pipeline(file, overrides);
   std::optional<SweepSpec> spec = parse_sweep(source);
   if (!spec)
     throw ConfigError(fmt::format("{}: no sweep: section; docs/sweeps.md says how to write one",
-                                  file.string()));
-  SweepPlan plan{.file = file, .overrides = overrides, .pipeline = resolve_pipeline(source, catalog),
+                                  source.file.string()));
+  SweepPlan plan{.file = source.file,
+                 .overrides = overrides,
+                 .pipeline = resolve_pipeline(source, catalog),
                  .spec = std::move(*spec)};
   check_sweep(plan.spec, plan.pipeline);
   plan.study = plan.pipeline.name;
@@ -96,9 +99,10 @@ SweepPlan plan_sweep(const std::filesystem::path& file, const std::vector<std::s
   Sha256 hash;
   hash.update(plan.pipeline.resolved_yaml);
   for (const SweepParam& param : plan.spec.params)
-    hash.update(fmt::format("\n{}={}", param.path, optuna_distribution_json(param.distribution).dump()));
-  hash.update(fmt::format("\n{} {}", plan.spec.objective.metric,
-                          to_string(plan.spec.objective.direction)));
+    hash.update(
+        fmt::format("\n{}={}", param.path, optuna_distribution_json(param.distribution).dump()));
+  hash.update(
+      fmt::format("\n{} {}", plan.spec.objective.metric, to_string(plan.spec.objective.direction)));
   plan.spec_sha256 = hash.hex_digest();
   return plan;
 }

@@ -7,11 +7,16 @@ namespace kiln::sweep {
 
 const char* to_string(TrialState state) noexcept {
   switch (state) {
-    case TrialState::Running: return "RUNNING";
-    case TrialState::Complete: return "COMPLETE";
-    case TrialState::Pruned: return "PRUNED";
-    case TrialState::Fail: return "FAIL";
-    case TrialState::Waiting: return "WAITING";
+    case TrialState::Running:
+      return "RUNNING";
+    case TrialState::Complete:
+      return "COMPLETE";
+    case TrialState::Pruned:
+      return "PRUNED";
+    case TrialState::Fail:
+      return "FAIL";
+    case TrialState::Waiting:
+      return "WAITING";
   }
   return "?";
 }

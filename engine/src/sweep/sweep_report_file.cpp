@@ -16,8 +16,9 @@ nlohmann::json result_json(const SweepPlan& plan, const SweepOutcome& outcome,
       {"study", plan.study},
       {"journal", paths.journal.string()},
       {"pipeline", std::filesystem::absolute(plan.file).lexically_normal().string()},
-      {"objective", {{"metric", plan.spec.objective.metric},
-                     {"direction", to_string(plan.spec.objective.direction)}}},
+      {"objective",
+       {{"metric", plan.spec.objective.metric},
+        {"direction", to_string(plan.spec.objective.direction)}}},
       {"parent_run_id", parent_run_id},
       {"trials", outcome.trials},
       {"complete", outcome.complete},
@@ -57,12 +58,14 @@ std::string render_report(const SweepPlan& plan, const Study& study) {
 void write_sweep_files(const SweepPlan& plan, const Study& study, const SweepOutcome& outcome,
                        const SweepPaths& paths, const std::filesystem::path& registry_root,
                        const std::string& parent_run_id, double wall_seconds) {
-  write_file_atomic(paths.result,
-                    result_json(plan, outcome, paths, parent_run_id, wall_seconds).dump(2) + "\n");
-  write_file_atomic(paths.report, render_report(plan, study));
+  const std::string result =
+      result_json(plan, outcome, paths, parent_run_id, wall_seconds).dump(2) + "\n";
+  const std::string report = render_report(plan, study);
+  write_file_atomic(paths.result, result);
+  write_file_atomic(paths.report, report);
   auto parent = registry::MlflowStore(registry_root).open_run(parent_run_id);
-  write_file_atomic(parent->artifact_dir() / "sweep-report.html", read_file(paths.report));
-  write_file_atomic(parent->artifact_dir() / "result.json", read_file(paths.result));
+  write_file_atomic(parent->artifact_dir() / "sweep-report.html", report);
+  write_file_atomic(parent->artifact_dir() / "result.json", result);
   log::info("sweep {}: report {}", plan.study, paths.report.string());
 }
 

@@ -14,9 +14,9 @@
 namespace kiln::sweep {
 
 // System attributes kiln keeps on a trial (Optuna shows them as they are).
-inline constexpr const char* kWorkerAttr = "kiln:worker";          // who runs or ran it
+inline constexpr const char* kWorkerAttr = "kiln:worker";               // who runs or ran it
 inline constexpr const char* kRequeuedFromAttr = "kiln:requeued_from";  // the failed original
-inline constexpr const char* kRunIdAttr = "kiln:run_id";          // its MLflow child run
+inline constexpr const char* kRunIdAttr = "kiln:run_id";                // its MLflow child run
 inline constexpr const char* kFailReasonAttr = "kiln:fail_reason";
 inline constexpr const char* kWallAttr = "kiln:wall_s";    // the trial's wall time
 inline constexpr const char* kTrainAttr = "kiln:train_s";  // of which its stages ran

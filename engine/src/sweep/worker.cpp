@@ -218,8 +218,8 @@ int run_worker(const SweepPlan& plan, const StageCatalog& catalog, const fs::pat
     }
   }
   if (interrupt_requested())
-    throw InterruptedError(fmt::format("sweep {}: worker {} stopped by a signal", plan.study,
-                                       options.worker_id));
+    throw InterruptedError(
+        fmt::format("sweep {}: worker {} stopped by a signal", plan.study, options.worker_id));
   return ran;
 }
 

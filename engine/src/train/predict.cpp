@@ -68,7 +68,8 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
     for (std::int64_t i = 0; i < rows; ++i) {
       Tensor row_loss = Tensor::zeros({1}), row_correct = Tensor::zeros({1}), none;
       const Tensor row = logits.rows(i, i + 1);
-      ops::softmax_cross_entropy(row, labels.rows(i, i + 1), 0.0f, 1.0f, none, row_loss, row_correct);
+      ops::softmax_cross_entropy(row, labels.rows(i, i + 1), 0.0f, 1.0f, none, row_loss,
+                                 row_correct);
       const float* scores = row.data<float>();
       result.labels.push_back(labels.data<std::int32_t>()[i]);
       result.predicted.push_back(

@@ -62,11 +62,11 @@ struct Trial {
   TrialState state = TrialState::Running;
   std::map<std::string, double> params;  // parameter name -> internal representation
   std::map<std::string, Distribution> distributions;
-  std::optional<double> value;             // the objective of a complete trial
+  std::optional<double> value;                  // the objective of a complete trial
   std::map<std::int64_t, double> intermediate;  // step (epoch) -> objective there
   nlohmann::json user_attrs = nlohmann::json::object();
   nlohmann::json system_attrs = nlohmann::json::object();
-  std::string datetime_start;     // Optuna's text form, "2026-12-05T10:09:55.123456"; empty if unset
+  std::string datetime_start;  // Optuna's text form, "2026-12-05T10:09:55.123456"; empty if unset
   std::string datetime_complete;  // empty while the trial is not finished
 };
 

@@ -26,16 +26,18 @@ struct SweepPlan {
   std::vector<std::string> overrides;  // from the command line, under every trial's own
   Pipeline pipeline;                   // with those overrides
   SweepSpec spec;
-  std::string study;            // the sweep's name: the pipeline's (`name=` renames it)
-  std::string objective_stage;  // the stage whose type logs the objective metric
+  std::string study;                       // the sweep's name: the pipeline's (`name=` renames it)
+  std::string objective_stage;             // the stage whose type logs the objective metric
   std::vector<std::string> shared_stages;  // no sampled parameter reaches them: run once
   std::vector<std::string> trial_stages;   // the objective stage and its upstream
-  std::string spec_sha256;  // the pipeline and the space: a sweep continues only with both unchanged
+  std::string
+      spec_sha256;  // the pipeline and the space: a sweep continues only with both unchanged
 };
 
-// ConfigError (file:line:col) for a pipeline without a sweep section, a parameter
-// the objective does not depend on, an objective metric that no stage logs.
-SweepPlan plan_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+// `source` is the file parsed with `overrides` (the command line's). ConfigError
+// (file:line:col) for a pipeline without a sweep section, a parameter the objective
+// does not depend on, an objective metric that no stage logs.
+SweepPlan plan_sweep(const PipelineSource& source, const std::vector<std::string>& overrides,
                      const StageCatalog& catalog);
 
 // The pipeline restricted to `stages` (which must include their upstream).
@@ -61,10 +63,10 @@ Study load_study(const std::filesystem::path& registry_root, const std::string& 
 std::string start_sweep(const SweepPlan& plan, const std::filesystem::path& registry_root);
 
 struct WorkerOptions {
-  std::string worker_id;      // unique per worker process
-  std::string parent_run_id;  // from start_sweep
+  std::string worker_id;                  // unique per worker process
+  std::string parent_run_id;              // from start_sweep
   std::optional<double> deadline_unix_s;  // no trial starts after it (time_limit)
-  int trials = 0;                          // the budget; 0: the spec's
+  int trials = 0;                         // the budget; 0: the spec's
 };
 
 // One worker: claims the next trial (a re-queued one first, else a new draw from

@@ -17,10 +17,10 @@ class Model;
 namespace kiln::train {
 
 struct Predictions {
-  std::int64_t classes = 0;            // the model's outputs
-  std::vector<std::int32_t> labels;    // from the dataset's /y
-  std::vector<std::int32_t> predicted; // argmax of the logits
-  std::vector<double> losses;          // softmax cross-entropy per row
+  std::int64_t classes = 0;             // the model's outputs
+  std::vector<std::int32_t> labels;     // from the dataset's /y
+  std::vector<std::int32_t> predicted;  // argmax of the logits
+  std::vector<double> losses;           // softmax cross-entropy per row
 };
 
 // Loads the model (safetensors written by the train stage) and runs it in eval mode
