@@ -38,5 +38,7 @@ void add_data_command(CLI::App& app, const GlobalOptions& global);
 void add_report_command(CLI::App& app, const GlobalOptions& global);
 void add_registry_command(CLI::App& app, const GlobalOptions& global);
 void add_sweep_command(CLI::App& app, const GlobalOptions& global);
+void add_submit_command(CLI::App& app, const GlobalOptions& global);
+void add_jobs_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kiln::cli

@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_report_command(app, global);
   kiln::cli::add_registry_command(app, global);
   kiln::cli::add_sweep_command(app, global);
+  kiln::cli::add_submit_command(app, global);
+  kiln::cli::add_jobs_command(app, global);
 
   try {
     app.parse(argc, argv);

@@ -22,6 +22,7 @@ struct RunArguments {
   std::filesystem::path pipeline;
   std::vector<std::string> overrides;
   std::vector<std::string> force;
+  std::vector<std::string> only;  // run these stages and their upstream, no others
   bool dot = false;
   int nproc = 0;     // kiln run --nproc: local ranks to launch
   std::string rdzv;  // kiln run --rdzv: where ranks meet
@@ -36,6 +37,41 @@ void add_pipeline_arguments(CLI::App& command, RunArguments& arguments) {
       ->expected(1)
       ->allow_extra_args(false)  // `--force train lr=...`: the override stays positional
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  command
+      .add_option("--only", arguments.only,
+                  "Run STAGE and the stages it needs, no others (repeatable)")
+      ->type_name("STAGE")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+// The pipeline cut down to `only` and their upstream; ConfigError for a name that
+// is no stage of it.
+void keep_only(Pipeline& pipeline, const std::vector<std::string>& only) {
+  if (only.empty()) return;
+  std::vector<std::string> keep, todo;
+  std::vector<std::string> names;
+  for (const auto& stage : pipeline.stages) names.push_back(stage.name);
+  for (const auto& name : only) {
+    if (pipeline.find(name) == nullptr) {
+      const std::string near = nearest_name(name, names);
+      throw ConfigError(
+          fmt::format("--only {}: {} has no such stage{}", name, pipeline.file.string(),
+                      near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near)));
+    }
+    todo.push_back(name);
+  }
+  while (!todo.empty()) {
+    const std::string name = todo.back();
+    todo.pop_back();
+    if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
+    keep.push_back(name);
+    for (const auto& need : pipeline.find(name)->needs) todo.push_back(need);
+  }
+  std::erase_if(pipeline.stages, [&](const PipelineStage& stage) {
+    return std::find(keep.begin(), keep.end(), stage.name) == keep.end();
+  });
 }
 
 std::string summary_of(const StageReport& report) {
@@ -119,7 +155,10 @@ ErrorKind kind_of_exit(int code) {
 // kiln run --nproc N: launch N local ranks of this same command.
 void launch_ranks(const RunArguments& arguments, const GlobalOptions& global) {
   // Parsing the pipeline here reports a bad file or override once, not N times.
-  load_pipeline(arguments.pipeline, arguments.overrides);
+  {
+    LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+    keep_only(loaded.pipeline, arguments.only);
+  }
   const std::filesystem::path registry = std::filesystem::absolute(global.registry);
   LaunchPlan plan;
   plan.nproc = arguments.nproc;
@@ -128,6 +167,7 @@ void launch_ranks(const RunArguments& arguments, const GlobalOptions& global) {
   plan.argv.insert(plan.argv.end(), {"run", arguments.pipeline.string()});
   plan.argv.insert(plan.argv.end(), arguments.overrides.begin(), arguments.overrides.end());
   for (const auto& stage : arguments.force) plan.argv.insert(plan.argv.end(), {"--force", stage});
+  for (const auto& stage : arguments.only) plan.argv.insert(plan.argv.end(), {"--only", stage});
   plan.env["KILN_REGISTRY"] = registry.string();
   // Local ranks talk over the loopback interface unless told otherwise.
   if (std::getenv("KILN_GLOO_HOSTNAME") == nullptr) plan.env["KILN_GLOO_HOSTNAME"] = "127.0.0.1";
@@ -163,7 +203,8 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   if (arguments.nproc >= 1)
     log::info("--nproc {} ignored: this process is rank {} of {} started by {}", arguments.nproc,
               env.rank, env.world_size, env.launcher);
-  const LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+  LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+  keep_only(loaded.pipeline, arguments.only);
   RunOptions options{global.registry, arguments.force, {}};
   std::unique_ptr<dist::ProcessGroup> group;
   // A job of one rank joins a group only when kiln's launcher started it (--nproc
@@ -202,7 +243,8 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
 }
 
 void plan_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
-  const LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+  LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+  keep_only(loaded.pipeline, arguments.only);
   const Runner runner(loaded.pipeline, {global.registry, arguments.force, {}});
   const std::vector<StageReport> reports = runner.plan();
   if (arguments.dot) {

@@ -34,8 +34,24 @@ struct SweepArguments {
   int trials = 0;   // 0: the spec's
   std::string worker_id, parent_run;
   double deadline = 0;
-  std::string name;  // show / status
+  bool prepare = false;       // kiln submit --sweep's first job: the study, no trial
+  bool array_worker = false;  // a task of its job array: one worker of the study
+  std::string name;           // show / status
 };
+
+// The worker id of a Slurm array task: its array job and task, and the attempt.
+std::string array_worker_id() {
+  auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value != nullptr ? value : "");
+  };
+  const std::string job = env("SLURM_ARRAY_JOB_ID").empty()
+                              ? env("SLURM_JOB_ID")
+                              : env("SLURM_ARRAY_JOB_ID") + "_" + env("SLURM_ARRAY_TASK_ID");
+  const std::string restart = env("SLURM_RESTART_COUNT");
+  return fmt::format("slurm-{}{}-{}", job.empty() ? "local" : job,
+                     restart.empty() ? "" : "-r" + restart, ::getpid());
+}
 
 // The environment of worker `index` of `count`: its share of the cores, or one GPU.
 std::map<std::string, std::string> worker_environment(int index, int count, int gpus) {
@@ -168,6 +184,18 @@ void run_sweep(const SweepArguments& a, const GlobalOptions& global) {
     sweep::run_worker(plan, *catalog, global.registry, options);
     return;
   }
+  if (a.prepare || a.array_worker) {
+    // start_sweep continues a study that exists: every array task may call it.
+    const std::string parent = sweep::start_sweep(plan, global.registry);
+    if (a.prepare) {
+      fmt::print("sweep {}: ready, parent run {}\n", plan.study, parent);
+      return;
+    }
+    sweep::WorkerOptions options{array_worker_id(), parent, std::nullopt, a.trials};
+    const int ran = sweep::run_worker(plan, *catalog, global.registry, options);
+    fmt::print("sweep {}: worker {} ran {} trial(s)\n", plan.study, options.worker_id, ran);
+    return;
+  }
   const auto start = std::chrono::steady_clock::now();
   const std::string parent = sweep::start_sweep(plan, global.registry);
   std::vector<std::string> failures;
@@ -261,6 +289,10 @@ void add_sweep_command(CLI::App& app, const GlobalOptions& global) {
   command->add_option("--worker-id", arguments->worker_id)->group("");
   command->add_option("--parent-run", arguments->parent_run)->group("");
   command->add_option("--deadline", arguments->deadline)->group("");
+  command->add_flag("--prepare", arguments->prepare,
+                    "Only run the shared stages and create the study (kiln submit --sweep)");
+  command->add_flag("--array-worker", arguments->array_worker,
+                    "Be one worker of the study, as a Slurm array task (kiln submit --sweep)");
 
   CLI::App* ls = command->add_subcommand("ls", "The sweeps in the registry");
   ls->callback([&global] { list(global); });

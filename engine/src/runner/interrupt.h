@@ -1,7 +1,7 @@
-// Private to the runner: SIGINT/SIGTERM turn into a flag that stages poll at step
-// boundaries. The first signal asks for a clean stop (checkpoint, mark the run
-// KILLED); the handler then restores the default action, so a second signal ends
-// the process at once.
+// Private to the runner: SIGINT/SIGTERM (and SIGUSR1/SIGUSR2, Slurm's warning
+// signals) turn into a flag that stages poll at step boundaries. The first signal
+// asks for a clean stop (checkpoint, mark the run KILLED); the handler then
+// restores the default action, so a second signal ends the process at once.
 #pragma once
 
 namespace kiln {

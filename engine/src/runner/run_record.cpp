@@ -84,6 +84,40 @@ void add_device_tags(std::map<std::string, std::string>& tags) {
     tags["kiln.cuda.driver"] = cuda_version_text(report.driver_version);
 }
 
+// A requeued Slurm job (SLURM_RESTART_COUNT above 0) goes on in the run that its
+// first attempt opened: the one of this experiment tagged with the same job id that
+// did not finish. Nullptr for anything else.
+std::unique_ptr<registry::MlflowRun> requeued_run(const registry::MlflowStore& store,
+                                                  const std::string& experiment) {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  const char* restart = std::getenv("SLURM_RESTART_COUNT");
+  if (job == nullptr || restart == nullptr || std::string_view(restart) == "0") return nullptr;
+  for (const registry::RunInfo& info : store.list_runs(experiment)) {
+    if (info.status == registry::RunStatus::Finished || !info.parent_run_id.empty()) continue;
+    std::unique_ptr<registry::MlflowRun> run = store.open_run(info.run_id);
+    const auto tags = run->tags();
+    const auto tag = tags.find("kiln.slurm.SLURM_JOB_ID");
+    if (tag == tags.end() || tag->second != job) continue;
+    run->reopen();
+    return run;
+  }
+  return nullptr;
+}
+
+// The sbatch scripts of the kiln submit job this process runs in (KILN_JOB_DIR),
+// kept with the run as artifacts slurm/<role>.sbatch.
+void copy_job_scripts(const fs::path& artifact_dir) {
+  const char* dir = std::getenv("KILN_JOB_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".sbatch") {
+      fs::create_directories(artifact_dir / "slurm", ec);
+      fs::copy_file(entry.path(), artifact_dir / "slurm" / entry.path().filename(),
+                    fs::copy_options::overwrite_existing, ec);
+    }
+}
+
 const char* level_name(log::Level level) {
   switch (level) {
     case log::Level::Debug:
@@ -194,15 +228,28 @@ RunLog& RunRecord::get() {
   for (const char* variable : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"})
     if (const char* value = std::getenv(variable))
       tags[fmt::format("kiln.slurm.{}", variable)] = value;
+  if (std::getenv("SLURM_JOB_ID") != nullptr) {  // Slurm sets the count from the first requeue
+    const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+    tags["kiln.slurm.restart_count"] = restarts != nullptr ? restarts : "0";
+  }
   add_device_tags(tags);
   for (const auto& [key, value] : hooks_.tags) tags[key] = value;
 
-  const std::string run_name = hooks_.run_name.empty()
-                                   ? fmt::format("{}-{}", pipeline_.name, iso8601_utc())
-                                   : hooks_.run_name;
-  run_ = store_.start_run(experiment, run_name, tags);
-  for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
+  if (hooks_.run_name.empty()) run_ = requeued_run(store_, experiment);
+  if (run_) {
+    log::info("Slurm job {} was requeued: run {} goes on", tags["kiln.slurm.SLURM_JOB_ID"],
+              run_->run_id());
+    for (const auto& [key, value] : tags)
+      if (key.rfind("kiln.slurm.", 0) == 0) run_->set_tag(key, value);
+  } else {
+    const std::string run_name = hooks_.run_name.empty()
+                                     ? fmt::format("{}-{}", pipeline_.name, iso8601_utc())
+                                     : hooks_.run_name;
+    run_ = store_.start_run(experiment, run_name, tags);
+    for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
+  }
   write_file_atomic(run_->artifact_dir() / "pipeline.yaml", pipeline_.resolved_yaml);
+  copy_job_scripts(run_->artifact_dir());
   if (log_copy_) log_copy_->attach(run_->artifact_dir() / "kiln.log");
   log::info("run {} in experiment '{}' ({})", run_->run_id(), pipeline_.name, experiment);
   tensorboard_ = std::make_unique<tensorboard::TensorBoardRunLog>(*run_);

@@ -1,0 +1,135 @@
+#include <kiln/error.h>
+#include <kiln/slurm.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+namespace kiln::slurm {
+namespace {
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r'))
+    text.pop_back();
+  return text;
+}
+
+// The last non-empty line of a program's error output, without sbatch's "sbatch:
+// error: " prefixes: Slurm's reason.
+std::string reason_of(const ProgramResult& result) {
+  std::istringstream lines(result.err.empty() ? result.out : result.err);
+  std::string line, last;
+  while (std::getline(lines, line))
+    if (!trim(line).empty()) last = trim(line);
+  for (const char* prefix : {"sbatch: error: ", "error: ", "Batch job submission failed: "})
+    while (last.rfind(prefix, 0) == 0) last = last.substr(std::string_view(prefix).size());
+  return last.empty() ? fmt::format("exit code {}", result.exit_code) : last;
+}
+
+}  // namespace
+
+ProgramResult run_program(const std::vector<std::string>& argv) {
+  ProgramResult result;
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return result;
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return result;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    const std::string message = fmt::format("cannot run {}: {}\n", argv[0], std::strerror(errno));
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, message.data(), message.size());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  std::array<pollfd, 2> fds{{{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}}};
+  std::array<std::string*, 2> sinks{&result.out, &result.err};
+  int open = 2;
+  std::array<char, 4096> buffer{};
+  while (open > 0) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buffer.data(), buffer.size());
+      if (n > 0) {
+        sinks[i]->append(buffer.data(), static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  for (const auto& fd : fds)
+    if (fd.fd >= 0) ::close(fd.fd);
+  if (pid < 0) return result;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string sbatch(const std::filesystem::path& script, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {"sbatch", "--parsable"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(script.string());
+  const ProgramResult result = run_program(argv);
+  if (result.exit_code != 0)
+    throw StageError(fmt::format("sbatch refused {}: {}", script.string(), reason_of(result)));
+  // --parsable prints "<id>" or "<id>;<cluster>".
+  std::string id = trim(result.out);
+  id = id.substr(0, id.find(';'));
+  if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+    throw StageError(fmt::format("sbatch {}: expected a job id, got '{}'", script.string(), id));
+  return id;
+}
+
+std::map<std::string, QueueState> queue_states(const std::vector<std::string>& ids) {
+  std::map<std::string, QueueState> states;
+  if (ids.empty()) return states;
+  // %i: the job id (123_4 for array tasks, 123_[5-7] for pending ones), %T: the
+  // state, %r: the reason. All jobs, filtered here: squeue --jobs fails as a whole
+  // when one of them has left the controller's memory.
+  const ProgramResult result =
+      run_program({"squeue", "--noheader", "--states=all", "--format=%i|%T|%r"});
+  std::istringstream lines(result.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto first = line.find('|'), second = line.rfind('|');
+    if (first == std::string::npos || first == second) continue;
+    const std::string id = line.substr(0, first);
+    const std::string job = id.substr(0, id.find('_'));
+    if (std::find(ids.begin(), ids.end(), id) == ids.end() &&
+        std::find(ids.begin(), ids.end(), job) == ids.end())
+      continue;
+    states[id] = {line.substr(first + 1, second - first - 1), trim(line.substr(second + 1))};
+  }
+  return states;
+}
+
+}  // namespace kiln::slurm
