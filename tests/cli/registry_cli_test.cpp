@@ -149,10 +149,11 @@ TEST_F(RegistryCliTest, ADirectoryThatIsNotARegistryIsRefused) {
     full.insert(full.end(), args.begin(), args.end());
     const CommandResult result = kiln(full);
     EXPECT_EQ(result.exit_code, 2) << result.err;
-    EXPECT_EQ(result.err, "kiln: config error: registry " + other.string() +
-                              ": not a kiln registry: the directory is not empty and has none of "
-                              "mlruns/, datasets/, stages/; point --registry (or KILN_REGISTRY) "
-                              "at a registry or an empty directory\n");
+    EXPECT_EQ(result.err,
+              "kiln: config error: registry " + other.string() +
+                  ": not a kiln registry: the directory is not empty and has none of "
+                  "mlruns/, datasets/, stages/, jobs/; point --registry (or KILN_REGISTRY) "
+                  "at a registry or an empty directory\n");
   }
   EXPECT_EQ(snapshot(other), before);
   const CommandResult file = kiln({"--registry", (other / "notes.txt").string(), "registry", "ls"});

@@ -10,6 +10,7 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
+#include <kiln/registry/registry_root.h>
 #include <kiln/slurm.h>
 #include <kiln/sweep/sweep.h>
 
@@ -230,6 +231,7 @@ void submit(const SubmitArguments& a, const GlobalOptions& global) {
   if (a.sweep)  // the sweep section too: its space, objective and direction
     sweep::plan_sweep(parse_pipeline(a.pipeline, a.overrides), a.overrides, *loaded.catalog);
   const std::string name = loaded.pipeline.name;
+  registry::check_registry_root(global.registry, registry::RootAccess::Write);
 
   fs::path dir = a.dry_run ? fs::absolute(slurm::jobs_dir(global.registry)) / (name + "-DRYRUN")
                            : slurm::new_submission_dir(global.registry, name);

@@ -8,8 +8,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// rdzv/: rendezvous directories of data-parallel jobs (kiln/dist/env.h).
-constexpr const char* kRegistryFolders[] = {"mlruns", "datasets", "stages", "rdzv"};
+// rdzv/: rendezvous directories of data-parallel jobs (kiln/dist/env.h); jobs/: what
+// kiln submit sent to Slurm (kiln/slurm.h); sweeps/: the sweeps' journals.
+constexpr const char* kRegistryFolders[] = {"mlruns", "datasets", "stages",
+                                            "rdzv",   "jobs",     "sweeps"};
 
 bool has_registry_folder(const fs::path& root) {
   std::error_code ec;
@@ -37,7 +39,7 @@ void check_registry_root(const fs::path& root, RootAccess access) {
   if (!empty)
     throw ConfigError(fmt::format(
         "registry {}: not a kiln registry: the directory is not empty and has none of mlruns/, "
-        "datasets/, stages/; point --registry (or KILN_REGISTRY) at a registry or an empty "
+        "datasets/, stages/, jobs/; point --registry (or KILN_REGISTRY) at a registry or an empty "
         "directory",
         root.string()));
 }
