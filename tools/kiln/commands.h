@@ -27,6 +27,7 @@ struct LoadedPipeline {
 };
 LoadedPipeline load_pipeline(const std::filesystem::path& file,
                              const std::vector<std::string>& overrides);
+LoadedPipeline load_pipeline(const PipelineSource& source);  // parsed already
 std::unique_ptr<StageCatalog> load_default_catalog();
 // The plugins on the search path plus those of the pipeline's `plugins:`.
 std::unique_ptr<StageCatalog> load_catalog(const PipelineSource& source);

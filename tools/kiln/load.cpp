@@ -14,14 +14,17 @@ std::unique_ptr<StageCatalog> load_catalog(const PipelineSource& source) {
   return catalog;
 }
 
+LoadedPipeline load_pipeline(const PipelineSource& source) {
+  LoadedPipeline loaded{load_catalog(source), {}};
+  loaded.pipeline = resolve_pipeline(source, *loaded.catalog);
+  return loaded;
+}
+
 LoadedPipeline load_pipeline(const std::filesystem::path& file,
                              const std::vector<std::string>& overrides) {
   // The file is checked on its own first, so that a typo in it is reported even
   // when a plugin is missing.
-  const PipelineSource source = parse_pipeline(file, overrides);
-  LoadedPipeline loaded{load_catalog(source), {}};
-  loaded.pipeline = resolve_pipeline(source, *loaded.catalog);
-  return loaded;
+  return load_pipeline(parse_pipeline(file, overrides));
 }
 
 }  // namespace kiln::cli

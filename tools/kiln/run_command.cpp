@@ -1,5 +1,6 @@
 // kiln run / kiln plan.
 #include "commands.h"
+#include "failure_hook.h"
 #include "launcher.h"
 
 #include <kiln/dist/env.h>
@@ -203,23 +204,27 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   if (arguments.nproc >= 1)
     log::info("--nproc {} ignored: this process is rank {} of {} started by {}", arguments.nproc,
               env.rank, env.world_size, env.launcher);
-  LoadedPipeline loaded = load_pipeline(arguments.pipeline, arguments.overrides);
+  const PipelineSource source = parse_pipeline(arguments.pipeline, arguments.overrides);
+  FailureHook on_failure(source, global.registry, env.rank);
+  LoadedPipeline loaded = on_failure.guard([&] { return load_pipeline(source); });
   keep_only(loaded.pipeline, arguments.only);
   RunOptions options{global.registry, arguments.force, {}};
+  on_failure.watch(options.hooks);
   std::unique_ptr<dist::ProcessGroup> group;
   // A job of one rank joins a group only when kiln's launcher started it (--nproc
   // 1): a one-task Slurm allocation sets SLURM_NTASKS=1 and trains as one process.
   if (env.world_size > 1 || env.launcher == "kiln") {
     const std::string rdzv =
         !arguments.rdzv.empty() ? arguments.rdzv : dist::default_rendezvous(env, global.registry);
-    group = dist::init_process_group(env, rdzv, dist::group_options_from_env());
+    group = on_failure.guard(
+        [&] { return dist::init_process_group(env, rdzv, dist::group_options_from_env()); });
     options.placement = {env.rank, env.world_size, env.local_rank};
     options.group = group.get();
     log::info("dist: rank {} of {} joined ({}, launcher {}, rendezvous {})", env.rank,
               env.world_size, group->backend(), env.launcher, rdzv);
   }
   Runner runner(loaded.pipeline, options);
-  const RunResult result = runner.run();
+  const RunResult result = on_failure.guard([&] { return runner.run(); });
   group.reset();
   std::fflush(stderr);
   if (env.rank != 0) {

@@ -25,6 +25,14 @@ struct StageDecl {
   std::string origin;  // "file:line:col" of the stage's key
 };
 
+// `on_failure:`: the command `kiln run` runs when the run fails, so that a mail or
+// chat hook hears of it (docs/cli.md, "Alerts").
+struct FailureCommand {
+  std::vector<std::string> argv;  // empty: none; a string in the file runs as /bin/sh -c
+  double timeout_s = 60.0;        // `on_failure_timeout_s:`; then the command is killed
+  std::string origin;             // "file:line:col" of `on_failure:`
+};
+
 struct PipelineYaml;  // the parsed document, private to the engine
 
 // A pipeline file with overrides applied, checked for everything that does not
@@ -35,6 +43,7 @@ struct PipelineSource {
   std::string description;
   std::vector<std::filesystem::path> plugin_dirs;  // `plugins:`, absolute
   std::vector<StageDecl> stages;                   // in file order
+  FailureCommand on_failure;
   std::shared_ptr<const PipelineYaml> yaml;
 };
 
@@ -55,7 +64,8 @@ struct Pipeline {
   std::string name;
   std::string description;
   std::vector<PipelineStage> stages;  // topological order, ties in file order
-  std::string resolved_yaml;          // the effective pipeline, defaults filled in
+  FailureCommand on_failure;
+  std::string resolved_yaml;  // the effective pipeline, defaults filled in
 
   const PipelineStage* find(std::string_view stage_name) const;
   // Every parameter as "<stage>.with.<param>" -> value text (the run's params).

@@ -28,10 +28,14 @@ class ProcessGroup;
 // What a sweep sets on each of its trials' runs: how the run shows in tracking, a
 // look at every metric a stage logs (the pruner reads the objective there), and a
 // stop request besides SIGINT/SIGTERM (a pruned trial stops at its next step).
+// `kiln run` sets on_open and on_stage_failed for its on_failure: command.
 struct RunHooks {
   std::string run_name;                     // empty: "<pipeline>-<time>"
   std::map<std::string, std::string> tags;  // set when the run opens: mlflow.parentRunId, ...
   std::function<void(const std::string& run_id)> on_open;  // the run was just created
+  // A stage failed; called before the run is marked FAILED or KILLED and the error
+  // rethrown (what `kiln run`'s on_failure: command reports as the failed stage).
+  std::function<void(const std::string& stage)> on_stage_failed;
   std::function<void(std::string_view key, double value, std::int64_t step)> on_metric;
   std::function<bool()> stop_requested;
 };

@@ -15,11 +15,13 @@ namespace kiln {
 namespace fs = std::filesystem;
 
 void apply_override(PipelineYaml& doc, const std::string& text);  // overrides.cpp
+FailureCommand parse_on_failure(const PipelineYaml& doc);         // on_failure.cpp
 
 namespace {
 
 // `sweep:` is read by kiln::sweep::parse_sweep (kiln/sweep/spec.h); `kiln run` ignores it.
-const std::vector<std::string> kTopKeys = {"name", "description", "plugins", "stages", "sweep"};
+const std::vector<std::string> kTopKeys = {
+    "name", "description", "plugins", "stages", "sweep", "on_failure", "on_failure_timeout_s"};
 const std::vector<std::string> kStageKeys = {"uses", "needs", "with"};
 
 std::shared_ptr<PipelineYaml> load_document(const fs::path& file) {
@@ -171,6 +173,7 @@ PipelineSource parse_pipeline(const fs::path& file, const std::vector<std::strin
     source.description = scalar_value(*doc, description, "description");
   const fs::path base = fs::absolute(file).parent_path();
   source.plugin_dirs = parse_plugin_dirs(*doc, base);
+  source.on_failure = parse_on_failure(*doc);
 
   const YAML::Node stages = doc->root["stages"];
   if (!stages || !stages.IsMap() || stages.size() == 0)

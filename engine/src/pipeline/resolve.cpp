@@ -106,6 +106,7 @@ Pipeline resolve_pipeline(const PipelineSource& source, const StageCatalog& cata
   pipeline.file = source.file;
   pipeline.name = source.name;
   pipeline.description = source.description;
+  pipeline.on_failure = source.on_failure;
   for (const std::size_t index : topological_order(source.stages)) {
     const StageDecl& decl = source.stages[index];
     const StageType& type = catalog.get(decl.uses, uses_origin(doc, decl));

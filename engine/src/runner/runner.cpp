@@ -82,14 +82,19 @@ class Execution {
   RunResult run() {
     const bool registry_existed = fs::exists(root_);
     RunResult result;
+    std::string current;  // the stage under way, "" between stages
     try {
       for (const auto& stage : pipeline_.stages) {
         if (interrupt_requested())
           throw InterruptedError(fmt::format("interrupted before stage '{}'", stage.name));
+        current = stage.name;
         result.stages.push_back(run_stage(stage));
+        current.clear();
       }
       if (follower() || rank0_of_many()) options_.group->shutdown();
     } catch (const Error& error) {
+      if (!current.empty() && options_.hooks.on_stage_failed)
+        options_.hooks.on_stage_failed(current);
       if (options_.group != nullptr) options_.group->announce_failure(error.what());
       record_.end(error.kind() == ErrorKind::Interrupted ? registry::RunStatus::Killed
                                                          : registry::RunStatus::Failed);
