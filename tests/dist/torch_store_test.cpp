@@ -19,6 +19,7 @@
 #include <functional>
 #include <iostream>
 
+#include "dist/free_port.h"
 #include "dist/torch_agent_store.h"
 
 namespace kiln::dist {
@@ -27,18 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// A port on loopback that nothing listens on (bound, read, closed).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using test::free_port;
 
 std::string stage_error(const std::function<void()>& body) {
   try {
