@@ -44,6 +44,11 @@ struct Server {
   const char* backend;          // the TCPStore server: default, classic or libuv
 };
 
+void PrintTo(const Server& server, std::ostream* out) {
+  *out << (server.python_variable ? server.python_variable : "KILN_PYTHON") << " "
+       << server.backend;
+}
+
 std::string server_name(const ::testing::TestParamInfo<Server>& info) {
   return std::string(info.param.python_variable ? "torch2_" : "debian_torch_") + info.param.backend;
 }

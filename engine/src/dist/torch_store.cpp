@@ -15,13 +15,12 @@
 // PyTorch's own client puts "/" before every key, so kiln does too: what kiln sets
 // as "/kiln/x" reads as "kiln/x" from Python.
 //
-// Two dialects. Older servers take commands from the first byte, SET = 0. Newer
-// ones want every connection to open with VALIDATE (0) and the 32-bit magic
-// 0x3C85F7CE, and number the commands from SET = 1. No opening suits both: an
-// older server reads VALIDATE as a SET whose key length starts with the magic and
-// allocates a gigabyte for it. So the client first sends what an older server
-// takes as a harmless SET under kiln's prefix (whose key length, read by a newer
-// server as the magic, is wrong) and a GETNUMKEYS:
+// Two dialects. Older servers (up to PyTorch 2.1) take commands from the first
+// byte, SET = 0. Newer ones (2.2 on) want every connection to open with VALIDATE
+// (0) and the 32-bit magic 0x3C85F7CE, and number the commands from SET = 1. No opening suits both:
+// an older server reads VALIDATE as a SET whose key length starts with the magic and allocates a
+// gigabyte for it. So the client first sends what an older server takes as a harmless SET under
+// kiln's prefix (whose key length, read by a newer server as the magic, is wrong) and a GETNUMKEYS:
 //   older server: answers the count            -> stay, older dialect
 //   newer classic server: closes at once       -> reconnect, VALIDATE
 //   newer libuv server: parses nothing until more bytes arrive, then reads the
@@ -34,6 +33,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>

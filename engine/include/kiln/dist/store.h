@@ -56,7 +56,7 @@ std::unique_ptr<Store> open_file_store(const std::filesystem::path& dir);
 std::unique_ptr<Store> open_tcp_store(const std::string& host, int port, bool serve,
                                       std::chrono::milliseconds timeout);
 // A client of the PyTorch TCPStore at host:port (torchrun's agent store), both
-// of PyTorch's wire protocols (1.x and 2.0; 2.1 and later); kiln's keys live
+// of PyTorch's wire protocols (up to 2.1; 2.2 on, VALIDATE first); kiln's keys live
 // under `prefix` there. Retries a refused connection until `timeout`; StageError
 // naming the address when the store cannot be reached or answers neither protocol.
 std::unique_ptr<Store> open_torch_store(const std::string& host, int port,
