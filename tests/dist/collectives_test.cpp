@@ -19,6 +19,7 @@
 #include <functional>
 #include <thread>
 
+#include "dist/free_port.h"
 #include "support/support.h"
 
 namespace kiln::dist {
@@ -33,17 +34,7 @@ struct RankResult {
   double seconds = 0;   // from the start to the rank's exit
 };
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using test::free_port;
 
 // Runs body(group) on `n` forked ranks joined through `rendezvous`. A rank's exit
 // code is 0 when body returns, 3 on an exception (its message kept).

@@ -105,6 +105,30 @@ TEST(DistEnv, Torchrun) {
   EXPECT_EQ(env.rendezvous, "tcp:10.0.0.5:29500");
 }
 
+// torchrun's default: its agent serves a PyTorch TCPStore on MASTER_PORT, so no
+// rank serves; kiln's keys go under the attempt, which a restart changes.
+TEST(DistEnv, TorchrunAgentStoreMakesEveryRankAClient) {
+  Env vars{{"RANK", "0"},
+           {"WORLD_SIZE", "2"},
+           {"MASTER_ADDR", "10.0.0.5"},
+           {"MASTER_PORT", "29500"},
+           {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+  EXPECT_EQ(detect(vars).rendezvous, "torch:10.0.0.5:29500/kiln/attempt_0/");
+  vars["TORCHELASTIC_RESTART_COUNT"] = "2";
+  EXPECT_EQ(detect(vars).rendezvous, "torch:10.0.0.5:29500/kiln/attempt_2/");
+  // torch compares the value with str(True): anything else is no agent store.
+  for (const char* other : {"False", "true", "1"}) {
+    vars["TORCHELASTIC_USE_AGENT_STORE"] = other;
+    EXPECT_EQ(detect(vars).rendezvous, "tcp:10.0.0.5:29500") << other;
+  }
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  vars["KILN_RDZV"] = "file:/shared/rdzv";
+  EXPECT_EQ(detect(vars).rendezvous, "file:/shared/rdzv");
+  vars.erase("KILN_RDZV");
+  vars["TORCHELASTIC_RESTART_COUNT"] = "x";
+  EXPECT_THAT(config_error(vars), ::testing::HasSubstr("TORCHELASTIC_RESTART_COUNT='x'"));
+}
+
 TEST(DistEnv, LaunchersAreTriedInOrder) {
   // Slurm inside an allocation that also exports torchrun variables: Slurm wins;
   // kiln's own launcher wins over both.
@@ -180,7 +204,15 @@ TEST(Rendezvous, Parses) {
   EXPECT_EQ(tcp.host, "node01");
   EXPECT_EQ(tcp.port, 29500);
   EXPECT_EQ(parse_rendezvous("tcp:[::1]:80", "--rdzv").host, "::1");
-  for (const char* bad : {"nfs:/x", "file:", "tcp:host", "tcp:host:0", "tcp:host:99999", "tcp::5"})
+  const RendezvousSpec torch = parse_rendezvous("torch:10.0.0.5:29500/kiln/attempt_1", "KILN_RDZV");
+  EXPECT_EQ(torch.kind, RendezvousSpec::Kind::Torch);
+  EXPECT_EQ(torch.host, "10.0.0.5");
+  EXPECT_EQ(torch.port, 29500);
+  EXPECT_EQ(torch.prefix, "kiln/attempt_1/");
+  EXPECT_EQ(parse_rendezvous("torch:[::1]:29500", "KILN_RDZV").prefix, "kiln/");
+  EXPECT_EQ(parse_rendezvous("torch:[::1]:29500", "KILN_RDZV").host, "::1");
+  for (const char* bad : {"nfs:/x", "file:", "tcp:host", "tcp:host:0", "tcp:host:99999", "tcp::5",
+                          "torch:host", "torch:host:5/", "torch:/kiln"})
     EXPECT_THROW(parse_rendezvous(bad, "--rdzv"), ConfigError) << bad;
 }
 

@@ -52,6 +52,27 @@ void read_slurm(const EnvLookup& env, DistEnv& out) {
   }
 }
 
+// torchrun serves a PyTorch TCPStore on MASTER_ADDR:MASTER_PORT itself when it
+// exports TORCHELASTIC_USE_AGENT_STORE=True (its default; torch compares the value
+// with str(True), so exactly "True"): every rank is a client of that store, kiln's
+// keys under kiln/attempt_<TORCHELASTIC_RESTART_COUNT>/ so that a restarted
+// attempt never reads the keys of the one before. Otherwise rank 0 serves kiln's
+// own TCP store there.
+void read_torchrun(const EnvLookup& env, DistEnv& out) {
+  const char* addr = lookup(env, "MASTER_ADDR");
+  const char* port = lookup(env, "MASTER_PORT");
+  if (addr == nullptr || port == nullptr) return;
+  const int port_number = parse_int(port, "MASTER_PORT");
+  const char* agent_store = lookup(env, "TORCHELASTIC_USE_AGENT_STORE");
+  if (agent_store == nullptr || std::string_view(agent_store) != "True") {
+    out.rendezvous = fmt::format("tcp:{}:{}", addr, port_number);
+    return;
+  }
+  const char* restart = lookup(env, "TORCHELASTIC_RESTART_COUNT");
+  out.rendezvous = fmt::format("torch:{}:{}/kiln/attempt_{}/", addr, port_number,
+                               restart ? parse_int(restart, "TORCHELASTIC_RESTART_COUNT") : 0);
+}
+
 // "tcp:PORT" names no host: the first Slurm node or MASTER_ADDR serves the store.
 std::string complete_tcp(const std::string& spec, const DistEnv& out, const EnvLookup& env) {
   if (spec.rfind("tcp:", 0) != 0 || spec.find(':', 4) != std::string::npos) return spec;
@@ -94,12 +115,7 @@ DistEnv detect_env(const EnvLookup& env) {
     break;
   }
   if (out.launcher == "slurm") read_slurm(env, out);
-  if (out.launcher == "torchrun") {
-    const char* addr = lookup(env, "MASTER_ADDR");
-    const char* port = lookup(env, "MASTER_PORT");
-    if (addr != nullptr && port != nullptr)
-      out.rendezvous = fmt::format("tcp:{}:{}", addr, parse_int(port, "MASTER_PORT"));
-  }
+  if (out.launcher == "torchrun") read_torchrun(env, out);
   if (out.launcher == "openmpi")
     if (const char* job = lookup(env, "OMPI_MCA_ess_base_jobid")) out.job_id = job;
   if (const char* rdzv = lookup(env, "KILN_RDZV")) out.rendezvous = complete_tcp(rdzv, out, env);

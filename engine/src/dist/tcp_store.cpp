@@ -8,12 +8,10 @@
 #include <kiln/error.h>
 
 #include <fmt/format.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -23,50 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "dist/socket.h"
+
 namespace kiln::dist {
 namespace {
-
-class Socket {
- public:
-  Socket() = default;
-  explicit Socket(int fd) : fd_(fd) {}
-  Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Socket& operator=(Socket&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
-
-bool write_all(int fd, const void* data, std::size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, std::size_t size) {
-  char* p = static_cast<char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::recv(fd, p, size, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 bool write_string(int fd, const std::string& s) {
   const auto size = static_cast<std::uint32_t>(s.size());
@@ -152,43 +110,12 @@ class Server {
   std::thread thread_;
 };
 
-Socket connect_to(const std::string& host, int port, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string why;
-  while (true) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
-    if (rc != 0) {
-      why = ::gai_strerror(rc);
-    } else {
-      for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-        Socket socket(::socket(a->ai_family, a->ai_socktype, a->ai_protocol));
-        if (socket.fd() >= 0 && ::connect(socket.fd(), a->ai_addr, a->ai_addrlen) == 0) {
-          ::freeaddrinfo(found);
-          const int on = 1;
-          ::setsockopt(socket.fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-          return socket;
-        }
-        why = std::strerror(errno);
-      }
-      ::freeaddrinfo(found);
-    }
-    if (std::chrono::steady_clock::now() >= deadline)
-      throw StageError(fmt::format("rendezvous tcp:{}:{}: cannot connect within {:.1f} s: {}", host,
-                                   port, timeout.count() / 1e3, why));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
 class TcpStore final : public Store {
  public:
   TcpStore(const std::string& host, int port, bool serve, std::chrono::milliseconds timeout)
       : host_(host), port_(port) {
     if (serve) server_ = std::make_unique<Server>(port);
-    socket_ = connect_to(host, port, timeout);
+    socket_ = connect_to(host, port, timeout, describe());
   }
 
   void set(const std::string& key, const std::string& value) override {

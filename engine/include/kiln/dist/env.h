@@ -6,7 +6,10 @@
 //     (or SLURM_JOB_NODELIST), SLURM_JOB_ID, SLURM_STEP_ID
 //   Open MPI (`mpirun`): OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE,
 //     OMPI_COMM_WORLD_LOCAL_RANK
-//   torchrun-style: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+//   torchrun-style: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT;
+//     TORCHELASTIC_USE_AGENT_STORE=True (torchrun's default): torchrun's agent
+//     serves a PyTorch TCPStore there, and every rank is its client
+//     (torch:MASTER_ADDR:MASTER_PORT/kiln/attempt_<TORCHELASTIC_RESTART_COUNT>/)
 // The first launcher whose rank and world variables are both set wins; none of
 // them set is a single-process run. KILN_RDZV overrides the rendezvous any of them
 // implies. Local rank picks the GPU.
@@ -30,8 +33,8 @@ struct DistEnv {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
-  // "file:DIR" or "tcp:HOST:PORT"; empty: the default under the registry
-  // (default_rendezvous).
+  // "file:DIR", "tcp:HOST:PORT" or "torch:HOST:PORT/PREFIX"; empty: the default
+  // under the registry (default_rendezvous).
   std::string rendezvous;
   std::vector<std::string> nodes;  // Slurm: the expanded node list
   std::string job_id;              // Slurm job (and step) id, for the rendezvous directory

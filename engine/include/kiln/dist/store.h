@@ -1,11 +1,15 @@
 // Rendezvous stores: a small key-value space every rank of a job can reach, used
 // to pair Gloo's connections, to hand NCCL's unique id around, and by the
-// watchdog's heartbeats. Two kinds (SPEC 8):
+// watchdog's heartbeats. Three kinds (SPEC 8):
 //   file:DIR       a directory on a file system every rank sees (the HPC default);
 //                  one file per key, renamed into place (Gloo's FileStore cannot
 //                  overwrite a key, which heartbeats need)
 //   tcp:HOST:PORT  rank 0 serves the keys on PORT; everyone (rank 0 too) connects
 //                  to HOST:PORT (Gloo 0.5 ships no TCP store)
+//   torch:HOST:PORT[/PREFIX]
+//                  a PyTorch TCPStore someone else serves (torchrun's agent store);
+//                  every rank is a client and keeps its keys under PREFIX
+//                  (default "kiln/"), so that nothing of torch's is touched
 // Keys may be set again (heartbeats overwrite theirs); values are byte strings.
 #pragma once
 
@@ -31,15 +35,16 @@ class Store {
 };
 
 struct RendezvousSpec {
-  enum class Kind { File, Tcp };
+  enum class Kind { File, Tcp, Torch };
   Kind kind = Kind::File;
   std::filesystem::path dir;  // File
-  std::string host;           // Tcp
-  int port = 0;               // Tcp
+  std::string host;           // Tcp, Torch
+  int port = 0;               // Tcp, Torch
+  std::string prefix;         // Torch: "kiln/" unless the text names one
 };
 
-// "file:DIR" or "tcp:HOST:PORT"; ConfigError naming `origin` (--rdzv, KILN_RDZV)
-// for anything else.
+// "file:DIR", "tcp:HOST:PORT" or "torch:HOST:PORT[/PREFIX]"; ConfigError naming
+// `origin` (--rdzv, KILN_RDZV) for anything else.
 RendezvousSpec parse_rendezvous(std::string_view text, std::string_view origin);
 
 // A file store in `dir` (created). StageError naming the directory when it cannot
@@ -50,7 +55,14 @@ std::unique_ptr<Store> open_file_store(const std::filesystem::path& dir);
 // naming the address after that.
 std::unique_ptr<Store> open_tcp_store(const std::string& host, int port, bool serve,
                                       std::chrono::milliseconds timeout);
-// The store `spec` names; rank 0 serves a TCP store.
+// A client of the PyTorch TCPStore at host:port (torchrun's agent store), both
+// of PyTorch's wire protocols (up to 2.1; 2.2 on, VALIDATE first); kiln's keys live
+// under `prefix` there. Retries a refused connection until `timeout`; StageError
+// naming the address when the store cannot be reached or answers neither protocol.
+std::unique_ptr<Store> open_torch_store(const std::string& host, int port,
+                                        const std::string& prefix,
+                                        std::chrono::milliseconds timeout);
+// The store `spec` names; rank 0 serves a tcp: store, nobody a torch: one.
 std::unique_ptr<Store> open_store(const RendezvousSpec& spec, int rank,
                                   std::chrono::milliseconds timeout);
 
