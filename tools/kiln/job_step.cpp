@@ -130,6 +130,17 @@ void submit_next(const fs::path& dir, const nlohmann::json& record, const std::s
     return;
   }
   const std::string begin = next_occurrence(record.at("schedule"));
+  // sbatch would pass this job's SLURM_* variables (SLURM_RESTART_COUNT, say) on to
+  // the next occurrence; it gets its own.
+  for (char** variable = environ; *variable != nullptr;) {
+    const std::string entry = *variable;
+    const std::string name = entry.substr(0, entry.find('='));
+    if (name.rfind("SLURM_", 0) == 0 && name != "SLURM_CONF") {
+      ::unsetenv(name.c_str());  // environ shifts down: look at the same slot again
+      continue;
+    }
+    ++variable;
+  }
   try {
     const std::string next = slurm::sbatch(dir / "run.sbatch", {"--begin=" + begin});
     slurm::append_event(

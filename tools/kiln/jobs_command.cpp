@@ -83,28 +83,27 @@ std::string job_state(const slurm::Submission& submission, const std::string& ro
                       const std::string& id, const std::map<std::string, slurm::QueueState>& queue,
                       const std::vector<json>& events) {
   std::vector<std::string> queued;
-  for (const auto& [job, state] : queue)
+  for (const auto& [job, state] : queue) {
+    const std::string shown = job == id ? state.state : fmt::format("{} {}", job, state.state);
     if (job == id || job.rfind(id + "_", 0) == 0)
       queued.push_back(state.reason.empty() || state.reason == "None"
-                           ? fmt::format("{} {}", job, state.state)
-                           : fmt::format("{} {} ({})", job, state.state, state.reason));
+                           ? shown
+                           : fmt::format("{} ({})", shown, state.reason));
+  }
+  const std::string slurm_says = fmt::format("{}", fmt::join(queued, ", "));
   const std::string recorded = recorded_state(id, events);
-  if (!queued.empty() && queued.size() == 1 && queued.front().rfind(id + " ", 0) == 0)
-    return queued.front().substr(id.size() + 1) +
-           (recorded.empty() ? "" : fmt::format("; recorded: {}", recorded));
-  if (!queued.empty())
-    return fmt::format("{}{}", fmt::join(queued, ", "),
-                       recorded.empty() ? "" : fmt::format("; recorded: {}", recorded));
-  if (!recorded.empty()) return recorded;
+  if (!recorded.empty())
+    return slurm_says.empty() ? recorded : fmt::format("{}; recorded: {}", slurm_says, recorded);
   // Never started: say why when an upstream job of the chain failed.
-  const json& after = submission.record.value("after", json::object());
+  const json after = submission.record.value("after", json::object());
   if (after.contains(role)) {
     const std::string upstream = after[role].get<std::string>();
     const std::string upstream_id = submission.record["jobs"].value(upstream, "");
     if (const auto code = failed_exit(upstream_id, events))
-      return fmt::format("NEVER RAN: its {} job {} failed (exit {})", upstream, upstream_id, *code);
+      return fmt::format("NEVER RAN: its {} job {} failed (exit {}){}", upstream, upstream_id,
+                         *code, slurm_says.empty() ? "" : "; Slurm: " + slurm_says);
   }
-  return "not in the queue, never started (cancelled?)";
+  return slurm_says.empty() ? "not in the queue, never started (cancelled?)" : slurm_says;
 }
 
 std::vector<std::string> all_ids(const slurm::Submission& submission,
