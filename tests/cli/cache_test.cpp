@@ -71,7 +71,8 @@ TEST_F(CliTest, RunRecordsParamsMetricsAndTheModelVersion) {
     if (entry.is_directory()) run_dir = entry.path();
   ASSERT_FALSE(run_dir.empty());
   EXPECT_EQ(read_text(run_dir / "params" / "train.with.lr"), "0.003");
-  EXPECT_THAT(read_text(run_dir / "params" / "train.with.model"), HasSubstr(R"({"linear":{"out":32}})"));
+  EXPECT_THAT(read_text(run_dir / "params" / "train.with.model"),
+              HasSubstr(R"({"linear":{"out":32}})"));
   // 1000 rows at batch 50 over 3 epochs: 60 steps, a line every 5 steps.
   const auto loss = lines_of(read_text(run_dir / "metrics" / "train" / "loss"));
   ASSERT_EQ(loss.size(), 12u);
@@ -142,6 +143,23 @@ TEST_F(CliTest, ForceRerunsOneStage) {
   EXPECT_EQ(statuses(forced.out)["train"], "cached");
   // The metrics are the same bytes, so register stays cached: nothing new registered.
   EXPECT_EQ(statuses(forced.out)["register"], "cached");
+}
+
+TEST_F(CliTest, OnlyRunsTheNamedStageAndWhatItNeedsThenTheRestIsCached) {
+  const CommandResult data = kiln({"run", "p.yaml", "--only", "train_data", "--only", "test_data"});
+  ASSERT_EQ(data.exit_code, 0) << data.err;
+  EXPECT_EQ(statuses(data.out),
+            (std::map<std::string, std::string>{{"train_data", "ran"}, {"test_data", "ran"}}));
+  const CommandResult rest = kiln({"run", "p.yaml"});
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(statuses(rest.out), (std::map<std::string, std::string>{{"train_data", "cached"},
+                                                                    {"test_data", "cached"},
+                                                                    {"train", "ran"},
+                                                                    {"evaluate", "ran"},
+                                                                    {"register", "ran"}}));
+  const CommandResult bad = kiln({"run", "p.yaml", "--only", "trian"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--only trian: p.yaml has no such stage (did you mean 'train'?)"));
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 std::string event_time(const std::vector<nlohmann::json>& events, const std::string& job,
-                        const std::string& kind) {
+                       const std::string& kind) {
   for (const auto& event : events)
     if (event.value("job_id", "") == job && event.value("event", "") == kind)
       return event.value("time", "");

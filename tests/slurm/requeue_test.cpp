@@ -49,8 +49,9 @@ class RequeueTest : public SlurmTest {
     return trained_model(dir_ / "reference");
   }
 
-  std::string submit_long_job() {
+  std::string submit_long_job(const std::vector<std::string>& more = {}) {
     std::vector<std::string> args = {"submit", "--ntasks-per-node", "2", "--cpus-per-task", "1"};
+    args.insert(args.end(), more.begin(), more.end());
     args.insert(args.end(), kLongRun.begin(), kLongRun.end());
     const CommandResult submit = kiln_slurm(args);
     EXPECT_EQ(submit.exit_code, 0) << submit.err;
@@ -95,6 +96,21 @@ TEST_F(RequeueTest, ScontrolRequeueOfTheRunningJobResumesFromTheLastCheckpoint) 
   const CommandResult requeue = slurm({"/usr/bin/scontrol", "requeue", job});
   ASSERT_EQ(requeue.exit_code, 0) << requeue.err;
   expect_resumed_bit_exact(job);
+}
+
+TEST_F(RequeueTest, RequeuesAreCapped) {
+  // --max-requeues 0: the warning still checkpoints, and the job ends there (exit 130).
+  const std::string job = submit_long_job({"--max-requeues", "0"});
+  ASSERT_EQ(slurm({"/usr/bin/scancel", "--signal=USR1", "--batch", job}).exit_code, 0);
+  EXPECT_EQ(wait_done(job, 200), "FAILED") << job_logs();
+  EXPECT_TRUE(checkpoint_file(registry()).has_value()) << "the checkpoint stays for a new submit";
+  const auto recorded = events();
+  ASSERT_EQ(recorded.size(), 2u) << job_logs();
+  EXPECT_EQ(recorded[1]["exit_code"], 130);
+  EXPECT_EQ(recorded[1]["requeue_limit"], 0);
+  EXPECT_THAT(read_text(submission_dir() / ("slurm-" + job + ".out")),
+              ::testing::HasSubstr("the cap (KILN_MAX_REQUEUES)"));
+  EXPECT_EQ(run_statuses(registry()), std::vector<int>{5});  // KILLED
 }
 
 TEST_F(RequeueTest, AFailedStageIsNotRequeued) {
