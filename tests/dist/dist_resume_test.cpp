@@ -35,15 +35,6 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
   return args;
 }
 
-// The train stage's checkpoint in the registry's resume directories, if any.
-std::optional<fs::path> checkpoint_file(const fs::path& registry) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(registry / "stages" / ".resume", ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->path().filename() == "checkpoint.safetensors") return it->path();
-  return std::nullopt;
-}
-
 // The optimizer steps a checkpoint holds (train/checkpoint.h keeps the position
 // as JSON under "kiln.checkpoint").
 std::int64_t checkpoint_step(const fs::path& file) {

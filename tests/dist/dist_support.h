@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -31,6 +32,15 @@ inline std::filesystem::path trained_model(const std::filesystem::path& registry
       return entry.path() / "model.safetensors";
   ADD_FAILURE() << "no model in " << registry;
   return {};
+}
+
+// The train stage's checkpoint in the registry's resume directories, if any.
+inline std::optional<std::filesystem::path> checkpoint_file(const std::filesystem::path& registry) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(registry / "stages" / ".resume", ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->path().filename() == "checkpoint.safetensors") return it->path();
+  return std::nullopt;
 }
 
 inline std::vector<float> floats(const StoredTensor& tensor) {

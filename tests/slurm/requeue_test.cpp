@@ -17,14 +17,6 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kLongRun = {"p.yaml", "train.with.epochs=40",
                                            "train.with.checkpoint_every=10"};
 
-std::optional<fs::path> checkpoint_file(const fs::path& registry) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(registry / "stages" / ".resume", ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->path().filename() == "checkpoint.safetensors") return it->path();
-  return std::nullopt;
-}
-
 std::vector<fs::path> model_versions(const fs::path& registry) {
   std::vector<fs::path> versions;
   std::error_code ec;
