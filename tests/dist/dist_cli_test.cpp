@@ -163,5 +163,20 @@ TEST_F(DistCliTest, BadLauncherInputIsOneClearError) {
   EXPECT_EQ(lines_of(env.err).size(), 1u) << env.err;
 }
 
+TEST_F(DistCliTest, AGateRefusalOnRankZeroEndsTheJobWithTheGatesExitCode) {
+  // A model that learns nothing: rank 0's evaluate refuses it. Rank 1, waiting for
+  // the evaluation, stops with the root cause's kind: the job exits 4, not 3.
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult result = kiln({"run", "p.yaml", "--nproc", "2", "train.with.lr=1e-12"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_THAT(result.err, ::testing::HasSubstr("[rank 1] kiln: gate failed: rank 1 stopped "
+                                               "waiting for rank 0 to commit stage 'evaluate'"));
+  EXPECT_THAT(lines_of(result.err).back(),
+              ::testing::HasSubstr("kiln: gate failed: the 2-rank job failed with exit code 4"));
+  RecordProperty("seconds", std::to_string(seconds));
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <csignal>
+#include <regex>
 #include <thread>
 
 #include "dist/backends.h"
@@ -24,6 +25,25 @@ void ProcessGroup::set_timeout(std::chrono::milliseconds timeout) noexcept {
   state_->timeout = timeout;
 }
 std::uint64_t ProcessGroup::sequence() const noexcept { return state_->sequence; }
+
+namespace {
+
+// A rank that gives up because another one failed fails with the root cause's kind
+// (and so its exit code: a gate refusal on rank 0 ends every rank with 4, not 3).
+// announce_failure() puts "[exit N] " before the reason that travels to the others.
+ErrorKind root_cause_kind(const std::string& text) {
+  static const std::regex tag(R"(aborted:? \(?\[exit (\d+)\])");
+  std::smatch match;
+  if (!std::regex_search(text, match, tag)) return ErrorKind::Stage;
+  const int code = std::stoi(match[1]);
+  for (const ErrorKind kind :
+       {ErrorKind::Config, ErrorKind::Plugin, ErrorKind::Data, ErrorKind::Stage, ErrorKind::Gate,
+        ErrorKind::Interrupted, ErrorKind::Internal})
+    if (exit_code(kind) == code) return kind;
+  return ErrorKind::Stage;
+}
+
+}  // namespace
 
 template <typename F>
 auto ProcessGroup::guarded(const char* name, std::size_t bytes, F&& body) {
@@ -46,7 +66,7 @@ auto ProcessGroup::guarded(const char* name, std::size_t bytes, F&& body) {
                         : state.watchdog->diagnose(sequence, what, seconds, error.what());
     state.watchdog->mark_aborted(state.failure);
     log::error("{}", state.failure);
-    throw StageError(state.failure);
+    throw Error(root_cause_kind(state.failure), state.failure);
   }
 }
 
@@ -86,13 +106,16 @@ void ProcessGroup::wait_for(const std::function<bool()>& ready, const std::strin
     std::optional<std::string> problem = state_->watchdog->peer_abort();
     if (!problem) problem = state_->watchdog->dead_peer();
     if (problem)
-      throw StageError(fmt::format("rank {} stopped waiting for {}: {}", rank_, what, *problem));
+      throw Error(root_cause_kind(*problem),
+                  fmt::format("rank {} stopped waiting for {}: {}", rank_, what, *problem));
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }
 }
 
-void ProcessGroup::announce_failure(const std::string& why) { state_->watchdog->mark_aborted(why); }
+void ProcessGroup::announce_failure(const std::string& why, ErrorKind kind) {
+  state_->watchdog->mark_aborted(fmt::format("[exit {}] {}", exit_code(kind), why));
+}
 
 Store& ProcessGroup::store() { return *state_->store; }
 

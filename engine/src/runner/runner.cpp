@@ -95,7 +95,7 @@ class Execution {
     } catch (const Error& error) {
       if (!current.empty() && options_.hooks.on_stage_failed)
         options_.hooks.on_stage_failed(current);
-      if (options_.group != nullptr) options_.group->announce_failure(error.what());
+      if (options_.group != nullptr) options_.group->announce_failure(error.what(), error.kind());
       record_.end(error.kind() == ErrorKind::Interrupted ? registry::RunStatus::Killed
                                                          : registry::RunStatus::Failed);
       write_report();

@@ -16,6 +16,7 @@
 
 #include <kiln/dist/env.h>
 #include <kiln/dist/store.h>
+#include <kiln/error.h>
 #include <kiln/tensor/tensor.h>
 
 #include <chrono>
@@ -71,8 +72,9 @@ class ProcessGroup {
   // aborts or stops its heartbeat.
   void wait_for(const std::function<bool()>& ready, const std::string& what);
   // Tells the other ranks this one gives up (they stop at their next collective
-  // or wait); `why` travels to their error messages.
-  void announce_failure(const std::string& why);
+  // or wait); `why` travels to their error messages, and `kind` makes theirs fail
+  // with the same exit code.
+  void announce_failure(const std::string& why, ErrorKind kind = ErrorKind::Stage);
   // The rendezvous store, for small coordination keys (the runner's).
   Store& store();
 
