@@ -108,6 +108,8 @@ TEST_F(CliTest, SigtermMarksTheRunKilledWithAnEndTime) {
 
 // Acceptance 3, the registry half: kill -9 in the middle of training. (Resuming
 // from the checkpoint on the next run belongs to the train stage's checkpoints.)
+// The run stays RUNNING until the next kiln command on the registry sees that no
+// process holds its lease (issue 14, finding 8).
 TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid =
@@ -120,12 +122,15 @@ TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
            "loss";
     return fs::exists(loss) && lines_of(read_text(loss)).size() >= 3;
   })) << read_text(err_file);
+  // While its process lives, the run is left alone by other kiln commands.
+  EXPECT_EQ(kiln({"registry", "ls", "runs"}).exit_code, 0);
+  EXPECT_EQ(pipeline_runs(registry()).at(0).status, registry::RunStatus::Running);
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
 
-  const auto runs = pipeline_runs(registry());
+  auto runs = pipeline_runs(registry());
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, registry::RunStatus::Running);
   EXPECT_FALSE(runs[0].end_time_ms.has_value());
@@ -137,6 +142,20 @@ TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
   const auto scan =
       registry::testing::run_mlflow_reader({"scan", (registry() / "mlruns").string()});
   EXPECT_EQ(scan.summary.value("runs", -1), 1) << scan.summary;
+
+  // The next kiln command on the registry finds its process gone: KILLED, with an
+  // end time and the reason, and MLflow reads it so.
+  const CommandResult ls = kiln({"registry", "ls", "runs"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.err, HasSubstr("its process is gone; marked KILLED"));
+  runs = pipeline_runs(registry());
+  EXPECT_EQ(runs[0].status, registry::RunStatus::Killed);
+  ASSERT_TRUE(runs[0].end_time_ms.has_value());
+  EXPECT_GE(*runs[0].end_time_ms, runs[0].start_time_ms);
+  const fs::path run_dir = registry() / "mlruns" / runs[0].experiment_id / runs[0].run_id;
+  EXPECT_THAT(read_text(run_dir / "tags" / "kiln.killed_reason"), HasSubstr("kill -9"));
+  EXPECT_EQ(dump_with_mlflow(registry())["runs"][0]["status"], "KILLED");
+  EXPECT_FALSE(fs::exists(registry() / "leases" / "runs" / (runs[0].run_id + ".lock")));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <kiln/data/dataset.h>
 #include <kiln/dtype.h>
 #include <kiln/error.h>
+#include <kiln/log.h>
 #include <kiln/nn/model.h>
 #include <kiln/onnx.h>
 #include <kiln/registry/browse.h>
@@ -24,9 +25,18 @@ namespace {
 
 namespace reg = kiln::registry;
 
+// The registry's store, with the runs of dead processes closed first (KILLED): what
+// kiln registry shows is never a run that claims to run with no one running it.
 reg::MlflowStore open_store(const GlobalOptions& global) {
   reg::check_registry_root(global.registry, reg::RootAccess::Read);
-  return reg::MlflowStore(global.registry);
+  reg::MlflowStore store(global.registry);
+  try {
+    store.close_dead_runs();
+  } catch (const Error& error) {  // a registry this user may read but not write
+    log::debug("registry {}: dead runs left as they are: {}", global.registry.string(),
+               error.what());
+  }
+  return store;
 }
 
 std::string time_text(std::optional<std::int64_t> millis) {

@@ -40,4 +40,26 @@ class FileLock {
   int fd_ = -1;
 };
 
+// Whether a process still lives, across processes and hosts that share the file
+// system: the owner holds an exclusive lock on `file` for as long as it runs, and
+// the kernel drops it when the process ends, however it ends (kill -9 included).
+// The file appears already locked (locked under a temporary name, then renamed),
+// so a reader never takes a lease that is being taken for a dead one.
+class ProcessLease {
+ public:
+  // StageError when the file cannot be created, or is held by another process.
+  explicit ProcessLease(const std::filesystem::path& file);
+  ~ProcessLease();  // removes the file, then lets go
+  ProcessLease(const ProcessLease&) = delete;
+  ProcessLease& operator=(const ProcessLease&) = delete;
+
+ private:
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
+
+// True while some process holds the lease on `file`; false when none does or the
+// file does not exist.
+bool lease_held(const std::filesystem::path& file);
+
 }  // namespace kiln

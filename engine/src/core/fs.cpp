@@ -1,6 +1,8 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -165,6 +167,46 @@ FileLock::FileLock(const fs::path& lock_file) {
 
 FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
+}
+
+ProcessLease::ProcessLease(const fs::path& file) : file_(file) {
+  std::error_code ec;
+  if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
+  if (lease_held(file))
+    throw StageError(
+        fmt::format("{}: held by another process that is still running", file.string()));
+  const fs::path temporary = file.string() + fmt::format(".tmp-{}", ::getpid());
+  fd_ = ::open(temporary.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_io(temporary, "create lease file");
+  struct flock request {};
+  request.l_type = F_WRLCK;
+  request.l_whence = SEEK_SET;
+  if (::fcntl(fd_, F_OFD_SETLK, &request) != 0 || ::rename(temporary.c_str(), file.c_str()) != 0) {
+    const int saved = errno;
+    ::close(fd_);
+    fs::remove(temporary, ec);
+    errno = saved;
+    fail_io(file, "take lease");
+  }
+}
+
+ProcessLease::~ProcessLease() {
+  if (fd_ < 0) return;
+  ::unlink(file_.c_str());
+  ::close(fd_);  // closing the only descriptor drops the lock
+}
+
+bool lease_held(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  // A lock on a new open file description conflicts with the owner's, in this
+  // process too; it is given up at once.
+  struct flock request {};
+  request.l_type = F_WRLCK;
+  request.l_whence = SEEK_SET;
+  const bool held = ::fcntl(fd, F_OFD_SETLK, &request) != 0 && (errno == EAGAIN || errno == EACCES);
+  ::close(fd);
+  return held;
 }
 
 }  // namespace kiln

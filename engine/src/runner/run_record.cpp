@@ -86,7 +86,7 @@ void add_device_tags(std::map<std::string, std::string>& tags) {
 
 // A requeued Slurm job (SLURM_RESTART_COUNT above 0) goes on in the run that its
 // first attempt opened: the one of this experiment tagged with the same job id that
-// did not finish. Nullptr for anything else.
+// did not finish (not reopened yet). Nullptr for anything else.
 std::unique_ptr<registry::MlflowRun> requeued_run(const registry::MlflowStore& store,
                                                   const std::string& experiment) {
   const char* job = std::getenv("SLURM_JOB_ID");
@@ -98,7 +98,6 @@ std::unique_ptr<registry::MlflowRun> requeued_run(const registry::MlflowStore& s
     const auto tags = run->tags();
     const auto tag = tags.find("kiln.slurm.SLURM_JOB_ID");
     if (tag == tags.end() || tag->second != job) continue;
-    run->reopen();
     return run;
   }
   return nullptr;
@@ -235,8 +234,13 @@ RunLog& RunRecord::get() {
   add_device_tags(tags);
   for (const auto& [key, value] : hooks_.tags) tags[key] = value;
 
+  // A run left RUNNING by a process that died is closed first (KILLED).
+  store_.close_dead_runs();
   if (hooks_.run_name.empty()) run_ = requeued_run(store_, experiment);
   if (run_) {
+    // The lease first: between the two, the run is RUNNING with its lease held.
+    lease_ = std::make_unique<ProcessLease>(store_.run_lease_file(run_->run_id()));
+    run_->reopen();
     log::info("Slurm job {} was requeued: run {} goes on", tags["kiln.slurm.SLURM_JOB_ID"],
               run_->run_id());
     for (const auto& [key, value] : tags)
@@ -246,6 +250,8 @@ RunLog& RunRecord::get() {
                                      ? fmt::format("{}-{}", pipeline_.name, iso8601_utc())
                                      : hooks_.run_name;
     run_ = store_.start_run(experiment, run_name, tags);
+    // Until the lease file appears (already held), the run counts as no one's.
+    lease_ = std::make_unique<ProcessLease>(store_.run_lease_file(run_->run_id()));
     for (const auto& [key, value] : pipeline_.flat_params()) run_->log_param(key, value);
   }
   write_file_atomic(run_->artifact_dir() / "pipeline.yaml", pipeline_.resolved_yaml);
@@ -274,6 +280,7 @@ void RunRecord::end(registry::RunStatus status) {
   log_copy_.reset();  // the log is complete before the status says the run ended
   tensorboard_->close();
   run_->end(status);
+  lease_.reset();
 }
 
 }  // namespace kiln

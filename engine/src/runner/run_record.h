@@ -3,6 +3,7 @@
 // before any stage got going) leaves no record behind.
 #pragma once
 
+#include <kiln/fs.h>
 #include <kiln/pipeline.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/run_log.h>
@@ -46,6 +47,9 @@ class RunRecord {
   registry::MlflowStore store_;
   bool writer_;
   std::unique_ptr<registry::MlflowRun> run_;
+  // Held while run_ is open: a run whose process died shows as such
+  // (MlflowStore::close_dead_runs).
+  std::unique_ptr<ProcessLease> lease_;
   // Wraps run_: metrics also go to a TensorBoard event file. Declared after run_ so
   // it is destroyed first.
   std::unique_ptr<tensorboard::TensorBoardRunLog> tensorboard_;

@@ -152,6 +152,16 @@ class MlflowStore {
   const std::filesystem::path& mlruns() const { return mlruns_; }
 
   // --- tracking ---------------------------------------------------------------
+  // The lease the process writing run `run_id` holds while the run is open
+  // (<registry>/leases/runs/<run id>.lock; a ProcessLease, <kiln/fs.h>).
+  std::filesystem::path run_lease_file(const std::string& run_id) const;
+  // Marks KILLED, with an end time and the tag kiln.killed_reason, every RUNNING run
+  // whose lease file exists and no process holds: the process that wrote it ended
+  // without closing it (kill -9, out of memory, a lost node). Runs without a lease
+  // file (written by another tool, or by an older kiln) are left as they are.
+  // Returns the ids of the runs it closed.
+  std::vector<std::string> close_dead_runs();
+
   // Id of the active experiment with this name, created if there is none. The first
   // write also creates MLflow's "Default" experiment 0, as MLflow's own store does.
   std::string ensure_experiment(const std::string& name);
