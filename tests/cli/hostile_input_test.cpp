@@ -1,7 +1,6 @@
 // Files made to break kiln's readers: a pipeline alias that contains itself, an
 // alias bomb, a model file whose stored spec nests 100,000 deep. Each is one error
 // line and its exit code, not a crash or the node's memory.
-#include <kiln/nn/model.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/safetensors.h>
 
@@ -10,6 +9,7 @@
 #include <chrono>
 
 #include "cli_fixture.h"
+#include "support/hostile_yaml.h"
 
 namespace kiln::test {
 namespace {
@@ -30,24 +30,14 @@ class HostileInputTest : public CliTest {
 };
 
 TEST_F(HostileInputTest, PlanOnASelfReferencingAliasIsOneConfigError) {
-  write_text(dir_ / "self.yaml",
-             "stages:\n  train:\n    uses: train\n    with:\n"
-             "      model: &a {input: [1], layers: [*a]}\n      epochs: 1\n");
+  write_text(dir_ / "self.yaml", self_alias_pipeline());
   EXPECT_THAT(one_error_line({"plan", "self.yaml"}, 2),
               MatchesRegex("kiln: config error: self\\.yaml:5:[0-9]+: the pipeline nests deeper "
                            "than 64 levels .*"));
 }
 
 TEST_F(HostileInputTest, PlanOnAnAliasBombStopsWithinTwoSeconds) {
-  std::string text =
-      "stages:\n  train:\n    uses: train\n    with:\n      model:\n        input: [1]\n"
-      "        layers:\n          - &l0 [relu, relu, relu, relu, relu, relu, relu, relu, relu]\n";
-  for (int level = 1; level < 10; ++level) {
-    text += "          - &l" + std::to_string(level) + " [";
-    for (int i = 0; i < 9; ++i) text += (i ? ", *l" : "*l") + std::to_string(level - 1);
-    text += "]\n";
-  }
-  write_text(dir_ / "bomb.yaml", text);
+  write_text(dir_ / "bomb.yaml", alias_bomb_pipeline());
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THAT(one_error_line({"plan", "bomb.yaml"}, 2),
               MatchesRegex("kiln: config error: bomb\\.yaml:[0-9]+:[0-9]+: the pipeline expands "

@@ -9,6 +9,7 @@
 
 #include <chrono>
 
+#include "support/hostile_yaml.h"
 #include "support/support.h"
 
 namespace kiln {
@@ -28,24 +29,9 @@ std::string parse_error(const std::filesystem::path& file, const std::string& te
   return "no error";
 }
 
-// A pipeline whose model layers hold nine levels of nine aliases each (1 KB).
-std::string alias_bomb() {
-  std::string text =
-      "stages:\n  train:\n    uses: train\n    with:\n      model:\n        input: [1]\n"
-      "        layers:\n          - &l0 [relu, relu, relu, relu, relu, relu, relu, relu, relu]\n";
-  for (int level = 1; level < 10; ++level) {
-    text += "          - &l" + std::to_string(level) + " [";
-    for (int i = 0; i < 9; ++i) text += (i ? ", *l" : "*l") + std::to_string(level - 1);
-    text += "]\n";
-  }
-  return text;
-}
-
 TEST(YamlLimits, SelfReferencingAliasIsOneErrorWithItsPlace) {
   const test::TempDir dir;
-  const std::string error = parse_error(dir / "p.yaml",
-                                        "stages:\n  train:\n    uses: train\n    with:\n"
-                                        "      model: &a {input: [1], layers: [*a]}\n");
+  const std::string error = parse_error(dir / "p.yaml", test::self_alias_pipeline());
   EXPECT_THAT(error, MatchesRegex(".*p\\.yaml:5:[0-9]+: the pipeline nests deeper than 64 "
                                   "levels \\(does an alias contain itself\\?\\)"));
 }
@@ -53,7 +39,7 @@ TEST(YamlLimits, SelfReferencingAliasIsOneErrorWithItsPlace) {
 TEST(YamlLimits, AliasBombStopsAtTheExpansionBudget) {
   const test::TempDir dir;
   const auto start = std::chrono::steady_clock::now();
-  const std::string error = parse_error(dir / "p.yaml", alias_bomb());
+  const std::string error = parse_error(dir / "p.yaml", test::alias_bomb_pipeline());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_THAT(error, MatchesRegex(".*p\\.yaml:[0-9]+:[0-9]+: the pipeline expands to more than "
