@@ -161,5 +161,23 @@ TEST(ModelSpec, BadSpecsAreConfigErrorsNamingTheLayer) {
   }
 }
 
+// `lists` lists of layers nested inside one another around one linear layer.
+Json nested_spec(int lists) {
+  Json layers = Json::array({Json{{"linear", {{"out", 2}}}}});
+  for (int i = 1; i < lists; ++i) layers = Json::array({layers});
+  return Json{{"input", {3}}, {"layers", layers}};
+}
+
+TEST(ModelSpec, LayersNestAtMost32Deep) {
+  EXPECT_EQ(Model::build(nested_spec(32), 1).output_shape(), Shape{2});
+  try {
+    Model::build(nested_spec(33), 1);
+    ADD_FAILURE() << "built 33 nested lists";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("layers nest more than 32 levels deep"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::nn

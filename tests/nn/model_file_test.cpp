@@ -112,6 +112,20 @@ TEST(ModelFile, MalformedModelFilesAreDataErrorsNamingTheFile) {
       {"spec_invalid",
        [](auto&, auto& m) { m["kiln.model"] = R"({"input": [3], "layers": [{"linear": {}}]})"; },
        "does not describe a model"},
+      // 100,000 nested lists: the parse stops at the depth limit (it overflowed
+      // the stack in the layer builder before).
+      {"spec_too_deep",
+       [](auto&, auto& m) {
+         m["kiln.model"] = R"({"input": [3], "layers": )" + std::string(100000, '[') +
+                           R"({"linear": {"out": 2}})" + std::string(100000, ']') + "}";
+       },
+       "kiln.model: nests deeper than 128 levels"},
+      {"layers_too_deep",
+       [](auto&, auto& m) {
+         m["kiln.model"] = R"({"input": [3], "layers": )" + std::string(40, '[') +
+                           R"({"linear": {"out": 2}})" + std::string(40, ']') + "}";
+       },
+       "layers nest more than 32 levels deep"},
       {"missing_tensor", [](auto& v, auto&) { v.pop_back(); }, "tensor 'layers.0.bias' is missing"},
       {"wrong_shape",
        [](auto& v, auto&) {

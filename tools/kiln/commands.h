@@ -17,7 +17,11 @@ namespace kiln::cli {
 struct GlobalOptions {
   std::filesystem::path registry = "kiln-registry";
   bool verbose = false;
+  std::string color;  // --color: auto, always or never; empty when not given
 };
+
+// The global options and every subcommand (app.cpp).
+void add_commands(CLI::App& app, GlobalOptions& global);
 
 // Loads the plugins on the search path (plus the pipeline's own `plugins:`) and
 // the pipeline with its overrides, checked against the stage schemas.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,17 @@ enum class Level { Debug, Info, Warn, Error };
 
 void write(Level level, std::string_view message);
 void set_level(Level level);
+// The level a name stands for, in any case: debug, info, warn or warning, error.
+std::optional<Level> level_named(std::string_view name);
+
+// Colour of the level names: Auto colours only on a terminal.
+enum class Color { Auto, Always, Never };
+void set_color(Color color);
+
+// Reads KILN_LOG_LEVEL (a level name) and NO_COLOR (any non-empty value turns
+// colour off, https://no-color.org). ConfigError naming KILN_LOG_LEVEL and the
+// accepted names when the level is unknown; the level then stays at info.
+void configure_from_environment();
 bool enabled(Level level);
 // Prefix put before every line, e.g. "[rank 1] " in a data-parallel run.
 void set_prefix(std::string prefix);

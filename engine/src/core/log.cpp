@@ -2,12 +2,15 @@
 // first clears the live line, then the live line is drawn again below it.
 #include "console.h"
 
+#include <kiln/error.h>
 #include <kiln/log.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,10 +21,30 @@
 namespace kiln {
 namespace {
 
+spdlog::level::level_enum to_spdlog(log::Level level) {
+  switch (level) {
+    case log::Level::Debug:
+      return spdlog::level::debug;
+    case log::Level::Info:
+      return spdlog::level::info;
+    case log::Level::Warn:
+      return spdlog::level::warn;
+    case log::Level::Error:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+bool no_color_requested() {
+  const char* value = std::getenv("NO_COLOR");
+  return value != nullptr && *value != '\0';
+}
+
 struct Console {
   std::mutex mutex;
   std::string live_line;  // empty: no live line on screen
   std::string prefix;
+  std::shared_ptr<spdlog::sinks::stderr_color_sink_mt> sink;
   std::shared_ptr<spdlog::logger> logger;
   std::map<int, log::Listener> listeners;
   int next_listener = 1;
@@ -30,12 +53,15 @@ struct Console {
     // Not registered in spdlog's global registry: a process may hold two copies
     // of this console (a test linking the engine statically and a plugin
     // bringing libkiln.so), and a second registration under one name throws.
-    logger = std::make_shared<spdlog::logger>(
-        "kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    logger = std::make_shared<spdlog::logger>("kiln", sink);
     logger->set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
     logger->set_level(spdlog::level::info);
-    if (const char* level = std::getenv("KILN_LOG_LEVEL"))
-      logger->set_level(spdlog::level::from_str(level));
+    // Applied here too for the engine used as a library; the CLI calls
+    // log::configure_from_environment() to refuse an unknown level.
+    if (const char* name = std::getenv("KILN_LOG_LEVEL"))
+      if (const auto level = log::level_named(name)) logger->set_level(to_spdlog(*level));
+    if (no_color_requested()) sink->set_color_mode(spdlog::color_mode::never);
   }
 
   void clear_live_line() {
@@ -52,20 +78,6 @@ struct Console {
 Console& console() {
   static Console instance;
   return instance;
-}
-
-spdlog::level::level_enum to_spdlog(log::Level level) {
-  switch (level) {
-    case log::Level::Debug:
-      return spdlog::level::debug;
-    case log::Level::Info:
-      return spdlog::level::info;
-    case log::Level::Warn:
-      return spdlog::level::warn;
-    case log::Level::Error:
-      return spdlog::level::err;
-  }
-  return spdlog::level::info;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -177,6 +189,36 @@ void remove_listener(int handle) {
 }
 
 void set_level(Level level) { console().logger->set_level(to_spdlog(level)); }
+
+std::optional<Level> level_named(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "debug") return Level::Debug;
+  if (lower == "info") return Level::Info;
+  if (lower == "warn" || lower == "warning") return Level::Warn;
+  if (lower == "error") return Level::Error;
+  return std::nullopt;
+}
+
+void set_color(Color color) {
+  static constexpr spdlog::color_mode kModes[] = {
+      spdlog::color_mode::automatic, spdlog::color_mode::always, spdlog::color_mode::never};
+  console().sink->set_color_mode(kModes[static_cast<int>(color)]);
+}
+
+void configure_from_environment() {
+  if (no_color_requested()) set_color(Color::Never);
+  const char* name = std::getenv("KILN_LOG_LEVEL");
+  if (name == nullptr) return;
+  const auto level = level_named(name);
+  if (!level)
+    throw ConfigError(fmt::format(
+        "KILN_LOG_LEVEL: unknown log level '{}'; accepted (any case): debug, info, warn, "
+        "warning, error",
+        name));
+  set_level(*level);
+}
 bool enabled(Level level) { return console().logger->should_log(to_spdlog(level)); }
 
 void set_prefix(std::string prefix) {

@@ -53,6 +53,11 @@ class Layer {
   }
 };
 
+// How deep lists of layers, blocks and residuals may nest. Real models nest a few
+// levels; the limit keeps the builder's recursion far from the stack's end on a
+// hostile spec (a stored one nested 100,000 deep overflowed it).
+inline constexpr int kMaxLayerDepth = 32;
+
 // Builds layers from spec entries; one shared state for a whole model.
 struct LayerBuilder {
   const nlohmann::json* blocks = nullptr;  // the spec's "blocks" mapping
@@ -61,6 +66,7 @@ struct LayerBuilder {
   std::uint64_t init_offset = 0;  // Philox index of the next parameter element
   std::uint32_t dropout_layers = 0;
   int block_depth = 0;
+  int depth = 0;                   // lists of layers open around the one being built
   std::string prefix = "layers.";  // name prefix of the layer being built
 
   // `entry` is one element of a layers list; `where` names it for errors

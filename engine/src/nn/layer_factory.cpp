@@ -161,6 +161,10 @@ std::unique_ptr<Layer> LayerBuilder::build_sequence(const Json& list, const std:
   if (!list.is_array() || list.empty())
     throw ConfigError(
         fmt::format("{}: expected a non-empty list of layers, got {}", where, describe_json(list)));
+  if (depth >= kMaxLayerDepth)
+    throw ConfigError(
+        fmt::format("{}: layers nest more than {} levels deep", where, kMaxLayerDepth));
+  ++depth;
   std::vector<std::unique_ptr<Layer>> layers;
   std::vector<Shape> inputs;
   Shape shape = input;
@@ -172,6 +176,7 @@ std::unique_ptr<Layer> LayerBuilder::build_sequence(const Json& list, const std:
     shape = layers.back()->output_shape(shape);
   }
   prefix = outer;
+  --depth;
   return make_sequential(std::move(layers), std::move(inputs), "sequential");
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/stored_json.h"
 #include "nn/layer.h"
 
 namespace kiln::nn {
@@ -38,12 +39,8 @@ Model Model::load(const std::filesystem::path& path, Device device,
   if (spec_text == file.metadata.end())
     throw DataError(
         fmt::format("{}: not a kiln model (no kiln.model in the metadata)", path.string()));
-  nlohmann::json spec;
-  try {
-    spec = nlohmann::json::parse(spec_text->second);
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(fmt::format("{}: kiln.model is not valid JSON: {}", path.string(), e.what()));
-  }
+  const nlohmann::json spec =
+      parse_stored_json(spec_text->second, fmt::format("{}: kiln.model", path.string()));
   Model model;
   try {
     model = build(spec, 0, device);

@@ -3,6 +3,8 @@
 // "description=...". Each records its own origin so errors point at it.
 #include "yaml_document.h"
 
+#include "core/yaml_limits.h"
+
 #include <kiln/error.h>
 
 #include <fmt/format.h>
@@ -23,11 +25,15 @@ std::vector<std::string> split(const std::string& text, char separator) {
 
 YAML::Node parse_value(const std::string& text, const std::string& value) {
   if (value.empty()) throw ConfigError(fmt::format("override '{}': no value after '='", text));
+  YAML::Node node;
   try {
-    return YAML::Load(value);
+    node = YAML::Load(value);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(fmt::format("override '{}': invalid value: {}", text, e.msg));
   }
+  if (const auto breach = check_yaml_limits(node))
+    throw ConfigError(fmt::format("override '{}': the value {}", text, breach->what));
+  return node;
 }
 
 std::vector<std::string> stage_names(const YAML::Node& stages) {

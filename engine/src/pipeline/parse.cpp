@@ -41,6 +41,7 @@ std::shared_ptr<PipelineYaml> load_document(const fs::path& file) {
     throw ConfigError(fmt::format("{}:{}:{}: invalid YAML: {}", doc->display_path, e.mark.line + 1,
                                   e.mark.column + 1, e.msg));
   }
+  check_limits(*doc, doc->root, "the pipeline");
   if (!doc->root.IsMap())
     throw ConfigError(fmt::format("{}: a pipeline file must be a mapping with a `stages:` key",
                                   doc->display_path));

@@ -2,6 +2,8 @@
 
 #include <kiln/error.h>
 
+#include "core/yaml_limits.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,10 +11,16 @@
 
 namespace kiln {
 
-std::string PipelineYaml::where(const YAML::Node& node) const {
-  const YAML::Mark mark = node.Mark();
+std::string PipelineYaml::where(const YAML::Node& node) const { return where(node.Mark()); }
+
+std::string PipelineYaml::where(const YAML::Mark& mark) const {
   if (mark.is_null()) return display_path;
   return fmt::format("{}:{}:{}", display_path, mark.line + 1, mark.column + 1);
+}
+
+void check_limits(const PipelineYaml& doc, const YAML::Node& node, std::string_view what) {
+  if (const auto breach = check_yaml_limits(node))
+    throw ConfigError(fmt::format("{}: {} {}", doc.where(breach->mark), what, breach->what));
 }
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {

@@ -19,7 +19,12 @@ struct PipelineYaml {
 
   // "file:line:col" of a node from the file.
   std::string where(const YAML::Node& node) const;
+  std::string where(const YAML::Mark& mark) const;
 };
+
+// ConfigError "<where>: <what> <limit crossed>" when `node` nests too deep or its
+// aliases expand too far (core/yaml_limits.h).
+void check_limits(const PipelineYaml& doc, const YAML::Node& node, std::string_view what);
 
 // "did you mean 'x'?" wrapped as " (did you mean 'x'?)", or "" without a candidate.
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);

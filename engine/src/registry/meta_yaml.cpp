@@ -1,7 +1,10 @@
 #include "registry/meta_yaml.h"
 
+#include "core/yaml_limits.h"
+
 #include <kiln/error.h>
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <map>
@@ -46,6 +49,9 @@ YAML::Node load_map(const std::string& text, const std::filesystem::path& file) 
   } catch (const YAML::Exception& error) {
     throw DataError(file.string() + ": malformed YAML: " + error.what());
   }
+  if (const auto breach = check_yaml_limits(root))
+    throw DataError(fmt::format("{}:{}:{}: {}", file.string(), breach->mark.line + 1,
+                                breach->mark.column + 1, breach->what));
   if (!root.IsMap()) throw DataError(file.string() + ": not a YAML mapping");
   return root;
 }

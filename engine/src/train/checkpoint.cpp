@@ -1,5 +1,7 @@
 #include "train/checkpoint.h"
 
+#include "core/stored_json.h"
+
 #include <kiln/error.h>
 #include <kiln/safetensors.h>
 
@@ -12,7 +14,9 @@ namespace {
 
 constexpr const char* kFormat = "kiln-checkpoint-1";
 
-Tensor to_host(const Tensor& tensor) { return tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu()); }
+Tensor to_host(const Tensor& tensor) {
+  return tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
+}
 
 }  // namespace
 
@@ -42,24 +46,28 @@ std::optional<Position> load_checkpoint(const std::filesystem::path& file, nn::M
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) return std::nullopt;
   const SafetensorsFile stored = read_safetensors(file);
-  nlohmann::json meta;
-  try {
-    meta = nlohmann::json::parse(stored.metadata.at("kiln.checkpoint"));
-  } catch (const std::exception& e) {
-    throw DataError(fmt::format("{}: not a kiln checkpoint ({})", file.string(), e.what()));
-  }
+  const auto meta_text = stored.metadata.find("kiln.checkpoint");
+  if (meta_text == stored.metadata.end())
+    throw DataError(fmt::format("{}: not a kiln checkpoint (no kiln.checkpoint in the metadata)",
+                                file.string()));
+  const nlohmann::json meta =
+      parse_stored_json(meta_text->second, fmt::format("{}: kiln.checkpoint", file.string()));
   if (meta.value("format", "") != kFormat || meta.value("model", nlohmann::json()) != model.spec())
-    throw DataError(fmt::format("{}: the checkpoint is for another model or format", file.string()));
+    throw DataError(
+        fmt::format("{}: the checkpoint is for another model or format", file.string()));
   auto read = [&](const std::string& name, const Shape& shape) {
     const StoredTensor* tensor = stored.find(name);
     if (tensor == nullptr || tensor->dtype != DType::F32 || tensor->shape != shape)
-      throw DataError(fmt::format("{}: tensor '{}' is missing or has another shape", file.string(), name));
+      throw DataError(
+          fmt::format("{}: tensor '{}' is missing or has another shape", file.string(), name));
     Tensor host = Tensor::empty(shape);
     std::memcpy(host.raw(), tensor->bytes.data(), host.nbytes());
     return host;
   };
-  for (nn::Parameter* p : model.parameters()) p->value.copy_from(read("model/" + p->name, p->value.shape()));
-  for (auto& [name, tensor] : model.buffers()) tensor->copy_from(read("buffer/" + name, tensor->shape()));
+  for (nn::Parameter* p : model.parameters())
+    p->value.copy_from(read("model/" + p->name, p->value.shape()));
+  for (auto& [name, tensor] : model.buffers())
+    tensor->copy_from(read("buffer/" + name, tensor->shape()));
   std::map<std::string, Tensor> state;
   for (const StoredTensor& tensor : stored.tensors)
     if (tensor.name.starts_with("optimizer/"))

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "core/stored_json.h"
 #include "ops/loss.h"
 
 namespace kiln::train {
@@ -23,7 +24,7 @@ Predictions predict_classes(const std::filesystem::path& model_file,
   // The normalisation the model was trained with.
   nlohmann::json preprocess = nlohmann::json::object();
   if (const auto it = metadata.find("kiln.preprocess"); it != metadata.end())
-    preprocess = nlohmann::json::parse(it->second);
+    preprocess = parse_stored_json(it->second, model_file.string() + ": kiln.preprocess");
   return predict_classes(model, preprocess, dataset_file, batch_size, progress);
 }
 
