@@ -55,6 +55,7 @@ std::vector<RankResult> run_ranks(int n, const std::string& rendezvous,
         env.rank = rank;
         env.world_size = n;
         options.hostname = "127.0.0.1";
+        options.rdzv_secret = "collectives-test-secret";
         auto group = init_process_group(env, rendezvous, options);
         body(*group);
         group->shutdown();

@@ -139,7 +139,7 @@ TEST(TorchStore, AServerThatNeverAnswersTimesOut) {
 // kiln's own TCP store speaks another protocol: it drops both openings.
 TEST(TorchStore, AServerOfAnotherProtocolIsAClearError) {
   const int port = free_port();
-  auto kiln_store = open_tcp_store("127.0.0.1", port, true, 5s);
+  auto kiln_store = open_tcp_store("127.0.0.1", port, true, 5s, "torch-store-test-secret");
   const std::string error = stage_error([&] { open_torch_store("127.0.0.1", port, "kiln/", 2s); });
   EXPECT_THAT(error, HasSubstr(fmt::format("rendezvous torch:127.0.0.1:{}/kiln/", port)));
   EXPECT_THAT(error, HasSubstr("MASTER_ADDR:MASTER_PORT"));

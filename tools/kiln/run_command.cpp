@@ -5,6 +5,7 @@
 
 #include <kiln/dist/env.h>
 #include <kiln/dist/process_group.h>
+#include <kiln/dist/store.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
@@ -179,8 +180,11 @@ void launch_ranks(const RunArguments& arguments, const GlobalOptions& global) {
         rdzv.empty() ? registry / "rdzv" : dist::parse_rendezvous(rdzv, "--rdzv").dir;
     std::filesystem::create_directories(parent);
     rdzv = "file:" + make_unique_directory(parent, "local-").string();
-  } else {
-    dist::parse_rendezvous(rdzv, "--rdzv");
+  } else if (dist::parse_rendezvous(rdzv, "--rdzv").kind == dist::RendezvousSpec::Kind::Tcp &&
+             std::getenv("KILN_RDZV_SECRET") == nullptr) {
+    // The ranks prove it to rank 0's store; nobody else learns it (a process's
+    // environment is readable by its owner alone).
+    plan.env["KILN_RDZV_SECRET"] = dist::make_rdzv_secret();
   }
   plan.rendezvous = rdzv;
   // Ranks fail on their own within a collective timeout; only then are they stopped.

@@ -152,6 +152,7 @@ GroupOptions group_options_from_env(const EnvLookup& env) {
   }
   if (const char* host = env("KILN_GLOO_HOSTNAME"); host != nullptr && *host != '\0')
     options.hostname = host;
+  if (const char* secret = env("KILN_RDZV_SECRET"); secret != nullptr) options.rdzv_secret = secret;
   return options;
 }
 
@@ -161,7 +162,7 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistEnv& env, const std::
   // A peer that dies closes its sockets; writing to one must fail with EPIPE (and
   // reach the watchdog), not kill this process with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
-  std::shared_ptr<Store> store = open_store(spec, env.rank, options.timeout);
+  std::shared_ptr<Store> store = open_store(spec, env.rank, options.timeout, options.rdzv_secret);
   if (options.hostname.empty()) {
     char name[256] = {};
     ::gethostname(name, sizeof name - 1);

@@ -76,6 +76,15 @@ Socket connect_to(const std::string& host, int port, std::chrono::milliseconds t
   }
 }
 
+std::string address_text(const sockaddr* address, unsigned length) {
+  char host[NI_MAXHOST] = {}, port[NI_MAXSERV] = {};
+  if (::getnameinfo(address, length, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "an unknown address";
+  return address->sa_family == AF_INET6 ? fmt::format("[{}]:{}", host, port)
+                                        : fmt::format("{}:{}", host, port);
+}
+
 void set_io_timeout(const Socket& socket, std::chrono::milliseconds timeout) {
   timeval limit{};
   limit.tv_sec = static_cast<time_t>(timeout.count() / 1000);

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+struct sockaddr;
+
 namespace kiln::dist {
 
 // Owns a file descriptor; closes it when destroyed.
@@ -37,6 +39,9 @@ bool read_all(int fd, void* data, std::size_t size);
 // within T s: <why>".
 Socket connect_to(const std::string& host, int port, std::chrono::milliseconds timeout,
                   const std::string& name);
+
+// "10.0.0.7:51234" or "[::1]:29500", for messages.
+std::string address_text(const sockaddr* address, unsigned length);
 
 // Reads and writes on `socket` give up after `timeout` instead of waiting for
 // ever on a server that stopped answering.

@@ -71,12 +71,12 @@ RendezvousSpec parse_rendezvous(std::string_view text, std::string_view origin) 
 }
 
 std::unique_ptr<Store> open_store(const RendezvousSpec& spec, int rank,
-                                  std::chrono::milliseconds timeout) {
+                                  std::chrono::milliseconds timeout, const std::string& secret) {
   switch (spec.kind) {
     case RendezvousSpec::Kind::File:
       return open_file_store(spec.dir);
     case RendezvousSpec::Kind::Tcp:
-      return open_tcp_store(spec.host, spec.port, rank == 0, timeout);
+      return open_tcp_store(spec.host, spec.port, rank == 0, timeout, secret);
     case RendezvousSpec::Kind::Torch:
       return open_torch_store(spec.host, spec.port, spec.prefix, timeout);
   }

@@ -39,6 +39,9 @@ struct GroupOptions {
   // Gloo's TCP transport binds this host name or address (env KILN_GLOO_HOSTNAME;
   // default: this machine's host name).
   std::string hostname;
+  // The job's secret, which a tcp: store's clients prove (env KILN_RDZV_SECRET;
+  // `kiln run --nproc` sets it). Never logged.
+  std::string rdzv_secret;
 };
 
 class Watchdog;
@@ -116,7 +119,7 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistEnv& env, const std::
                                                  GroupOptions options = {});
 
 // GroupOptions with the environment's overrides (KILN_COLLECTIVE_TIMEOUT_S,
-// KILN_GLOO_HOSTNAME); ConfigError naming the variable for a bad value.
+// KILN_GLOO_HOSTNAME, KILN_RDZV_SECRET); ConfigError naming the variable for a bad value.
 GroupOptions group_options_from_env(const EnvLookup& env = process_env());
 
 }  // namespace kiln::dist

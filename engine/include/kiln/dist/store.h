@@ -4,8 +4,10 @@
 //   file:DIR       a directory on a file system every rank sees (the HPC default);
 //                  one file per key, renamed into place (Gloo's FileStore cannot
 //                  overwrite a key, which heartbeats need)
-//   tcp:HOST:PORT  rank 0 serves the keys on PORT; everyone (rank 0 too) connects
-//                  to HOST:PORT (Gloo 0.5 ships no TCP store)
+//   tcp:HOST:PORT  rank 0 serves the keys on the address(es) HOST resolves to,
+//                  port PORT, and nowhere else; everyone (rank 0 too) connects to
+//                  HOST:PORT and proves the job's secret (KILN_RDZV_SECRET) first
+//                  (Gloo 0.5 ships no TCP store)
 //   torch:HOST:PORT[/PREFIX]
 //                  a PyTorch TCPStore someone else serves (torchrun's agent store);
 //                  every rank is a client and keeps its keys under PREFIX
@@ -14,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -50,11 +53,30 @@ RendezvousSpec parse_rendezvous(std::string_view text, std::string_view origin);
 // A file store in `dir` (created). StageError naming the directory when it cannot
 // be created.
 std::unique_ptr<Store> open_file_store(const std::filesystem::path& dir);
-// `serve`: this process serves the keys on `port` (rank 0). Connects to
-// host:port, retrying until `timeout` (the server may start later); StageError
-// naming the address after that.
+// What kiln's TCP store admits (docs/distributed.md). A connection that breaks
+// one of these is dropped and logged; it stalls no other.
+inline constexpr std::size_t kStoreMaxKeyBytes = 4096;
+inline constexpr std::size_t kStoreMaxValueBytes = 16u << 20;
+inline constexpr std::size_t kStoreMaxKeys = 1u << 20;
+// A connection that has begun a message (the handshake included) must finish it,
+// and read the answer, within this.
+inline constexpr std::chrono::seconds kStoreMessageDeadline{5};
+// Connections still in their handshake; more are refused until some finish.
+inline constexpr std::size_t kStoreMaxPendingConnections = 256;
+inline constexpr std::size_t kMinSecretBytes = 16;
+
+// `serve`: this process serves the keys on host:port (rank 0), bound to the
+// addresses `host` resolves to. Connects to host:port, retrying until `timeout`
+// (the server may start later), and proves `secret`. ConfigError when `secret` is
+// empty or short (check_rdzv_secret); StageError naming the address when it
+// cannot serve or connect, or when the store refuses the secret.
 std::unique_ptr<Store> open_tcp_store(const std::string& host, int port, bool serve,
-                                      std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout, const std::string& secret);
+// 64 hex digits from OpenSSL's RAND_bytes: a job's KILN_RDZV_SECRET.
+std::string make_rdzv_secret();
+// ConfigError naming `store` and telling how to set KILN_RDZV_SECRET when
+// `secret` is empty or shorter than kMinSecretBytes.
+void check_rdzv_secret(std::string_view secret, std::string_view store);
 // A client of the PyTorch TCPStore at host:port (torchrun's agent store), both
 // of PyTorch's wire protocols (up to 2.1; 2.2 on, VALIDATE first); kiln's keys live
 // under `prefix` there. Retries a refused connection until `timeout`; StageError
@@ -63,7 +85,8 @@ std::unique_ptr<Store> open_torch_store(const std::string& host, int port,
                                         const std::string& prefix,
                                         std::chrono::milliseconds timeout);
 // The store `spec` names; rank 0 serves a tcp: store, nobody a torch: one.
+// `secret` (KILN_RDZV_SECRET) opens a tcp: store; file: and torch: need none.
 std::unique_ptr<Store> open_store(const RendezvousSpec& spec, int rank,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout, const std::string& secret);
 
 }  // namespace kiln::dist
