@@ -23,11 +23,12 @@ TEST_F(TcpStoreCliTest, HostileClientsNeitherStallNorSteerATwoRankJob) {
   const std::string secret = "tcp-store-cli-test-secret-0123456789";
   const int port = free_port();
   const auto began = Clock::now();
-  // Long enough (measured: ~9 s on a loaded 2-core machine, ~6 s idle) for the
-  // staller's 5 s deadline to pass while the job runs; KILN_RDZV_SECRET from the
-  // environment is what the launcher hands the ranks.
+  // Long enough for the staller's 5 s deadline to pass while the job runs (400
+  // epochs: measured 13 s on an idle 2-core machine; 60 epochs took 3.7 s there and
+  // ended before the staller was dropped); KILN_RDZV_SECRET from the environment is
+  // what the launcher hands the ranks.
   const Background job = start({"run", "p.yaml", "--nproc", "2", "--rdzv",
-                                fmt::format("tcp:127.0.0.1:{}", port), "train.with.epochs=60"},
+                                fmt::format("tcp:127.0.0.1:{}", port), "train.with.epochs=400"},
                                {{"KILN_REGISTRY", registry().string()},
                                 {"KILN_PLAIN_PROGRESS", "1"},
                                 {"KILN_COLLECTIVE_TIMEOUT_S", "20"},
@@ -48,7 +49,9 @@ TEST_F(TcpStoreCliTest, HostileClientsNeitherStallNorSteerATwoRankJob) {
   const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
   const std::string err = read_text(job.err);
   EXPECT_EQ(code, 0) << err;
-  EXPECT_LT(seconds, 20.0) << "slower than the collective timeout: something stalled\n" << err;
+  // A stalled rendezvous fails the job after the collective timeout (exit code above);
+  // this bound only catches a job that limps along.
+  EXPECT_LT(seconds, 90.0) << err;
   // One warning line of rank 0 per drop, naming the peer (POSIX regex: no \n
   // in brackets).
   for (const char* why : {"did not prove the secret within 5 s", "did not prove the job's secret",
