@@ -89,6 +89,7 @@ TEST_F(CliTest, SigtermMarksTheRunKilledWithAnEndTime) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid =
       spawn_kiln({"run", "p.yaml", "train.with.epochs=100000"}, dir_.path(), registry(), err_file);
+  const ChildGuard guard(pid);
   ASSERT_TRUE(wait_for([&] {
     return read_text(err_file).find("train  epoch") != std::string::npos;
   })) << read_text(err_file);
@@ -114,6 +115,7 @@ TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid =
       spawn_kiln({"run", "p.yaml", "train.with.epochs=100000"}, dir_.path(), registry(), err_file);
+  const ChildGuard guard(pid);
   fs::path loss;
   ASSERT_TRUE(wait_for([&] {
     const auto runs = pipeline_runs(registry());
