@@ -20,7 +20,7 @@ json dump_with_mlflow(const fs::path& registry_root, const std::string& model = 
   std::vector<std::string> args = {"dump", (registry_root / "mlruns").string(), "synthetic"};
   if (!model.empty()) args.push_back(model);
   const auto view = registry::testing::run_mlflow_reader(args);
-  // Null: no venv (a skip), or the reader failed (already reported).
+  // Null: no venv, or the reader failed (both already reported as failures).
   if (!view.skip_reason.empty() || !view.summary.contains("runs")) return json();
   return view.summary;
 }

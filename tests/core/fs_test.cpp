@@ -101,7 +101,8 @@ const std::string kLongLine(10000, 'x');
 
 TEST(Fs, AppendOnAFullDiskKeepsNoPartOfTheLineAndTheNextStartsClean) {
   if (const auto why = test::Tmpfs::why_not(); !why.empty()) GTEST_SKIP() << why;
-  test::Tmpfs disk(1);
+  test::TempDir dir;
+  test::Tmpfs disk(dir / "disk", 1);
   const fs::path file = disk / "metric";
   append_line(file, "1 0.5 0");
   fill(disk / "filler");
@@ -120,7 +121,8 @@ TEST(Fs, AppendOnAFullDiskKeepsNoPartOfTheLineAndTheNextStartsClean) {
 
 TEST(Fs, AppendOnAFullDiskCreatesNoFile) {
   if (const auto why = test::Tmpfs::why_not(); !why.empty()) GTEST_SKIP() << why;
-  test::Tmpfs disk(1);
+  test::TempDir dir;
+  test::Tmpfs disk(dir / "disk", 1);
   fill(disk / "filler");
   EXPECT_THROW(append_line(disk / "metric", kLongLine), DataError);
   EXPECT_FALSE(fs::exists(disk / "metric"));

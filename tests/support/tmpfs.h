@@ -13,8 +13,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "support/support.h"
-
 namespace kiln::test {
 
 class Tmpfs {
@@ -24,22 +22,23 @@ class Tmpfs {
     return ::geteuid() == 0 ? "" : "mounting a tmpfs needs root; not root here";
   }
 
-  // Mounts a tmpfs of `megabytes` on a fresh directory.
-  explicit Tmpfs(int megabytes) {
+  // Mounts a tmpfs of `megabytes` on `mount_point` (created if missing).
+  Tmpfs(const std::filesystem::path& mount_point, int megabytes) : path_(mount_point) {
+    std::filesystem::create_directories(path_);
     const std::string options = "size=" + std::to_string(megabytes) + "m";
-    if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, options.c_str()) != 0)
-      throw std::runtime_error("cannot mount a tmpfs on " + dir_.path().string() + ": " +
-                               std::strerror(errno) + " (the disk-full tests need root)");
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0)
+      throw std::runtime_error("cannot mount a tmpfs on " + path_.string() + ": " +
+                               std::strerror(errno));
   }
-  ~Tmpfs() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
+  ~Tmpfs() { ::umount2(path_.c_str(), MNT_DETACH); }
   Tmpfs(const Tmpfs&) = delete;
   Tmpfs& operator=(const Tmpfs&) = delete;
 
-  const std::filesystem::path& path() const { return dir_.path(); }
-  std::filesystem::path operator/(const std::string& name) const { return dir_ / name; }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
  private:
-  TempDir dir_;  // removed after the destructor has unmounted it
+  std::filesystem::path path_;
 };
 
 }  // namespace kiln::test
