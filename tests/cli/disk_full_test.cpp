@@ -4,8 +4,6 @@
 #include <gmock/gmock.h>
 #include <sys/wait.h>
 
-#include <cstdio>
-
 #include "registry_cli_support.h"
 #include "support/tmpfs.h"
 
@@ -31,17 +29,6 @@ class DiskFullTest : public CliTest {
   CommandResult kiln_here(std::vector<std::string> args) {
     args.insert(args.begin(), std::string(KILN_BINARY_DIR) + "/bin/kiln");
     return run_command(args, {{"KILN_REGISTRY", registry_root().string()}}, dir_.path());
-  }
-
-  // Writes to a file beside the registry until the disk refuses.
-  void fill() {
-    std::FILE* out = std::fopen((*disk_ / "filler").c_str(), "wb");
-    ASSERT_NE(out, nullptr);
-    std::setvbuf(out, nullptr, _IONBF, 0);
-    const std::string chunk(4096, 'f');
-    while (std::fwrite(chunk.data(), 1, chunk.size(), out) == chunk.size()) {
-    }
-    std::fclose(out);
   }
 
   void free_space() { fs::remove(*disk_ / "filler"); }
@@ -72,7 +59,7 @@ TEST_F(DiskFullTest, ARunThatFillsTheDiskFailsOnceClearlyAndResumesAfterSpaceIsF
   ASSERT_TRUE(wait_for([&] {
     return read_text(err_file).find("train  epoch") != std::string::npos;
   })) << read_text(err_file);
-  fill();
+  disk_->fill("filler");  // beside the registry
   int status = 0;
   ::waitpid(pid, &status, 0);
   const std::string err = read_text(err_file);

@@ -84,17 +84,6 @@ TEST(Fs, KilledAppenderNeverLeavesAnEmptyFile) {
   }
 }
 
-// Writes to `file` until the file system refuses: it is full then.
-void fill(const fs::path& file) {
-  std::FILE* out = std::fopen(file.c_str(), "wb");
-  ASSERT_NE(out, nullptr);
-  std::setvbuf(out, nullptr, _IONBF, 0);
-  const std::string chunk(4096, 'f');
-  while (std::fwrite(chunk.data(), 1, chunk.size(), out) == chunk.size()) {
-  }
-  std::fclose(out);
-}
-
 // A line longer than the slack in the file's last page: an unchecked write puts
 // part of it in before the disk refuses.
 const std::string kLongLine(10000, 'x');
@@ -105,7 +94,7 @@ TEST(Fs, AppendOnAFullDiskKeepsNoPartOfTheLineAndTheNextStartsClean) {
   test::Tmpfs disk(dir / "disk", 1);
   const fs::path file = disk / "metric";
   append_line(file, "1 0.5 0");
-  fill(disk / "filler");
+  disk.fill("filler");
   try {
     append_line(file, kLongLine);
     FAIL() << "expected DataError";
@@ -123,7 +112,7 @@ TEST(Fs, AppendOnAFullDiskCreatesNoFile) {
   if (const auto why = test::Tmpfs::why_not(); !why.empty()) GTEST_SKIP() << why;
   test::TempDir dir;
   test::Tmpfs disk(dir / "disk", 1);
-  fill(disk / "filler");
+  disk.fill("filler");
   EXPECT_THROW(append_line(disk / "metric", kLongLine), DataError);
   EXPECT_FALSE(fs::exists(disk / "metric"));
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -33,6 +34,17 @@ class Tmpfs {
   ~Tmpfs() { ::umount2(path_.c_str(), MNT_DETACH); }
   Tmpfs(const Tmpfs&) = delete;
   Tmpfs& operator=(const Tmpfs&) = delete;
+
+  // Writes to the file `name` on it until the kernel refuses: the disk is full then.
+  void fill(const std::string& name) const {
+    std::FILE* out = std::fopen((path_ / name).c_str(), "wb");
+    if (out == nullptr) throw std::runtime_error("cannot create " + (path_ / name).string());
+    std::setvbuf(out, nullptr, _IONBF, 0);
+    const std::string chunk(4096, 'f');
+    while (std::fwrite(chunk.data(), 1, chunk.size(), out) == chunk.size()) {
+    }
+    std::fclose(out);
+  }
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
