@@ -8,17 +8,20 @@
 #include <thread>
 
 #include "cli_fixture.h"
+#include "support/child_guard.h"
 
 namespace kiln::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Starts `kiln run p.yaml <override>` with stderr in err_file; returns its pid.
+// Starts `kiln run p.yaml <override>` with stderr in err_file, in its own process
+// group; returns its pid (hold a ChildGuard on it).
 pid_t start_kiln(const fs::path& dir, const fs::path& registry, const fs::path& err_file,
                  const char* override) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setpgid(0, 0);
     std::FILE* err = std::freopen(err_file.c_str(), "w", stderr);
     std::FILE* out = std::freopen("/dev/null", "w", stdout);
     if (err == nullptr || out == nullptr || ::chdir(dir.c_str()) != 0) ::_exit(126);
@@ -52,6 +55,7 @@ constexpr const char* kLongRun = "train.with.epochs=100000";
 TEST_F(CliTest, SigintStopsTrainingMarksTheRunKilledAndExits130) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid = start_kiln(dir_.path(), registry(), err_file, kLongRun);
+  const ChildGuard guard(pid);
   // Wait until the run is open (training has logged), then interrupt.
   wait_for([&] { return read_text(err_file).find("run ") != std::string::npos; });
   ASSERT_NE(read_text(err_file).find("stage train (train): running"), std::string::npos);
@@ -81,6 +85,7 @@ TEST_F(CliTest, AfterKillMinus9TheNextRunResumesFromTheCheckpoint) {
   // 20 steps per epoch, a checkpoint every 10 steps; 30 epochs take a while.
   const char* run = "train.with.epochs=30";
   const pid_t pid = start_kiln(dir_.path(), registry(), err_file, run);
+  const ChildGuard guard(pid);
   wait_for([&] { return has_checkpoint(registry()); });
   ASSERT_TRUE(has_checkpoint(registry()));
   ::kill(pid, SIGKILL);

@@ -179,6 +179,7 @@ TEST_F(OnFailureTest, AnInterruptedRunDoesNotRunIt) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid = spawn_kiln({"run", "alert.yaml", "train.with.epochs=100000"}, dir_.path(),
                                registry(), err_file);
+  const ChildGuard guard(pid);
   ASSERT_TRUE(wait_for([&] {
     return read_text(err_file).find("stage train (train): running") != std::string::npos;
   }));

@@ -12,6 +12,7 @@
 
 #include "cli_fixture.h"
 #include "registry/registry_test_support.h"
+#include "support/child_guard.h"
 
 namespace kiln::test {
 
@@ -48,12 +49,14 @@ inline std::vector<registry::RunInfo> pipeline_runs(const std::filesystem::path&
   return experiment ? store.list_runs(*experiment) : std::vector<registry::RunInfo>{};
 }
 
-// kiln with `args` in `cwd`, stderr to `err_file`, in the background.
+// kiln with `args` in `cwd`, stderr to `err_file`, in the background, in its own
+// process group (hold a ChildGuard on the pid).
 inline pid_t spawn_kiln(const std::vector<std::string>& args, const std::filesystem::path& cwd,
                         const std::filesystem::path& registry_root,
                         const std::filesystem::path& err_file) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setpgid(0, 0);
     std::FILE* err = std::freopen(err_file.c_str(), "w", stderr);
     std::FILE* out = std::freopen("/dev/null", "w", stdout);
     if (err == nullptr || out == nullptr || ::chdir(cwd.c_str()) != 0) ::_exit(126);

@@ -20,7 +20,7 @@ json dump_with_mlflow(const fs::path& registry_root, const std::string& model = 
   std::vector<std::string> args = {"dump", (registry_root / "mlruns").string(), "synthetic"};
   if (!model.empty()) args.push_back(model);
   const auto view = registry::testing::run_mlflow_reader(args);
-  // Null: no venv (a skip), or the reader failed (already reported).
+  // Null: no venv, or the reader failed (both already reported as failures).
   if (!view.skip_reason.empty() || !view.summary.contains("runs")) return json();
   return view.summary;
 }
@@ -49,7 +49,7 @@ TEST_F(CliTest, MlflowReadsTheRunAndModelAsKilnWroteThem) {
   EXPECT_EQ(read_text(run_dir / "tags" / "kiln.gpu.count"), "0");
 
   const json dump = dump_with_mlflow(registry(), kModel);
-  if (dump.is_null()) GTEST_SKIP() << KILN_PYTHON " is missing (tools/install-deps.sh makes it)";
+  if (dump.is_null()) GTEST_FAIL() << KILN_PYTHON " is missing (tools/install-deps.sh makes it)";
   ASSERT_EQ(dump["runs"].size(), 1u);
   const json& run = dump["runs"][0];
   EXPECT_EQ(run["run_id"], runs[0].run_id);
@@ -89,6 +89,7 @@ TEST_F(CliTest, SigtermMarksTheRunKilledWithAnEndTime) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid =
       spawn_kiln({"run", "p.yaml", "train.with.epochs=100000"}, dir_.path(), registry(), err_file);
+  const ChildGuard guard(pid);
   ASSERT_TRUE(wait_for([&] {
     return read_text(err_file).find("train  epoch") != std::string::npos;
   })) << read_text(err_file);
@@ -114,6 +115,7 @@ TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
   const fs::path err_file = dir_ / "stderr.txt";
   const pid_t pid =
       spawn_kiln({"run", "p.yaml", "train.with.epochs=100000"}, dir_.path(), registry(), err_file);
+  const ChildGuard guard(pid);
   fs::path loss;
   ASSERT_TRUE(wait_for([&] {
     const auto runs = pipeline_runs(registry());
@@ -135,7 +137,7 @@ TEST_F(CliTest, KillNineMidTrainingLeavesARegistryMlflowReads) {
   EXPECT_EQ(runs[0].status, registry::RunStatus::Running);
   EXPECT_FALSE(runs[0].end_time_ms.has_value());
   const json dump = dump_with_mlflow(registry());
-  if (dump.is_null()) GTEST_SKIP() << KILN_PYTHON " is missing (tools/install-deps.sh makes it)";
+  if (dump.is_null()) GTEST_FAIL() << KILN_PYTHON " is missing (tools/install-deps.sh makes it)";
   ASSERT_EQ(dump["runs"].size(), 1u);
   EXPECT_EQ(dump["runs"][0]["status"], "RUNNING");
   expect_same_history(dump["runs"][0]["history"]["train/loss"], loss);

@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "support/support.h"
+#include "support/tmpfs.h"
 
 namespace kiln {
 namespace {
@@ -80,6 +82,66 @@ TEST(Fs, KilledAppenderNeverLeavesAnEmptyFile) {
     }
     EXPECT_GT(files, 0);
   }
+}
+
+// A line longer than the slack in the file's last page: an unchecked write puts
+// part of it in before the disk refuses.
+const std::string kLongLine(10000, 'x');
+
+TEST(Fs, AppendOnAFullDiskKeepsNoPartOfTheLineAndTheNextStartsClean) {
+  if (const auto why = test::Tmpfs::why_not(); !why.empty()) GTEST_SKIP() << why;
+  test::TempDir dir;
+  test::Tmpfs disk(dir / "disk", 1);
+  const fs::path file = disk / "metric";
+  append_line(file, "1 0.5 0");
+  disk.fill("filler");
+  try {
+    append_line(file, kLongLine);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(file.string() + ": cannot append a line"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("No space left on device"));
+  }
+  EXPECT_EQ(read_file(file), "1 0.5 0\n");
+  fs::remove(disk / "filler");
+  append_line(file, "2 0.25 1");
+  EXPECT_EQ(read_file(file), "1 0.5 0\n2 0.25 1\n");
+}
+
+TEST(Fs, AppendOnAFullDiskCreatesNoFile) {
+  if (const auto why = test::Tmpfs::why_not(); !why.empty()) GTEST_SKIP() << why;
+  test::TempDir dir;
+  test::Tmpfs disk(dir / "disk", 1);
+  disk.fill("filler");
+  EXPECT_THROW(append_line(disk / "metric", kLongLine), DataError);
+  EXPECT_FALSE(fs::exists(disk / "metric"));
+}
+
+// Past RLIMIT_FSIZE the kernel writes what fits, then fails with EFBIG: the part
+// written is cut back off.
+TEST(Fs, AppendPastTheFileSizeLimitIsCutBack) {
+  test::TempDir dir;
+  const fs::path file = dir / "metric";
+  append_line(file, "1 0.5 0");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{4096, 4096};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+    try {
+      append_line(file, kLongLine);
+    } catch (const DataError& e) {
+      ::_exit(std::string(e.what()).find("File too large") == std::string::npos ? 3 : 0);
+    }
+    ::_exit(1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error, 2: no limit, 3: another error";
+  EXPECT_EQ(read_file(file), "1 0.5 0\n");
+  append_line(file, "2 0.25 1");
+  EXPECT_EQ(read_file(file), "1 0.5 0\n2 0.25 1\n");
 }
 
 TEST(Fs, FileLockExcludesOtherProcesses) {

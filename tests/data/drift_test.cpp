@@ -70,7 +70,7 @@ TEST_F(Drift, SummaryFeaturesForWideRows) {
 TEST_F(Drift, FashionMnistBrightnessShiftTripsTheThresholdAndTheTestSetDoesNot) {
   const fs::path fashion = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(fashion / "t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)";
+    GTEST_FAIL() << "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)";
   Array train = read_idx(fashion / "train-images-idx3-ubyte.gz");
   Array test = read_idx(fashion / "t10k-images-idx3-ubyte.gz");
   train.name = test.name = "x";

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli/cli_fixture.h"
+#include "support/child_guard.h"
 
 namespace kiln::test {
 
@@ -86,9 +87,11 @@ inline std::vector<int> run_statuses(const std::filesystem::path& registry) {
 }
 
 // A launcher running in the background, its stdout and stderr in files.
+// Killed with its ranks (its process group) if the test ends before it does.
 struct Background {
   pid_t pid = -1;
   std::filesystem::path out, err;
+  ChildGuard guard{-1};
 };
 
 class DistCliTest : public CliTest {
@@ -108,11 +111,12 @@ class DistCliTest : public CliTest {
   Background start(std::vector<std::string> args, std::map<std::string, std::string> env,
                    const std::string& name = "launcher") {
     args.insert(args.begin(), std::string(KILN_BINARY_DIR) + "/bin/kiln");
-    Background job{-1, dir_ / (name + ".out"), dir_ / (name + ".err")};
-    job.pid = ::fork();
-    if (job.pid == 0) {
-      const int err = ::open(job.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int out = ::open(job.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const auto out_file = dir_ / (name + ".out"), err_file = dir_ / (name + ".err");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(err, STDERR_FILENO);
       ::dup2(out, STDOUT_FILENO);
       for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
@@ -123,7 +127,7 @@ class DistCliTest : public CliTest {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
-    return job;
+    return Background{pid, out_file, err_file, ChildGuard(pid)};
   }
 
   // Waits until stderr matches `pattern`; returns the first match's group 1.

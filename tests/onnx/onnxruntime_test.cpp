@@ -65,16 +65,17 @@ if labels is not None:
     assert correct_kiln == correct_ort
 )";
 
-// Runs the compare script; skips the test with the script's reason when Python,
+// Runs the compare script; fails the test with the script's reason when Python,
 // numpy or onnxruntime is missing.
-#define KILN_COMPARE_WITH_ONNXRUNTIME(dir, ...)                                          \
-  do {                                                                                   \
-    if (!python_available()) GTEST_SKIP() << "no Python interpreter at " KILN_PYTHON;    \
-    const CommandResult compared =                                                       \
-        run_python_script(dir, kCompareScript, std::vector<std::string> __VA_ARGS__);    \
-    if (compared.exit_code == kPythonSkip) GTEST_SKIP() << compared.out << compared.err; \
-    ASSERT_EQ(compared.exit_code, 0) << compared.out << compared.err;                    \
-    std::cout << compared.out;                                                           \
+#define KILN_COMPARE_WITH_ONNXRUNTIME(dir, ...)                                       \
+  do {                                                                                \
+    if (!python_available()) GTEST_FAIL() << kMakeTheVenv;                            \
+    const CommandResult compared =                                                    \
+        run_python_script(dir, kCompareScript, std::vector<std::string> __VA_ARGS__); \
+    if (compared.exit_code == kPythonSkip)                                            \
+      GTEST_FAIL() << compared.out << compared.err << kMakeTheVenv;                   \
+    ASSERT_EQ(compared.exit_code, 0) << compared.out << compared.err;                 \
+    std::cout << compared.out;                                                        \
   } while (0)
 
 TEST(OnnxRuntime, EveryLayerTypeGivesKilnsEvalModeLogits) {
@@ -115,7 +116,7 @@ class FashionMnistOnnxTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kFashionMnist / "train-images-idx3-ubyte.gz"))
-      GTEST_SKIP() << "dataset-fashion-mnist is not installed (tools/install-deps.sh installs it)";
+      GTEST_FAIL() << "dataset-fashion-mnist is not installed (tools/install-deps.sh installs it)";
     const data::Array images = data::read_idx(kFashionMnist / "train-images-idx3-ubyte.gz");
     const data::Array labels = data::read_idx(kFashionMnist / "train-labels-idx1-ubyte.gz");
     write_idx(dir_ / "train-images.idx", 0x08, {kTrainRows, 28, 28},

@@ -25,9 +25,9 @@ inline std::vector<std::string> tree(const std::filesystem::path& dir) {
   return paths;
 }
 
-// What read_with_mlflow.py printed (JSON on its last line), or why it could not run:
-// a skip reason when there is no KILN_PYTHON (the venv tools/install-deps.sh makes).
-// A venv without a working `import mlflow` is a failure: install-deps puts it there.
+// What read_with_mlflow.py printed (JSON on its last line), or why it could not run.
+// No KILN_PYTHON (the venv tools/install-deps.sh makes), or a venv without a working
+// `import mlflow`, is a failure: the cross-check must not silently drop out of CI.
 struct MlflowView {
   nlohmann::json summary;
   std::string skip_reason;
@@ -37,8 +37,10 @@ inline MlflowView run_mlflow_reader(const std::vector<std::string>& arguments) {
   const std::map<std::string, std::string> env = {{"MLFLOW_ALLOW_FILE_STORE", "true"},
                                                   {"MLFLOW_DISABLE_TELEMETRY", "true"},
                                                   {"DO_NOT_TRACK", "true"}};
-  if (!std::filesystem::exists(KILN_PYTHON))
+  if (!std::filesystem::exists(KILN_PYTHON)) {
+    ADD_FAILURE() << KILN_PYTHON " is missing (tools/install-deps.sh makes it)";
     return {nlohmann::json(), KILN_PYTHON " is missing (tools/install-deps.sh makes it)"};
+  }
   // Importing mlflow takes seconds: probe once per test process.
   static const kiln::test::CommandResult probe =
       kiln::test::run_command({KILN_PYTHON, "-c", "import mlflow"}, env);

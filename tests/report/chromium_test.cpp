@@ -23,7 +23,7 @@ class ChromiumTest : public ReportCliTest {
  protected:
   void SetUp() override {
     if (!fs::exists(kChromium))
-      GTEST_SKIP() << "Debian's chromium is not installed (tools/install-deps.sh installs it)";
+      GTEST_FAIL() << "Debian's chromium is not installed (tools/install-deps.sh installs it)";
     ReportCliTest::SetUp();
   }
 

@@ -112,7 +112,7 @@ class SweepCli : public CliTest {
 };
 
 TEST_F(SweepCli, GridWithAshaReadsTheSameInOptunaAndShowsAsMlflowChildRuns) {
-  if (!fs::exists(KILN_PYTHON)) GTEST_SKIP() << KILN_PYTHON " is missing (tools/install-deps.sh)";
+  if (!fs::exists(KILN_PYTHON)) GTEST_FAIL() << KILN_PYTHON " is missing (tools/install-deps.sh)";
   write_text(dir_ / "p.yaml", sweep_pipeline(kGridSweep));
   const CommandResult run = kiln({"sweep", "p.yaml"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;

@@ -71,7 +71,7 @@ TEST(JournalConcurrency, OptunaAndKilnAppendAtTheSameTime) {
   }
   for (auto& writer : writers) writer.join();
   optuna.join();
-  KILN_SKIP_WITHOUT_PYTHON(python);
+  KILN_REQUIRE_PYTHON(python);
   ASSERT_EQ(python.exit_code, 0) << python.output;
 
   // Every line is one whole op.

@@ -34,7 +34,7 @@ TEST(DamagedJournal, TornLastLineIsSkippedThenDropped) {
   // Readers leave the torn line alone, as Optuna does.
   EXPECT_EQ(Journal(file, "reader").load("s").trials[0].intermediate.size(), 0u);
   const auto before = run_optuna({"view", file.string(), "s"});
-  KILN_SKIP_WITHOUT_PYTHON(before);
+  KILN_REQUIRE_PYTHON(before);
   ASSERT_TRUE(before.json.is_object()) << before.output;
   EXPECT_EQ(before.json["trials"][0]["intermediate"], nlohmann::json::object());
 
@@ -81,7 +81,7 @@ TEST(DamagedJournal, GarbageLineIsOneErrorForKilnAndOptuna) {
   EXPECT_THROW(journal.load("s"), DataError);
   EXPECT_THROW(journal.set_user_attr("s", 0, "k", 2), DataError);
   const auto optuna = run_optuna({"view", file.string(), "s"}, /*expect_success=*/false);
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   EXPECT_NE(optuna.exit_code, 0) << "Optuna read a journal with a garbage line";
   EXPECT_NE(optuna.output.find("JSONDecodeError"), std::string::npos) << optuna.output;
 }

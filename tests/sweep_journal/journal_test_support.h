@@ -66,8 +66,8 @@ struct OptunaResult {
   std::string output;
 };
 
-// Runs optuna_journal.py; a missing venv is a skip, a venv without optuna a failure
-// (tools/install-deps.sh installs it).
+// Runs optuna_journal.py; a missing venv or a venv without optuna is a failure
+// (tools/install-deps.sh makes both).
 inline OptunaResult run_optuna(const std::vector<std::string>& arguments,
                                bool expect_success = true) {
   if (!std::filesystem::exists(KILN_PYTHON))
@@ -92,8 +92,8 @@ inline OptunaResult run_optuna(const std::vector<std::string>& arguments,
   return out;
 }
 
-#define KILN_SKIP_WITHOUT_PYTHON(result) \
-  if (!(result).skip_reason.empty()) GTEST_SKIP() << (result).skip_reason
+#define KILN_REQUIRE_PYTHON(result) \
+  if (!(result).skip_reason.empty()) GTEST_FAIL() << (result).skip_reason
 
 // Appends bytes as a foreign (or dying) writer would, without kiln's lock.
 inline void append_raw(const std::filesystem::path& file, const std::string& text) {

@@ -15,7 +15,7 @@ TEST(KilnReadsOptuna, OptimizedStudy) {
   kiln::test::TempDir dir;
   const auto file = dir / "optuna.journal";
   const auto optuna = run_optuna({"optimize", file.string(), "optuna-study"});
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   ASSERT_TRUE(optuna.json.is_object()) << optuna.output;
 
   Journal journal(file, "kiln-test");
@@ -71,7 +71,7 @@ TEST(KilnReadsOptuna, KilnContinuesOptunasStudy) {
   kiln::test::TempDir dir;
   const auto file = dir / "optuna.journal";
   const auto written = run_optuna({"optimize", file.string(), "shared"});
-  KILN_SKIP_WITHOUT_PYTHON(written);
+  KILN_REQUIRE_PYTHON(written);
   Journal journal(file, "kiln-test");
   EXPECT_FALSE(journal.create_study("shared", Direction::Minimize));
   EXPECT_THROW(journal.create_study("shared", Direction::Maximize), ConfigError);

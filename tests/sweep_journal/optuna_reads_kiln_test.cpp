@@ -74,7 +74,7 @@ TEST(OptunaReadsKiln, SmallStudyAsKilnSeesIt) {
   EXPECT_TRUE(study.trials[3].datetime_complete.empty());
 
   const auto optuna = run_optuna({"view", file.string(), "kiln-study"});
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   ASSERT_TRUE(optuna.json.is_object()) << optuna.output;
   std::cout << "checked with optuna " << optuna.json["optuna"] << "\n";
   nlohmann::json seen = optuna.json;
@@ -163,7 +163,7 @@ TEST(OptunaReadsKiln, OptunaRunsTheTrialKilnEnqueued) {
   ASSERT_EQ(journal.create_trial("pop", waiting), 0);
 
   const auto optuna = run_optuna({"pop", file.string(), "pop"});
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   const Study study = journal.load("pop");
   ASSERT_EQ(study.trials.size(), 1u);
   EXPECT_EQ(study.trials[0].state, TrialState::Complete);

@@ -92,7 +92,7 @@ TEST(JournalReplayRules, IgnoresWhatOptunaIgnores) {
   EXPECT_EQ(study.trials[2].datetime_start, "2026-12-05T10:00:04.000000");
 
   const auto optuna = run_optuna({"view", file.string(), "rules"});
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   ASSERT_TRUE(optuna.json.is_object()) << optuna.output;
   nlohmann::json seen = optuna.json;
   seen.erase("optuna");
@@ -129,7 +129,7 @@ TEST(JournalReplayRules, DeletedStudyKeepsItsTrialIds) {
   journal.set_user_attr("s", 1, "k", 1);
   EXPECT_EQ(testing::ops_of(file).back()["trial_id"], 2);
   const auto optuna = run_optuna({"view", file.string(), "s"});
-  KILN_SKIP_WITHOUT_PYTHON(optuna);
+  KILN_REQUIRE_PYTHON(optuna);
   nlohmann::json seen = optuna.json;
   seen.erase("optuna");
   EXPECT_EQ(view(journal.load("s")), seen);

@@ -22,14 +22,24 @@ namespace {
   throw DataError(path.string() + ": cannot " + std::string(action) + ": " + std::strerror(errno));
 }
 
-void write_all(int fd, std::string_view data, const fs::path& path) {
+// Writes all of `data`; 0, or the errno of the write that failed. A short write
+// is continued: the kernel reports why (ENOSPC, EFBIG) only on the next one.
+int write_fully(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t written = ::write(fd, data.data(), data.size());
     if (written < 0) {
       if (errno == EINTR) continue;
-      fail_io(path, "write");
+      return errno;
     }
     data.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return 0;
+}
+
+void write_all(int fd, std::string_view data, const fs::path& path) {
+  if (const int error = write_fully(fd, data); error != 0) {
+    errno = error;
+    fail_io(path, "write");
   }
 }
 
@@ -85,22 +95,79 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
 
 namespace {
 
+[[noreturn]] void fail_append(const fs::path& path, int error) {
+  throw DataError(fmt::format("{}: cannot append a line: {} (the file is left as it was)",
+                              path.string(), std::strerror(error)));
+}
+
 // Creates `path` holding `record` in one step: an unnamed file (O_TMPFILE) gets
 // the line, then linkat gives it its name, so a writer killed in between leaves
 // nothing, never an empty file (MLflow refuses a metric file without data).
 // False when the file exists by then, or where O_TMPFILE or /proc is missing
-// (NFS): the caller appends instead.
+// (NFS): the caller appends instead. A write that fails (a full disk)
+// throws: the unnamed file vanishes, and appending would leave an empty file.
 bool create_with_line(const fs::path& path, std::string_view record) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  bool linked = false;
-  if (::write(fd, record.data(), record.size()) == static_cast<ssize_t>(record.size())) {
-    const std::string self = "/proc/self/fd/" + std::to_string(fd);
-    linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
+  if (fd < 0) {
+    if (errno == ENOSPC || errno == EDQUOT) fail_append(path, errno);
+    return false;
   }
+  if (const int error = write_fully(fd, record); error != 0) {
+    ::close(fd);
+    fail_append(path, error);
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  const bool linked =
+      ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0;
   ::close(fd);
   return linked;
+}
+
+// Holds an exclusive lock on the whole of an open file (an open-file-description
+// lock) while it lives. Appenders take it so that one that fails can cut the file
+// back to where its line began without cutting another's line.
+class AppendLock {
+ public:
+  AppendLock(int fd, const fs::path& path) : fd_(fd) {
+    struct flock request {};
+    request.l_type = F_WRLCK;
+    request.l_whence = SEEK_SET;
+    while (::fcntl(fd_, F_OFD_SETLKW, &request) != 0) {
+      if (errno != EINTR) fail_io(path, "lock for append");
+    }
+  }
+  ~AppendLock() {
+    struct flock request {};
+    request.l_type = F_UNLCK;
+    request.l_whence = SEEK_SET;
+    ::fcntl(fd_, F_OFD_SETLK, &request);
+  }
+  AppendLock(const AppendLock&) = delete;
+  AppendLock& operator=(const AppendLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+// Appends `record` whole or not at all. Under the lock the file ends where the
+// record will start. The space is reserved first (where the file system can:
+// tmpfs, ext4, xfs), so a full disk fails before a byte is visible; a write that
+// still fails part way (EFBIG past RLIMIT_FSIZE, EIO) is cut back off, and the
+// next line starts clean.
+void append_whole(int fd, std::string_view record, const fs::path& path) {
+  AppendLock lock(fd, path);
+  const off_t start = ::lseek(fd, 0, SEEK_END);
+  if (start < 0) fail_io(path, "find the end of");
+  const auto length = static_cast<off_t>(record.size());
+  if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, start, length) != 0 &&
+      (errno == ENOSPC || errno == EDQUOT))
+    fail_append(path, errno);
+  const int error = write_fully(fd, record);
+  if (error == 0) return;
+  while (::ftruncate(fd, start) != 0 && errno == EINTR) {
+  }
+  fail_append(path, error);
 }
 
 }  // namespace
@@ -113,16 +180,13 @@ void append_line(const fs::path& path, std::string_view line) {
   if (!fs::exists(path, ec) && create_with_line(path, record)) return;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) fail_io(path, "open for append");
-  // One write(2) per line: with O_APPEND the kernel places it whole at the end.
-  const ssize_t written = ::write(fd, record.data(), record.size());
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  if (written < 0) fail_io(path, "append");
-  if (static_cast<std::size_t>(written) != record.size()) {
-    errno = ENOSPC;
-    fail_io(path, "append a whole line");
+  try {
+    append_whole(fd, record, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
+  ::close(fd);
 }
 
 std::string read_file(const fs::path& path) {
