@@ -62,6 +62,32 @@ TEST_F(Csv, ReadsGzip) {
   EXPECT_EQ(values_of<float>(read_csv(dir_ / "t.csv.gz", "label").x.bytes), std::vector<float>{7});
 }
 
+// A gzip bomb: 16 KB that inflate to one 64 MiB line. The reader stops at the
+// line cap (1 MiB) instead of holding the whole stream as one line.
+TEST_F(Csv, GzipBombLineIsRefusedAtTheLineCap) {
+  std::string text = "v,label\n";
+  text.append(std::size_t{64} << 20, '1');
+  const testing::Bytes packed = testing::gzip(testing::Bytes(text.begin(), text.end()), 9);
+  ASSERT_LT(packed.size(), 100'000u);
+  testing::write_bytes(dir_ / "bomb.csv.gz", packed);
+  try {
+    read_csv(dir_ / "bomb.csv.gz", "label");
+    ADD_FAILURE() << "no DataError";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir_ / "bomb.csv.gz").string() +
+                                         ":2: line is longer than 1048576 bytes, the most kiln "
+                                         "reads in one line");
+  }
+}
+
+TEST_F(Csv, LongLinesUnderTheCapAreRead) {
+  std::string text = "v,label\n";
+  text.append(std::size_t{1} << 19, '0');
+  text += ",1\n";
+  const CsvTable table = read_csv(write(text), "label");
+  EXPECT_EQ(table.x.shape, (std::vector<std::int64_t>{1, 1}));
+}
+
 TEST_F(Csv, NanIsANumberForValidationToJudge) {
   const CsvTable table = read_csv(write("v,label\nnan,1\n"), "label");
   EXPECT_TRUE(std::isnan(values_of<float>(table.x.bytes)[0]));

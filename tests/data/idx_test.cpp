@@ -214,9 +214,20 @@ TEST(ReadIdx, TrailingBytesNameExpectedAndActualSizes) {
 TEST(ReadIdx, ImpossibleShapeIsRefusedWithoutAllocating) {
   ScratchDir dir;
   write_bytes(dir / "huge", idx_file(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
-  EXPECT_THAT(idx_error(dir / "huge"), HasSubstr("impossibly large shape"));
+  EXPECT_THAT(idx_error(dir / "huge"), HasSubstr("is impossibly large"));
   write_bytes(dir / "big", idx_file(0x08, {0xFFFFFFFF, 16}, Bytes(100, 0)));
   EXPECT_THAT(idx_error(dir / "big"), HasSubstr("but only 100 follow"));
+}
+
+// Zero rows make zero bytes, but a row of 2^64 elements must still be refused:
+// everything downstream computes row sizes from the other extents.
+TEST(ReadIdx, ZeroExtentDoesNotHideAnOverflowingShape) {
+  ScratchDir dir;
+  write_bytes(dir / "hollow", idx_file(0x0E, {0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
+  EXPECT_EQ(idx_error(dir / "hollow"),
+            (dir / "hollow").string() +
+                ": IDX header: shape [0, 4294967295, 4294967295, 4294967295] of 8-byte elements "
+                "is impossibly large (more than 2^48 bytes)");
 }
 
 TEST(ReadIdx, MissingFile) {

@@ -85,6 +85,15 @@ TEST_F(Npy, SizeMustMatchTheHeader) {
   EXPECT_THAT(error(npy_file("<f4", "(1,)", Bytes(8))), HasSubstr("trailing bytes"));
 }
 
+TEST_F(Npy, ShapeProductsAreChecked) {
+  EXPECT_THAT(error(npy_file("<f8", "(4294967296, 4294967296)", {})),
+              HasSubstr("a.npy: NPY header: shape [4294967296, 4294967296] of 8-byte elements is "
+                        "impossibly large"));
+  // A zero extent hides nothing: the rows' size must still fit.
+  EXPECT_THAT(error(npy_file("<f8", "(0, 9223372036854775807, 4)", {})),
+              HasSubstr("shape [0, 9223372036854775807, 4] of 8-byte elements is impossibly"));
+}
+
 TEST_F(Npy, BadMagicScalarAndOversizedHeader) {
   EXPECT_THAT(error(Bytes{'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0}), HasSubstr("not an NPY file"));
   EXPECT_THAT(error(npy_file("<f4", "()", Bytes(4))), HasSubstr("0-dimensional"));

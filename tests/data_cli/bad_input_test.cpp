@@ -44,6 +44,23 @@ TEST_F(BadDataInput, IdxImageAndLabelCountsDisagree) {
                 " has 9: data and labels must agree");
 }
 
+TEST_F(BadDataInput, IdxZeroExtentBesideAnOverflowingShape) {
+  write("hollow.idx", idx_file(0x0E, {0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
+  EXPECT_EQ(import_fails({"hollow.idx", "--name", "t"}),
+            "kiln: data error: " + path("hollow.idx") +
+                ": IDX header: shape [0, 4294967295, 4294967295, 4294967295] of 8-byte elements "
+                "is impossibly large (more than 2^48 bytes)");
+}
+
+TEST_F(BadDataInput, GzipBombCsvStopsAtTheLineCap) {
+  std::string text = "v,label\n";
+  text.append(std::size_t{64} << 20, '1');
+  write("bomb.csv.gz", data::testing::gzip(Bytes(text.begin(), text.end()), 9));
+  EXPECT_EQ(import_fails({"bomb.csv.gz", "--name", "t"}),
+            "kiln: data error: " + path("bomb.csv.gz") +
+                ":2: line is longer than 1048576 bytes, the most kiln reads in one line");
+}
+
 TEST_F(BadDataInput, RaggedCsvRow) {
   write_text(dir_ / "t.csv", "a,b,label\n1,2,0\n3,4\n");
   EXPECT_EQ(import_fails({"t.csv", "--name", "t"}),

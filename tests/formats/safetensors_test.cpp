@@ -201,7 +201,13 @@ std::vector<Malformed> malformed_cases() {
       {"shape_overflows",
        raw_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
                 "xxxx"),
-       "needs over 2^64"},
+       "is impossibly large"},
+      // A zero extent makes 0 bytes, but the other extents must still fit: readers
+      // compute a row's size from them.
+      {"zero_extent_hides_overflow",
+       raw_file(R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296,4294967296],)"
+                R"("data_offsets":[0,0]}})"),
+       "shape [0, 4294967296, 4294967296, 4294967296] of 4-byte elements is impossibly large"},
       {"overlapping",
        raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                 R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",

@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "support/support.h"
 
@@ -237,6 +238,36 @@ TEST_F(RunnerTest, WithoutHooksNoStopIsRequested) {
   const auto history = run->metric_history("toy/stop_requested");
   ASSERT_EQ(history.size(), 1u);
   EXPECT_EQ(history[0].value, 0.0);
+}
+
+// A step manifest is read back from a registry other people can write to: an
+// output path that is absolute, climbs with '..' or leaves through a link must not
+// become a stage's input (the toy data.txt sits just outside the registry).
+TEST_F(RunnerTest, ManifestPathsThatLeaveTheRegistryAreRefused) {
+  const RunResult first = run();
+  const fs::path manifest = registry() / "stages" / first.stages[1].cache_key / "manifest.json";
+  const nlohmann::json original = nlohmann::json::parse(test::read_text(manifest));
+  fs::create_symlink(dir_ / "data.txt",
+                     registry() / "stages" / first.stages[1].cache_key / "escape.txt");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {(dir_ / "data.txt").string(), "which is absolute"},
+      {"../data.txt", "which climbs out with '..'"},
+      {"stages/" + first.stages[1].cache_key + "/escape.txt", "which leaves the registry"},
+  };
+  for (const auto& [path, why] : cases) {
+    nlohmann::json edited = original;
+    edited["outputs"][0]["path"] = path;
+    test::write_text(manifest, edited.dump());
+    try {
+      run();
+      ADD_FAILURE() << path << ": accepted";
+    } catch (const DataError& error) {
+      const std::string message = error.what();
+      EXPECT_THAT(message, HasSubstr(manifest.string() + ": output '"));
+      EXPECT_THAT(message, HasSubstr("has path '" + path + "', " + why)) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

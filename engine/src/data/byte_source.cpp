@@ -136,7 +136,15 @@ std::unique_ptr<ByteSource> open_source(const fs::path& path) {
   return file;
 }
 
-LineReader::LineReader(std::unique_ptr<ByteSource> source) : source_(std::move(source)) {}
+LineReader::LineReader(std::unique_ptr<ByteSource> source, fs::path path,
+                       std::size_t max_line_bytes)
+    : source_(std::move(source)), path_(std::move(path)), max_line_bytes_(max_line_bytes) {}
+
+void LineReader::line_too_long() const {
+  throw DataError(
+      fmt::format("{}:{}: line is longer than {} bytes, the most kiln reads in one line",
+                  path_.string(), line_number_ + 1, max_line_bytes_));
+}
 
 bool LineReader::refill() {
   // Keeps the unfinished line, appends the next block after it.
@@ -155,10 +163,12 @@ bool LineReader::next(std::string& line) {
   for (;;) {
     const std::size_t end = buffer_.find('\n', position_);
     if (end != std::string::npos) {
+      if (end - position_ > max_line_bytes_) line_too_long();
       line.assign(buffer_, position_, end - position_);
       position_ = end + 1;
       break;
     }
+    if (buffer_.size() - position_ > max_line_bytes_) line_too_long();
     if (at_end_ || !refill()) {
       if (position_ >= buffer_.size()) return false;
       line.assign(buffer_, position_, std::string::npos);

@@ -22,10 +22,18 @@ class ByteSource {
 // The file's bytes, inflated when it starts with the gzip magic 1f 8b.
 std::unique_ptr<ByteSource> open_source(const std::filesystem::path& path);
 
-// Splits a source into lines (without "\n" or "\r\n"), for text formats.
+// Longest line the text readers accept. A real CSV row of numbers is far shorter;
+// without a cap a gzip bomb (a few KB inflating to gigabytes without a newline)
+// becomes one line held in memory.
+inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 20;
+
+// Splits a source into lines (without "\n" or "\r\n"), for text formats. A line
+// longer than `max_line_bytes` is a DataError "<path>:<line>: ..." raised as soon
+// as that many bytes have been read without a newline.
 class LineReader {
  public:
-  explicit LineReader(std::unique_ptr<ByteSource> source);
+  LineReader(std::unique_ptr<ByteSource> source, std::filesystem::path path,
+             std::size_t max_line_bytes = kMaxLineBytes);
   // False at the end of the data; the last line needs no terminating newline.
   bool next(std::string& line);
   // 1-based number of the line next() returned last.
@@ -33,8 +41,11 @@ class LineReader {
 
  private:
   bool refill();
+  [[noreturn]] void line_too_long() const;
 
   std::unique_ptr<ByteSource> source_;
+  std::filesystem::path path_;
+  std::size_t max_line_bytes_;
   std::string buffer_;
   std::size_t position_ = 0;
   bool at_end_ = false;

@@ -69,7 +69,9 @@ bool parse_number(std::string_view text, double& value) {
 class CsvParser {
  public:
   CsvParser(fs::path path, const std::string& label_column)
-      : path_(std::move(path)), lines_(detail::open_source(path_)), label_name_(label_column) {}
+      : path_(std::move(path)),
+        lines_(detail::open_source(path_), path_),
+        label_name_(label_column) {}
 
   CsvTable parse() {
     read_header();

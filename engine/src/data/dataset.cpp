@@ -1,4 +1,5 @@
 // Content ids and the dataset store <registry>/datasets/<id>.h5.
+#include <kiln/checked_size.h>
 #include <kiln/data/dataset.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
@@ -42,11 +43,9 @@ std::string to_lower(std::string text) {
 
 // The checks every array passes before it is hashed or stored.
 void check_array(const Array& array) {
-  for (const std::int64_t extent : array.shape)
-    if (extent < 0)
-      throw DataError(fmt::format("array '{}' has a negative extent in shape [{}]", array.name,
-                                  fmt::join(array.shape, ", ")));
-  const auto expected = static_cast<std::uint64_t>(array.elements()) * size_of(array.dtype);
+  const auto expected = static_cast<std::uint64_t>(
+      checked_bytes(array.shape, static_cast<std::int64_t>(size_of(array.dtype)),
+                    fmt::format("array '{}'", array.name)));
   if (array.bytes.size() != expected)
     throw DataError(fmt::format("array '{}' holds {} bytes but shape [{}] of {} needs {}",
                                 array.name, array.bytes.size(), fmt::join(array.shape, ", "),

@@ -19,6 +19,7 @@
 // Any HDF5 reader opens it: h5py gives f["x"][...] and f.attrs["kiln.id"].
 #include "data/dataset_file.h"
 
+#include <kiln/checked_size.h>
 #include <kiln/error.h>
 #include <kiln/hash.h>
 
@@ -126,9 +127,7 @@ std::string array_names(hid_t file, const fs::path& path) {
 }
 
 std::vector<std::uint8_t> allocate_bytes(const ArrayInfo& info, const fs::path& path) {
-  std::uint64_t size = size_of(info.dtype);
-  for (const std::int64_t extent : info.shape)
-    if (__builtin_mul_overflow(size, static_cast<std::uint64_t>(extent), &size)) size = UINT64_MAX;
+  const std::uint64_t size = hdf5::check_declared_size(path, info.name, info.shape, info.dtype);
   try {
     return std::vector<std::uint8_t>(size);
   } catch (const std::exception&) {  // std::length_error or std::bad_alloc
@@ -163,7 +162,13 @@ ArrayInfo detail::describe_dataset(hid_t dataset, const std::string& name, const
   ArrayInfo info;
   info.name = name;
   info.dtype = hdf5::dtype_of(type.get(), path, name);
-  info.shape.assign(dims.begin(), dims.end());
+  const std::string where = fmt::format("{}: array '{}'", path.string(), name);
+  for (const hsize_t extent : dims) {
+    if (extent > static_cast<hsize_t>(kMaxDeclaredBytes))
+      throw DataError(fmt::format("{}: extent {} is impossibly large", where, extent));
+    info.shape.push_back(static_cast<std::int64_t>(extent));
+  }
+  checked_bytes(info.shape, static_cast<std::int64_t>(size_of(info.dtype)), where);
   return info;
 }
 

@@ -1,9 +1,14 @@
 #include "data/hdf5_support.h"
 
+#include <kiln/checked_size.h>
 #include <kiln/error.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <utility>
 
 namespace kiln::data::hdf5 {
@@ -139,6 +144,43 @@ DType dtype_of(hid_t type, const fs::path& file, std::string_view array) {
       fmt::format("{}: array '{}' has an HDF5 element type kiln does not read "
                   "(class {}, {} bytes)",
                   file.string(), array, static_cast<int>(type_class), size));
+}
+
+std::uint64_t import_memory_budget() {
+  if (const char* text = std::getenv("KILN_IMPORT_MEMORY_BUDGET"); text != nullptr) {
+    const std::string_view value(text);
+    std::uint64_t bytes = 0;
+    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+    if (error != std::errc() || end != value.data() + value.size() || bytes == 0)
+      throw ConfigError(fmt::format(
+          "KILN_IMPORT_MEMORY_BUDGET '{}': expected a positive number of bytes", value));
+    return bytes;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return std::uint64_t{1} << 34;  // 16 GiB, if unknown
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / 2;
+}
+
+std::uint64_t check_declared_size(const fs::path& file, std::string_view array,
+                                  std::span<const std::int64_t> shape, DType dtype) {
+  // deflate's largest ratio is 1032:1 (zlib technical details); shuffle and
+  // HDF5's other filters do not expand further.
+  constexpr std::uint64_t kMaxCompressionRatio = 1032;
+  const std::string where = fmt::format("{}: array '{}'", file.string(), array);
+  const auto declared = static_cast<std::uint64_t>(
+      checked_bytes(shape, static_cast<std::int64_t>(size_of(dtype)), where));
+  std::error_code ec;
+  const std::uintmax_t file_size = fs::file_size(file, ec);
+  if (ec) return declared;  // the open that follows reports the file
+  const std::uint64_t budget = import_memory_budget();
+  if (declared <= file_size * kMaxCompressionRatio || declared <= budget) return declared;
+  throw DataError(fmt::format(
+      "{} declares shape [{}] of {}, {} bytes, but the file holds {} bytes (deflate expands at "
+      "most {}-fold) and the memory budget is {} bytes (KILN_IMPORT_MEMORY_BUDGET): refusing to "
+      "allocate it",
+      where, fmt::join(shape, ", "), name_of(dtype), declared, file_size, kMaxCompressionRatio,
+      budget));
 }
 
 void write_string_attribute(hid_t object, const char* name, std::string_view value,

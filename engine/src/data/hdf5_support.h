@@ -7,7 +7,9 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -59,6 +61,18 @@ Handle file_access(const std::filesystem::path& file);
 Handle type_of(DType dtype);
 // The kiln dtype of a dataset's stored HDF5 type; DataError if kiln has none.
 DType dtype_of(hid_t type, const std::filesystem::path& file, std::string_view array);
+
+// Bytes of array `array` of `file`, refused (DataError naming the file, the array
+// and the size) before anything is allocated when the declared size cannot be real:
+// more than the file could inflate to (deflate expands at most 1032-fold, zlib's
+// technical details) and more than the import memory budget. A chunked dataset
+// whose chunks were never written takes no space, so a tiny file may declare any
+// size; HDF5 would fill it with the fill value, and kiln would allocate it first.
+std::uint64_t check_declared_size(const std::filesystem::path& file, std::string_view array,
+                                  std::span<const std::int64_t> shape, DType dtype);
+
+// KILN_IMPORT_MEMORY_BUDGET (bytes) if set, else half the physical memory.
+std::uint64_t import_memory_budget();
 
 void write_string_attribute(hid_t object, const char* name, std::string_view value,
                             const std::filesystem::path& file);

@@ -3,6 +3,7 @@
 // read through a byte source (data/byte_source.h) so that plain and gzip files share
 // one parser, and the gzip stream is inflated block by block instead of into a
 // buffer sized from an untrusted header.
+#include <kiln/checked_size.h>
 #include <kiln/data/idx.h>
 #include <kiln/error.h>
 
@@ -10,7 +11,6 @@
 
 #include <algorithm>
 #include <array>
-#include <climits>
 #include <memory>
 #include <string>
 
@@ -80,15 +80,11 @@ IdxHeader read_header(ByteSource& source, const fs::path& path) {
   if (dims_got < dims.size())
     throw DataError(fmt::format("{}: IDX header of rank {} is cut short ({} of {} bytes)",
                                 path.string(), rank, 4 + dims_got, 4 + dims.size()));
-  std::uint64_t total = size_of(header.dtype);
-  for (std::size_t axis = 0; axis < rank; ++axis) {
-    const std::uint32_t extent = big_endian_u32(dims.data() + 4 * axis);
-    header.shape.push_back(extent);
-    if (__builtin_mul_overflow(total, extent, &total) || total > std::uint64_t{INT64_MAX})
-      throw DataError(fmt::format("{}: IDX header declares an impossibly large shape [{}...]",
-                                  path.string(), fmt::join(header.shape, ", ")));
-  }
-  header.data_bytes = total;
+  for (std::size_t axis = 0; axis < rank; ++axis)
+    header.shape.push_back(big_endian_u32(dims.data() + 4 * axis));
+  header.data_bytes = static_cast<std::uint64_t>(
+      checked_bytes(header.shape, static_cast<std::int64_t>(size_of(header.dtype)),
+                    fmt::format("{}: IDX header", path.string())));
   return header;
 }
 

@@ -3,6 +3,7 @@
 // and 3), then the header: a Python dict literal such as
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (60000, 784), }
 // padded with spaces and a newline; the raw data follows in the order it names.
+#include <kiln/checked_size.h>
 #include <kiln/data/npy.h>
 #include <kiln/error.h>
 
@@ -13,7 +14,6 @@
 
 #include <array>
 #include <charconv>
-#include <climits>
 #include <string_view>
 
 namespace kiln::data {
@@ -143,12 +143,9 @@ Array parse_header(std::string_view header, const fs::path& path) {
 }
 
 std::uint64_t data_bytes(const Array& array, const fs::path& path) {
-  std::uint64_t total = size_of(array.dtype);
-  for (const std::int64_t extent : array.shape)
-    if (__builtin_mul_overflow(total, static_cast<std::uint64_t>(extent), &total) ||
-        total > std::uint64_t{INT64_MAX})
-      fail(path, fmt::format("NPY shape [{}] is impossibly large", fmt::join(array.shape, ", ")));
-  return total;
+  return static_cast<std::uint64_t>(checked_bytes(array.shape,
+                                                  static_cast<std::int64_t>(size_of(array.dtype)),
+                                                  fmt::format("{}: NPY header", path.string())));
 }
 
 void read_data(detail::ByteSource& source, Array& array, const fs::path& path) {

@@ -1,6 +1,7 @@
 // safetensors writer and validating reader. The reader trusts nothing in the file:
 // every size it allocates is first checked against the file's real size, so a
 // header that claims 2^60 bytes costs an error message, not an allocation.
+#include <kiln/checked_size.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/safetensors.h>
@@ -46,15 +47,11 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text + "]";
 }
 
-// Bytes of a tensor, or nullopt when the count overflows 64 bits.
-std::optional<std::uint64_t> byte_size(const std::vector<std::int64_t>& shape, DType dtype) {
-  std::uint64_t bytes = size_of(dtype);
-  for (const std::int64_t dim : shape) {
-    const auto d = static_cast<std::uint64_t>(dim);
-    if (d != 0 && bytes > kUint64Max / d) return std::nullopt;
-    bytes *= d;
-  }
-  return bytes;
+// Bytes of a tensor; DataError naming `where` when its shape is impossibly large.
+std::uint64_t byte_size(const std::vector<std::int64_t>& shape, DType dtype,
+                        const std::string& where) {
+  return static_cast<std::uint64_t>(
+      checked_bytes(shape, static_cast<std::int64_t>(size_of(dtype)), where));
 }
 
 class ReadOnlyFile {
@@ -164,11 +161,11 @@ Entry parse_entry(const std::filesystem::path& path, const std::string& name,
   if (entry.begin > entry.end || entry.end > data_size)
     fail(path, where + ": data_offsets " + offsets.dump() + " lie outside the data section of " +
                    std::to_string(data_size) + " bytes");
-  const auto bytes = byte_size(entry.shape, entry.dtype);
-  if (!bytes || *bytes != entry.end - entry.begin)
+  const std::uint64_t bytes = byte_size(entry.shape, entry.dtype, path.string() + ": " + where);
+  if (bytes != entry.end - entry.begin)
     fail(path, where + ": data_offsets span " + std::to_string(entry.end - entry.begin) +
                    " bytes, but shape " + shape_text(entry.shape) + " of " + dtype.dump() +
-                   " needs " + (bytes ? std::to_string(*bytes) : std::string("over 2^64")));
+                   " needs " + std::to_string(bytes));
   return entry;
 }
 
@@ -230,15 +227,16 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
       if (dim < 0)
         throw InternalError(path.string() + ": tensor " + quoted(tensor.name) +
                             " has a negative dimension in " + shape_text(tensor.shape));
-    const auto bytes = byte_size(tensor.shape, tensor.dtype);
-    if (!bytes || *bytes > kUint64Max - offset)
+    const std::uint64_t bytes =
+        byte_size(tensor.shape, tensor.dtype, path.string() + ": tensor " + quoted(tensor.name));
+    if (bytes > kUint64Max - offset)
       throw InternalError(path.string() + ": tensor " + quoted(tensor.name) + " is too large");
-    if (*bytes > 0 && tensor.data == nullptr)
+    if (bytes > 0 && tensor.data == nullptr)
       throw InternalError(path.string() + ": tensor " + quoted(tensor.name) + " has no data");
     header[tensor.name] = {{"dtype", safetensors_name(tensor.dtype)},
                            {"shape", tensor.shape},
-                           {"data_offsets", {offset, offset + *bytes}}};
-    offset += *bytes;
+                           {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
 
   std::string text;
@@ -258,7 +256,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
     content.push_back(static_cast<char>(header_size >> (8 * byte)));
   content += text;
   for (const TensorView& tensor : tensors) {
-    const std::uint64_t bytes = *byte_size(tensor.shape, tensor.dtype);
+    const std::uint64_t bytes = byte_size(tensor.shape, tensor.dtype, path.string());
     content.append(static_cast<const char*>(tensor.data), bytes);
   }
   write_file_atomic(path, content);

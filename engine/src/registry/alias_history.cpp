@@ -82,7 +82,7 @@ std::vector<AliasEvent> MlflowStore::alias_history(const std::string& model) con
   require_model(model);
   const fs::path file = model_directory(model) / kAliasHistoryFile;
   std::vector<AliasEvent> events;
-  const auto text = read_if_exists(file);
+  const auto text = read_if_exists(file.parent_path(), file);
   if (!text) return events;
   std::size_t start = 0;
   while (start < text->size()) {

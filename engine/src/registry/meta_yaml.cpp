@@ -3,6 +3,7 @@
 #include "core/yaml_limits.h"
 
 #include <kiln/error.h>
+#include <kiln/registry/names.h>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -90,6 +91,19 @@ std::int64_t required_number(const YAML::Node& root, const char* key,
   const auto number = number_field(root, key, file);
   if (!number) throw DataError(file.string() + ": missing field '" + key + "'");
   return *number;
+}
+
+// A model name read back becomes a directory and an output file name (kiln
+// registry export-onnx writes <name>-v<N>.onnx), so it passes the same check as a
+// name given on the command line.
+std::string model_name_field(const YAML::Node& root, const std::filesystem::path& file) {
+  std::string name = text_field(root, "name", file);
+  try {
+    validate_model_name(name);
+  } catch (const ConfigError& error) {
+    throw DataError(fmt::format("{}: {}", file.string(), error.what()));
+  }
+  return name;
 }
 
 }  // namespace
@@ -188,7 +202,7 @@ RunMeta parse_run_meta(const std::string& text, const std::filesystem::path& fil
 ModelMeta parse_model_meta(const std::string& text, const std::filesystem::path& file) {
   const YAML::Node root = load_map(text, file);
   ModelMeta meta;
-  meta.name = text_field(root, "name", file);
+  meta.name = model_name_field(root, file);
   meta.description = optional_text(root, "description");
   meta.creation_timestamp = required_number(root, "creation_timestamp", file);
   meta.last_updated_timestamp =
@@ -199,7 +213,7 @@ ModelMeta parse_model_meta(const std::string& text, const std::filesystem::path&
 VersionMeta parse_version_meta(const std::string& text, const std::filesystem::path& file) {
   const YAML::Node root = load_map(text, file);
   VersionMeta meta;
-  meta.name = text_field(root, "name", file);
+  meta.name = model_name_field(root, file);
   meta.version = required_number(root, "version", file);
   meta.source = optional_text(root, "source");
   meta.storage_location = optional_text(root, "storage_location");

@@ -32,7 +32,7 @@ namespace detail {
 
 RunMeta read_run_meta(const fs::path& run_dir) {
   const fs::path file = run_dir / kMetaFile;
-  return parse_run_meta(read_file(file), file);
+  return parse_run_meta(read_within(run_dir, file), file);
 }
 
 RunInfo to_run_info(const RunMeta& meta, const fs::path& run_dir) {
@@ -47,7 +47,7 @@ RunInfo to_run_info(const RunMeta& meta, const fs::path& run_dir) {
   info.status = static_cast<RunStatus>(meta.status);
   info.start_time_ms = meta.start_time;
   info.end_time_ms = meta.end_time;
-  info.parent_run_id = read_if_exists(run_dir / "tags" / kParentRunTag).value_or("");
+  info.parent_run_id = read_if_exists(run_dir, run_dir / "tags" / kParentRunTag).value_or("");
   return info;
 }
 
@@ -75,7 +75,7 @@ void MlflowRun::log_param(std::string_view key, std::string_view value) {
   // Check and write under the run's lock, so that two processes logging different
   // values for one key cannot both succeed.
   FileLock lock(directory_ / kRunLock);
-  if (const auto existing = read_if_exists(file)) {
+  if (const auto existing = read_if_exists(directory_, file)) {
     if (*existing == value) return;
     throw ConfigError(fmt::format(
         "registry: param '{}' of run {} is already '{}'; params cannot change (new value '{}')",

@@ -5,6 +5,7 @@
 #include <kiln/log.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/registry/names.h>
+#include <kiln/registry/registry_root.h>
 
 #include "registry/meta_yaml.h"
 #include "registry/run_files.h"
@@ -38,7 +39,7 @@ std::vector<Experiment> read_experiments(const fs::path& parent) {
     if (name.starts_with(".") || name == kModelsDir) continue;
     const fs::path file = parent / name / kMetaFile;
     try {
-      const auto text = read_if_exists(file);
+      const auto text = read_if_exists(parent, file);
       if (!text) continue;
       ExperimentMeta meta = parse_experiment_meta(*text, file);
       if (meta.experiment_id == name) experiments.push_back({parent / name, std::move(meta)});
@@ -230,6 +231,7 @@ std::unique_ptr<MlflowRun> MlflowStore::open_run(const std::string& run_id) cons
   for (const fs::path& experiment_dir : parents) {
     const fs::path run_dir = experiment_dir / run_id;
     if (!path_exists(run_dir / kMetaFile)) continue;
+    check_contained(mlruns_, run_dir);
     const RunMeta meta = read_run_meta(run_dir);
     if (meta.run_id != run_id || meta.experiment_id != experiment_dir.filename().string())
       throw DataError(fmt::format("{}: names run {} of experiment {}, but lies elsewhere",
@@ -251,6 +253,7 @@ std::vector<RunInfo> MlflowStore::list_runs(const std::string& experiment_id) co
     const fs::path run_dir = *experiment_dir / name;
     if (!path_exists(run_dir / kMetaFile)) continue;
     try {
+      check_contained(mlruns_, run_dir);
       const RunMeta meta = read_run_meta(run_dir);
       if (meta.experiment_id != experiment_id || meta.run_id != name) continue;
       if (meta.lifecycle_stage != "active") continue;

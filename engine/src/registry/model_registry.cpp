@@ -5,6 +5,7 @@
 #include <kiln/log.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/registry/names.h>
+#include <kiln/registry/registry_root.h>
 
 #include "registry/meta_yaml.h"
 #include "registry/store_files.h"
@@ -70,7 +71,10 @@ void validate_version_inputs(const std::string& run_id, const std::string& sourc
 
 fs::path MlflowStore::model_directory(const std::string& model) const {
   validate_model_name(model);
-  return mlruns_ / kModelsDir / model;
+  const fs::path dir = mlruns_ / kModelsDir / model;
+  std::error_code ec;
+  if (fs::symlink_status(dir, ec).type() != fs::file_type::not_found) check_contained(mlruns_, dir);
+  return dir;
 }
 
 // Called under the models lock. The model's directory appears with its meta.yaml in
@@ -94,7 +98,7 @@ void MlflowStore::ensure_model(const std::string& model) {
 // Called under the models lock: MLflow bumps last_updated_timestamp on every change.
 void MlflowStore::touch_model(const std::string& model, std::int64_t now) {
   const fs::path file = model_directory(model) / kMetaFile;
-  ModelMeta meta = parse_model_meta(read_file(file), file);
+  ModelMeta meta = parse_model_meta(read_within(file.parent_path(), file), file);
   meta.last_updated_timestamp = now;
   Staging(staging_).publish_file(file, to_yaml(meta));
 }
@@ -157,7 +161,7 @@ std::optional<std::int64_t> MlflowStore::alias_version(const std::string& model,
   const fs::path dir = model_directory(model);
   validate_alias(alias);
   const fs::path file = dir / "aliases" / alias;
-  const auto text = read_if_exists(file);
+  const auto text = read_if_exists(dir, file);
   if (!text) return std::nullopt;
   const auto version = parse_number(*text);
   if (!version) throw DataError(file.string() + ": not a version number: '" + *text + "'");
@@ -167,8 +171,11 @@ std::optional<std::int64_t> MlflowStore::alias_version(const std::string& model,
 // A version as MLflow's get_model_version shows it; nothing for a directory without
 // meta.yaml or a deleted version.
 std::optional<ModelVersionInfo> MlflowStore::read_version(const fs::path& directory) const {
+  // `directory` is models/<name>/version-<N>; the model's directory is the one
+  // model_directory() checked, so every read stays inside it.
+  const fs::path model_dir = directory.parent_path();
   const fs::path file = directory / kMetaFile;
-  const auto text = read_if_exists(file);
+  const auto text = read_if_exists(model_dir, file);
   if (!text) return std::nullopt;
   const VersionMeta meta = parse_version_meta(*text, file);
   if (meta.current_stage == kDeletedStage) return std::nullopt;
@@ -181,7 +188,7 @@ std::optional<ModelVersionInfo> MlflowStore::read_version(const fs::path& direct
   info.creation_time_ms = meta.creation_timestamp;
   info.last_updated_time_ms = meta.last_updated_timestamp;
   for (const std::string& key : files_below(directory / "tags"))
-    info.tags[key] = read_file(directory / "tags" / key);
+    info.tags[key] = read_within(model_dir, directory / "tags" / key);
   return info;
 }
 
@@ -200,7 +207,7 @@ std::vector<ModelVersionInfo> MlflowStore::list_versions(const std::string& mode
   std::sort(versions.begin(), versions.end(),
             [](const auto& a, const auto& b) { return a.version < b.version; });
   for (const std::string& alias : files_below(dir / "aliases")) {
-    const auto version = parse_number(read_file(dir / "aliases" / alias));
+    const auto version = parse_number(read_within(dir, dir / "aliases" / alias));
     for (ModelVersionInfo& info : versions)
       if (version && info.version == *version) info.aliases.push_back(alias);
   }

@@ -44,4 +44,19 @@ void check_registry_root(const fs::path& root, RootAccess access) {
         root.string()));
 }
 
+fs::path check_contained(const fs::path& within, const fs::path& path) {
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(fs::absolute(within), ec);
+  if (ec) throw DataError(fmt::format("{}: cannot resolve: {}", within.string(), ec.message()));
+  const fs::path target = fs::weakly_canonical(fs::absolute(path), ec);
+  if (ec) throw DataError(fmt::format("{}: cannot resolve: {}", path.string(), ec.message()));
+  const fs::path relative = target.lexically_relative(root);
+  if (relative.empty() || *relative.begin() == "..")
+    throw DataError(
+        fmt::format("{}: resolves to {}, outside {}; kiln follows no link out of the "
+                    "registry",
+                    path.string(), target.string(), root.string()));
+  return target;
+}
+
 }  // namespace kiln::registry

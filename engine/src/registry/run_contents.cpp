@@ -19,9 +19,10 @@ using namespace detail;
 
 namespace {
 
-std::map<std::string, std::string> read_entries(const fs::path& dir) {
+// `within` is the run's directory, checked when the run was opened.
+std::map<std::string, std::string> read_entries(const fs::path& within, const fs::path& dir) {
   std::map<std::string, std::string> entries;
-  for (const std::string& key : files_below(dir)) entries[key] = read_file(dir / key);
+  for (const std::string& key : files_below(dir)) entries[key] = read_within(within, dir / key);
   return entries;
 }
 
@@ -58,18 +59,18 @@ bool later(const MetricPoint& a, const MetricPoint& b) {
 }  // namespace
 
 std::map<std::string, std::string> MlflowRun::params() const {
-  return read_entries(directory_ / "params");
+  return read_entries(directory_, directory_ / "params");
 }
 
 std::map<std::string, std::string> MlflowRun::tags() const {
-  return read_entries(directory_ / "tags");
+  return read_entries(directory_, directory_ / "tags");
 }
 
 std::vector<MetricPoint> MlflowRun::metric_history(std::string_view key) const {
   validate_key("metric key", key);
   const fs::path file = directory_ / "metrics" / key;
   std::vector<MetricPoint> points;
-  const std::string text = read_file(file);
+  const std::string text = read_within(directory_, file);
   std::size_t start = 0, number = 1;
   for (; start < text.size(); ++number) {
     std::size_t end = text.find('\n', start);

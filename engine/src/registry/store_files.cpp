@@ -3,6 +3,7 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/registry/mlflow_store.h>
+#include <kiln/registry/registry_root.h>
 
 #include <fmt/format.h>
 #include <pwd.h>
@@ -80,7 +81,7 @@ std::vector<std::string> files_below(const fs::path& dir) {
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
-    if (it->is_regular_file(type_ec))
+    if (it->symlink_status(type_ec).type() == fs::file_type::regular)
       names.push_back(it->path().lexically_relative(dir).generic_string());
   }
   std::sort(names.begin(), names.end());
@@ -98,9 +99,14 @@ void make_directories(const fs::path& dir) {
   if (ec) throw DataError(dir.string() + ": cannot create directory: " + ec.message());
 }
 
-std::optional<std::string> read_if_exists(const fs::path& path) {
+std::optional<std::string> read_if_exists(const fs::path& within, const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return std::nullopt;
+  return read_within(within, path);
+}
+
+std::string read_within(const fs::path& within, const fs::path& path) {
+  check_contained(within, path);
   return read_file(path);
 }
 

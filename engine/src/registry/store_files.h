@@ -36,14 +36,19 @@ std::string format_metric_value(double value);
 
 // Names of the subdirectories of `dir` (none if it does not exist), sorted.
 std::vector<std::string> subdirectories(const std::filesystem::path& dir);
-// Relative paths ('/'-separated) of the regular files below `dir`, sorted.
+// Relative paths ('/'-separated) of the regular files below `dir`, sorted; symbolic
+// links are left out (kiln does not follow them inside the registry).
 std::vector<std::string> files_below(const std::filesystem::path& dir);
 // std::filesystem::exists without exceptions (an unreadable path counts as absent).
 bool path_exists(const std::filesystem::path& path);
 // create_directories that throws DataError naming the directory.
 void make_directories(const std::filesystem::path& dir);
-// The file's text, or nothing if it does not exist.
-std::optional<std::string> read_if_exists(const std::filesystem::path& path);
+// The file's text, or nothing if it does not exist. Both refuse (DataError) a path
+// that resolves outside `within`, the directory kiln trusts it to lie in
+// (check_contained in kiln/registry/registry_root.h).
+std::optional<std::string> read_if_exists(const std::filesystem::path& within,
+                                          const std::filesystem::path& path);
+std::string read_within(const std::filesystem::path& within, const std::filesystem::path& path);
 
 // Staging lives in <registry>/.mlruns-staging: beside mlruns (so renames stay on one
 // file system) but outside it, because MLflow takes every directory in mlruns/ for an

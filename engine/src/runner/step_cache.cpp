@@ -4,6 +4,7 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/hash.h>
+#include <kiln/registry/registry_root.h>
 #include <kiln/runner.h>
 
 #include <fmt/format.h>
@@ -23,6 +24,27 @@ constexpr const char* kManifestFormat = "kiln-step-1";
 bool inside(const fs::path& path, const fs::path& root) {
   const fs::path relative = path.lexically_normal().lexically_relative(root.lexically_normal());
   return !relative.empty() && *relative.begin() != "..";
+}
+
+// An output path read back from a manifest, which anyone with write access to the
+// registry may have edited: relative to the registry root, no '..' component, and
+// resolving (links included) inside the registry.
+fs::path artifact_path(const fs::path& root, const std::string& stored,
+                       const fs::path& manifest_file, const std::string& name) {
+  const fs::path relative(stored);
+  const auto refuse = [&](std::string_view why) {
+    throw DataError(fmt::format("{}: output '{}' has path '{}', {}", manifest_file.string(), name,
+                                stored, why));
+  };
+  if (relative.is_absolute()) refuse("which is absolute (manifest paths are relative)");
+  for (const fs::path& part : relative)
+    if (part == "..") refuse("which climbs out with '..'");
+  try {
+    registry::check_contained(root, root / relative);
+  } catch (const DataError& error) {
+    refuse(fmt::format("which leaves the registry ({})", error.what()));
+  }
+  return root / relative;
 }
 
 json artifact_to_json(const Artifact& artifact, const fs::path& root) {
@@ -81,6 +103,7 @@ std::optional<std::vector<Artifact>> StepCache::lookup(const std::string& key,
   const fs::path manifest_file = stages_ / key / "manifest.json";
   std::error_code ec;
   if (!fs::exists(manifest_file, ec)) return std::nullopt;
+  registry::check_contained(root_, manifest_file);
   json manifest;
   try {
     manifest = json::parse(read_file(manifest_file));
@@ -95,7 +118,7 @@ std::optional<std::vector<Artifact>> StepCache::lookup(const std::string& key,
     artifact.name = entry.at("name");
     artifact.kind = entry.at("kind");
     const std::string path = entry.at("path");
-    if (!path.empty()) artifact.path = root_ / path;
+    if (!path.empty()) artifact.path = artifact_path(root_, path, manifest_file, artifact.name);
     artifact.content_id = entry.at("content_id");
     artifact.meta = entry.at("meta");
     artifact.producer = producer;

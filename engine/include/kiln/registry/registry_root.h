@@ -18,4 +18,12 @@ enum class RootAccess {
 // directory with none of mlruns/, datasets/, stages/, or (Read) missing.
 void check_registry_root(const std::filesystem::path& root, RootAccess access);
 
+// Containment of what kiln reads back from a registry, whose files other people
+// and tools may have made: DataError "<path>: resolves to <target>, outside
+// <within>" unless `path`, with every symbolic link resolved, lies inside `within`
+// (resolved too, so a registry reached through a link is fine). Links that stay
+// inside are followed; links that leave are refused. Returns the resolved path.
+std::filesystem::path check_contained(const std::filesystem::path& within,
+                                      const std::filesystem::path& path);
+
 }  // namespace kiln::registry
