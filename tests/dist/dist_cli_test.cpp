@@ -58,7 +58,7 @@ TEST_F(DistCliTest, RanksTrainTheModelOneProcessTrainsEvenWithUnevenShards) {
 // process (global batch 128, seed 0, AdamW + cosine over 469 steps).
 TEST_F(DistCliTest, FashionMnistMlpOnTwoAndFourRanksMatchesOneProcess) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    FAIL() << "dataset-fashion-mnist is not installed (tools/install-deps.sh installs it)";
   const std::vector<std::string> run = {
       "run", std::string(KILN_SOURCE_DIR) + "/configs/fmnist_mlp.yaml", "train.with.epochs=1",
       "train.with.threads=1", "evaluate.with.gate.accuracy=0.5"};

@@ -58,12 +58,12 @@ class TorchStoreAgainstTorch : public ::testing::TestWithParam<Server> {};
 TEST_P(TorchStoreAgainstTorch, SetsOverwritesAndReadsKeysUnderItsPrefixOnly) {
   const Server server = GetParam();
   const char* python = server.python_variable ? std::getenv(server.python_variable) : KILN_PYTHON;
-  if (python == nullptr) GTEST_SKIP() << server.python_variable << " is not set";
+  ASSERT_NE(python, nullptr) << server.python_variable << " is not set";
   test::AgentStore agent;
-  if (auto skip = agent.start(python, server.backend,
-                              {"torch_key", "kiln/test/a", "kiln/test/empty", "kiln/test/bytes",
-                               "kiln/test/protocol", "a", "/kiln/test/a"}))
-    GTEST_SKIP() << *skip;
+  if (auto missing = agent.start(python, server.backend,
+                                 {"torch_key", "kiln/test/a", "kiln/test/empty", "kiln/test/bytes",
+                                  "kiln/test/protocol", "a", "/kiln/test/a"}))
+    FAIL() << *missing << " (Debian's python3-torch in the venv: tools/install-deps.sh)";
   ASSERT_GT(agent.port(), 0) << agent.output();
 
   auto store = open_torch_store("127.0.0.1", agent.port(), "kiln/test/", 10s);
@@ -101,10 +101,19 @@ TEST_P(TorchStoreAgainstTorch, SetsOverwritesAndReadsKeysUnderItsPrefixOnly) {
   std::cout << report;
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, TorchStoreAgainstTorch,
-                         ::testing::Values(Server{nullptr, "default"},
-                                           Server{"KILN_TEST_TORCH2_PYTHON", "classic"},
-                                           Server{"KILN_TEST_TORCH2_PYTHON", "libuv"}),
+// Debian's torch always; a PyTorch 2.x (not a Debian package, so no dependency of
+// the suite) when KILN_TEST_TORCH2_PYTHON names its interpreter as the test binary
+// lists its tests: run by hand with the variable set, these cases exist; without
+// it they are not there at all, rather than skipped.
+std::vector<Server> servers() {
+  std::vector<Server> servers = {{nullptr, "default"}};
+  if (std::getenv("KILN_TEST_TORCH2_PYTHON") != nullptr)
+    for (const char* backend : {"classic", "libuv"})
+      servers.push_back({"KILN_TEST_TORCH2_PYTHON", backend});
+  return servers;
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, TorchStoreAgainstTorch, ::testing::ValuesIn(servers()),
                          server_name);
 
 TEST(TorchStore, NothingListeningIsOneErrorNamingMasterAddrAndPort) {
