@@ -6,17 +6,15 @@
 // jobs at once. DEVELOPERS.md says how to start the same cluster by hand.
 #pragma once
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
+#include "dist/free_port.h"
 #include "support/support.h"
 
 namespace kiln::test {
@@ -143,20 +141,6 @@ class SlurmCluster {
     }
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-  }
-
-  // A TCP port nobody listens on now: bound as port 0, read back, closed.
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-    ::close(fd);
-    EXPECT_TRUE(bound);
-    return ntohs(address.sin_port);
   }
 
   std::filesystem::path dir_;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ LoadedPipeline load_pipeline(const PipelineSource& source);  // parsed already
 std::unique_ptr<StageCatalog> load_default_catalog();
 // The plugins on the search path plus those of the pipeline's `plugins:`.
 std::unique_ptr<StageCatalog> load_catalog(const PipelineSource& source);
+
+// `stages` and every stage they need, directly or not.
+std::set<std::string> upstream_of(const Pipeline& pipeline, const std::vector<std::string>& stages);
 
 void add_run_commands(CLI::App& app, const GlobalOptions& global);
 void add_plugins_command(CLI::App& app);

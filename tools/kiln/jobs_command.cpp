@@ -133,9 +133,16 @@ void list(const GlobalOptions& global) {
     fmt::print("no jobs submitted from registry {}\n", global.registry.string());
     return;
   }
+  std::vector<std::vector<json>> events_of;
+  std::vector<std::string> ids;
   for (const auto& submission : submissions) {
-    const std::vector<json> events = slurm::read_events(submission.dir);
-    const auto queue = slurm::queue_states(all_ids(submission, events));
+    events_of.push_back(slurm::read_events(submission.dir));
+    for (const auto& id : all_ids(submission, events_of.back())) ids.push_back(id);
+  }
+  const auto queue = slurm::queue_states(ids);  // one squeue for every submission
+  for (std::size_t i = 0; i < submissions.size(); ++i) {
+    const slurm::Submission& submission = submissions[i];
+    const std::vector<json>& events = events_of[i];
     fmt::print("{}  {}  {}  submitted {}\n", submission.dir.filename().string(),
                submission.record.value("kind", "?"), submission.record.value("name", "?"),
                submission.record.value("submitted", "?"));

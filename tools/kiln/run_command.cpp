@@ -9,6 +9,7 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
+#include <kiln/registry/mlflow_store.h>
 #include <kiln/runner.h>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 namespace kiln::cli {
 namespace {
@@ -48,32 +50,39 @@ void add_pipeline_arguments(CLI::App& command, RunArguments& arguments) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
+}  // namespace
+
+std::set<std::string> upstream_of(const Pipeline& pipeline,
+                                  const std::vector<std::string>& stages) {
+  std::set<std::string> found;
+  std::vector<std::string> unvisited = stages;
+  while (!unvisited.empty()) {
+    const std::string name = unvisited.back();
+    unvisited.pop_back();
+    if (found.insert(name).second)
+      for (const auto& need : pipeline.find(name)->needs) unvisited.push_back(need);
+  }
+  return found;
+}
+
+namespace {
+
 // The pipeline cut down to `only` and their upstream; ConfigError for a name that
 // is no stage of it.
 void keep_only(Pipeline& pipeline, const std::vector<std::string>& only) {
   if (only.empty()) return;
-  std::vector<std::string> keep, todo;
   std::vector<std::string> names;
   for (const auto& stage : pipeline.stages) names.push_back(stage.name);
-  for (const auto& name : only) {
+  for (const auto& name : only)
     if (pipeline.find(name) == nullptr) {
       const std::string near = nearest_name(name, names);
       throw ConfigError(
           fmt::format("--only {}: {} has no such stage{}", name, pipeline.file.string(),
                       near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near)));
     }
-    todo.push_back(name);
-  }
-  while (!todo.empty()) {
-    const std::string name = todo.back();
-    todo.pop_back();
-    if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
-    keep.push_back(name);
-    for (const auto& need : pipeline.find(name)->needs) todo.push_back(need);
-  }
-  std::erase_if(pipeline.stages, [&](const PipelineStage& stage) {
-    return std::find(keep.begin(), keep.end(), stage.name) == keep.end();
-  });
+  const std::set<std::string> keep = upstream_of(pipeline, only);
+  std::erase_if(pipeline.stages,
+                [&](const PipelineStage& stage) { return !keep.count(stage.name); });
 }
 
 std::string summary_of(const StageReport& report) {
@@ -212,6 +221,9 @@ void run_pipeline(const RunArguments& arguments, const GlobalOptions& global) {
   FailureHook on_failure(source, global.registry, env.rank);
   LoadedPipeline loaded = on_failure.guard([&] { return load_pipeline(source); });
   keep_only(loaded.pipeline, arguments.only);
+  // Once per command, not per run opened: a run left RUNNING by a process that died
+  // is closed (KILLED) before this one may go on in it (a requeued Slurm job).
+  if (env.rank == 0) registry::MlflowStore(global.registry).close_dead_runs();
   RunOptions options{global.registry, arguments.force, {}};
   on_failure.watch(options.hooks);
   std::unique_ptr<dist::ProcessGroup> group;

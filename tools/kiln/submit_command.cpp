@@ -102,21 +102,13 @@ slurm::BatchScript base_script(const SubmitArguments& a, const std::string& name
 // The stages a separate CPU job can run before training: those upstream of a
 // stage that runs on every rank, and not such a stage themselves.
 std::vector<std::string> data_stages(const Pipeline& pipeline) {
-  std::set<std::string> upstream;
-  std::vector<const PipelineStage*> todo;
+  std::vector<std::string> training;
   for (const auto& stage : pipeline.stages)
-    if (stage.type->all_ranks) todo.push_back(&stage);
-  std::set<std::string> training;
-  for (const auto* stage : todo) training.insert(stage->name);
-  while (!todo.empty()) {
-    const PipelineStage* stage = todo.back();
-    todo.pop_back();
-    for (const auto& need : stage->needs)
-      if (upstream.insert(need).second) todo.push_back(pipeline.find(need));
-  }
+    if (stage.type->all_ranks) training.push_back(stage.name);
+  const std::set<std::string> upstream = upstream_of(pipeline, training);
   std::vector<std::string> stages;
   for (const auto& stage : pipeline.stages)
-    if (upstream.count(stage.name) && !training.count(stage.name)) stages.push_back(stage.name);
+    if (upstream.count(stage.name) && !stage.type->all_ranks) stages.push_back(stage.name);
   return stages;
 }
 

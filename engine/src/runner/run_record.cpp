@@ -234,8 +234,6 @@ RunLog& RunRecord::get() {
   add_device_tags(tags);
   for (const auto& [key, value] : hooks_.tags) tags[key] = value;
 
-  // A run left RUNNING by a process that died is closed first (KILLED).
-  store_.close_dead_runs();
   if (hooks_.run_name.empty()) run_ = requeued_run(store_, experiment);
   if (run_) {
     // The lease first: between the two, the run is RUNNING with its lease held.

@@ -100,9 +100,10 @@ std::string sbatch(const std::filesystem::path& script, const std::vector<std::s
   argv.push_back(script.string());
   const ProgramResult result = run_program(argv);
   if (result.exit_code == 127 && result.err.rfind("cannot run", 0) == 0)
-    throw StageError(fmt::format("sbatch is not on PATH ({}): kiln submit needs Slurm's client "
-                                 "commands",
-                                 reason_of(result)));
+    throw StageError(
+        fmt::format("sbatch is not on PATH ({}): kiln submit needs Slurm's client "
+                    "commands",
+                    reason_of(result)));
   if (result.exit_code != 0)
     throw StageError(fmt::format("sbatch refused {}: {}", script.string(), reason_of(result)));
   // --parsable prints "<id>" or "<id>;<cluster>".
