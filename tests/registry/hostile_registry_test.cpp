@@ -100,6 +100,45 @@ TEST_F(HostileLinks, LinkedModelDirectoryIsRefused) {
               HasSubstr(model_dir.string() + ": resolves to "));
 }
 
+// Writes follow no link out of the run: the file outside stays as it was.
+TEST_F(HostileLinks, MetricIsNotAppendedThroughALink) {
+  const fs::path metric = run_->directory() / "metrics" / "loss";
+  fs::remove(metric);
+  fs::create_symlink(outside_ / "secret", metric);
+  EXPECT_THAT(data_error([&] { run_->log_metric("loss", 2.0, 1); }),
+              HasSubstr(metric.string() + ": resolves to "));
+  fs::remove(metric);
+  fs::create_symlink(outside_ / "absent", metric);  // dangling: O_CREAT would follow it
+  EXPECT_THAT(data_error([&] { run_->log_metric("loss", 2.0, 1); }),
+              HasSubstr(metric.string() + ": is a symbolic link"));
+  EXPECT_FALSE(fs::exists(outside_ / "absent"));
+  EXPECT_EQ(kiln::test::read_text(outside_ / "secret"), "17000 42 0\n");
+}
+
+TEST_F(HostileLinks, TagsAndParamsAreNotWrittenThroughALinkedFolder) {
+  const fs::path tags = run_->directory() / "tags";
+  fs::remove_all(tags);
+  fs::create_symlink(outside_.path(), tags);
+  EXPECT_THAT(data_error([&] { run_->set_tag("note", "x"); }),
+              HasSubstr((tags / "note").string() + ": resolves to "));
+  fs::remove_all(run_->directory() / "params");
+  fs::create_symlink(outside_.path(), run_->directory() / "params");
+  EXPECT_THAT(data_error([&] { run_->log_param("lr", "0.1"); }),
+              HasSubstr((run_->directory() / "params" / "lr").string() + ": resolves to "));
+  EXPECT_FALSE(fs::exists(outside_ / "note"));
+  EXPECT_FALSE(fs::exists(outside_ / "lr"));
+}
+
+TEST(AppendLine, RefusesALinkInsideTheDirectoryToo) {
+  ScratchDir scratch;
+  write_file_atomic(scratch.path() / "target", "a\n");
+  fs::create_symlink(scratch.path() / "target", scratch.path() / "link");
+  EXPECT_EQ(
+      data_error([&] { append_line(scratch.path() / "link", "b"); }),
+      (scratch.path() / "link").string() + ": is a symbolic link; kiln appends through no link");
+  EXPECT_EQ(kiln::test::read_text(scratch.path() / "target"), "a\n");
+}
+
 TEST_F(HostileLinks, LinksInsideTheRegistryAreFollowed) {
   const fs::path copy = run_->directory() / "metrics" / "loss-copy";
   fs::copy_file(run_->directory() / "metrics" / "loss", copy);

@@ -16,7 +16,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 
 // Appends whole lines with a single write(2) on an O_APPEND descriptor, so that
 // concurrent appenders never interleave inside a line. A new file appears with its
-// first line in it (where the file system allows: not on NFS), never empty.
+// first line in it (where the file system allows: not on NFS), never empty. A
+// symbolic link in the file's place is refused (DataError), never followed.
 void append_line(const std::filesystem::path& path, std::string_view line);
 
 // Reads a whole file; throws DataError naming the file when it cannot.

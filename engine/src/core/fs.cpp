@@ -178,7 +178,9 @@ void append_line(const fs::path& path, std::string_view line) {
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   if (!fs::exists(path, ec) && create_with_line(path, record)) return;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ELOOP)
+    throw DataError(path.string() + ": is a symbolic link; kiln appends through no link");
   if (fd < 0) fail_io(path, "open for append");
   try {
     append_whole(fd, record, path);

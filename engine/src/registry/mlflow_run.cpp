@@ -2,6 +2,7 @@
 #include <kiln/fs.h>
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/registry/names.h>
+#include <kiln/registry/registry_root.h>
 
 #include "registry/run_files.h"
 #include "registry/store_files.h"
@@ -53,6 +54,18 @@ RunInfo to_run_info(const RunMeta& meta, const fs::path& run_dir) {
 
 }  // namespace detail
 
+namespace {
+
+// Where a run writes: the file must resolve inside the run's directory, so that a
+// linked metrics/, params/ or tags/ folder (or file) that someone left in the
+// registry cannot make kiln write elsewhere.
+fs::path writable_in(const fs::path& run_dir, const fs::path& file) {
+  check_contained(run_dir, file);
+  return file;
+}
+
+}  // namespace
+
 MlflowRun::MlflowRun(fs::path directory, std::string experiment_id, std::string run_id,
                      fs::path staging)
     : directory_(std::move(directory)),
@@ -64,14 +77,14 @@ MlflowRun::~MlflowRun() = default;
 
 void MlflowRun::log_metric(std::string_view key, double value, std::int64_t step) {
   validate_key("metric key", key);
-  append_line(directory_ / "metrics" / key,
+  append_line(writable_in(directory_, directory_ / "metrics" / key),
               fmt::format("{} {} {}", now_ms(), format_metric_value(value), step));
 }
 
 void MlflowRun::log_param(std::string_view key, std::string_view value) {
   validate_key("param key", key);
   validate_value("param", key, value, kMaxParamValueLength);
-  const fs::path file = directory_ / "params" / key;
+  const fs::path file = writable_in(directory_, directory_ / "params" / key);
   // Check and write under the run's lock, so that two processes logging different
   // values for one key cannot both succeed.
   FileLock lock(directory_ / kRunLock);
@@ -91,7 +104,7 @@ void MlflowRun::set_tag(std::string_view key, std::string_view value) {
     rename_run(value);
     return;
   }
-  Staging(staging_).publish_file(directory_ / "tags" / key, value);
+  Staging(staging_).publish_file(writable_in(directory_, directory_ / "tags" / key), value);
 }
 
 // MLflow keeps the run name twice, in meta.yaml and in the mlflow.runName tag, and
@@ -99,14 +112,14 @@ void MlflowRun::set_tag(std::string_view key, std::string_view value) {
 void MlflowRun::rename_run(std::string_view run_name) {
   FileLock lock(directory_ / kRunLock);
   const Staging staging(staging_);
-  staging.publish_file(directory_ / "tags" / kRunNameTag, run_name);
+  staging.publish_file(writable_in(directory_, directory_ / "tags" / kRunNameTag), run_name);
   RunMeta meta = read_run_meta(directory_);
   meta.run_name = std::string(run_name);
   staging.publish_file(directory_ / kMetaFile, to_yaml(meta));
 }
 
 fs::path MlflowRun::artifact_dir() {
-  const fs::path dir = directory_ / "artifacts";
+  const fs::path dir = writable_in(directory_, directory_ / "artifacts");
   make_directories(dir);
   return dir;
 }
