@@ -39,12 +39,21 @@ inline std::string store_length(std::uint32_t size) {
 class RawStoreClient {
  public:
   // Connects to address:port, trying again every 10 ms for `patience` (the store
-  // may not be up yet); connected() tells whether it got there.
+  // may not be up yet); connected() tells whether it got there. `source`, when
+  // given, is the local address to connect from (any 127/8 address reaches the
+  // loopback: the tests play other hosts with them).
   RawStoreClient(int port, const char* address = "127.0.0.1",
-                 std::chrono::milliseconds patience = std::chrono::milliseconds(0)) {
+                 std::chrono::milliseconds patience = std::chrono::milliseconds(0),
+                 const char* source = nullptr) {
     const auto deadline = std::chrono::steady_clock::now() + patience;
     do {
       fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (source != nullptr) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        ::inet_pton(AF_INET, source, &from.sin_addr);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from);
+      }
       sockaddr_in to{};
       to.sin_family = AF_INET;
       to.sin_port = htons(static_cast<std::uint16_t>(port));

@@ -226,6 +226,56 @@ TEST(TcpStore, AClientThatStopsMidMessageStallsNoOneAndIsDropped) {
   EXPECT_TRUE(warnings.shows("did not prove the secret within 5 s"));
 }
 
+// Handshakes that another host leaves hanging fill only that host's share of the
+// pending slots: a rank from elsewhere is admitted at once.
+TEST(TcpStore, OneHostsStalledHandshakesLockOutNoOtherHost) {
+  const int port = free_port();
+  WarningLog warnings;
+  auto store = serve(port);
+  std::vector<std::unique_ptr<RawStoreClient>> stalled;
+  for (std::size_t i = 0; i < kStoreMaxPendingPerHost; ++i) {
+    stalled.push_back(std::make_unique<RawStoreClient>(port, "127.0.0.1", 0ms, "127.0.0.2"));
+    ASSERT_EQ(stalled.back()->nonce().size(), 32u) << i;
+  }
+  RawStoreClient one_more(port, "127.0.0.1", 0ms, "127.0.0.2");
+  EXPECT_TRUE(one_more.closed_within(2s));
+  EXPECT_TRUE(warnings.shows(
+      fmt::format("{} others from 127.0.0.2 are in their handshake", kStoreMaxPendingPerHost)));
+  const auto start = std::chrono::steady_clock::now();
+  auto rank = open_tcp_store("127.0.0.1", port, false, 5s, kSecret);
+  rank->set("joined", "1");
+  EXPECT_EQ(store->try_get("joined"), "1");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "the stalled host held a rank up";
+}
+
+// A flood of bad connections gets a bounded number of warning lines, then one
+// line that counts the rest, and the job's store keeps serving.
+TEST(TcpStore, AFloodOfBadConnectionsLogsABoundedNumberOfLines) {
+  const int port = free_port();
+  WarningLog warnings;
+  auto store = serve(port);
+  const std::size_t flood = kStoreWarningsPerWindow + 30;
+  for (std::size_t i = 0; i < flood; ++i) {
+    RawStoreClient intruder(port);
+    ASSERT_FALSE(intruder.prove("a guess at the secret, long enough")) << i;
+  }
+  auto rank = open_tcp_store("127.0.0.1", port, false, 5s, kSecret);
+  rank->set("k", "v");
+  EXPECT_EQ(store->try_get("k"), "v");
+  const auto count = [&](const std::string& part) {
+    const std::string text = warnings.text();
+    std::size_t n = 0;
+    for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("did not prove the job's secret"), kStoreWarningsPerWindow);
+  EXPECT_TRUE(warnings.shows(fmt::format("30 more warnings about connections in {} s were not "
+                                         "logged",
+                                         kStoreWarningWindow.count()),
+                             kStoreWarningWindow + 2s));
+}
+
 TEST(TcpStore, OversizedKeysAndValuesAreRefusedAndLogged) {
   const int port = free_port();
   WarningLog warnings;

@@ -85,6 +85,13 @@ std::string address_text(const sockaddr* address, unsigned length) {
                                         : fmt::format("{}:{}", host, port);
 }
 
+std::string host_text(const sockaddr* address, unsigned length) {
+  char host[NI_MAXHOST] = {};
+  if (::getnameinfo(address, length, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0)
+    return "an unknown address";
+  return host;
+}
+
 void set_io_timeout(const Socket& socket, std::chrono::milliseconds timeout) {
   timeval limit{};
   limit.tv_sec = static_cast<time_t>(timeout.count() / 1000);

@@ -42,6 +42,8 @@ Socket connect_to(const std::string& host, int port, std::chrono::milliseconds t
 
 // "10.0.0.7:51234" or "[::1]:29500", for messages.
 std::string address_text(const sockaddr* address, unsigned length);
+// The numeric address alone, without the port.
+std::string host_text(const sockaddr* address, unsigned length);
 
 // Reads and writes on `socket` give up after `timeout` instead of waiting for
 // ever on a server that stopped answering.

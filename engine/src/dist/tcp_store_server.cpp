@@ -108,6 +108,7 @@ void TcpStoreServer::serve() {
     if (::poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR)
       log::warn("rendezvous {}: poll: {}", name_, std::strerror(errno));
     const auto now = Clock::now();
+    roll_warning_window(now);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < connections_.size(); ++i) {
       Connection& c = connections_[i];
@@ -117,7 +118,7 @@ void TcpStoreServer::serve() {
       if (!verdict) verdict = expired(c, now);
       if (verdict) {
         if (!verdict->empty())
-          log::warn("rendezvous {}: dropped the connection from {}: {}", name_, c.peer, *verdict);
+          warn(fmt::format("dropped the connection from {}: {}", c.peer, *verdict));
         continue;
       }
       if (kept != i) connections_[kept] = std::move(c);
@@ -136,13 +137,10 @@ void TcpStoreServer::accept_from(const Socket& listener) {
     Socket socket(::accept4(listener.fd(), reinterpret_cast<sockaddr*>(&address), &length,
                             SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (socket.fd() < 0) return;
-    Connection c{std::move(socket), address_text(reinterpret_cast<sockaddr*>(&address), length)};
-    const auto pending =
-        std::count_if(connections_.begin(), connections_.end(),
-                      [](const Connection& other) { return !other.nonce.empty(); });
-    if (static_cast<std::size_t>(pending) >= kStoreMaxPendingConnections) {
-      log::warn("rendezvous {}: refused the connection from {}: {} others are in their handshake",
-                name_, c.peer, pending);
+    const auto* from = reinterpret_cast<sockaddr*>(&address);
+    Connection c{std::move(socket), address_text(from, length), host_text(from, length)};
+    if (const auto why = over_pending_caps(c)) {
+      warn(fmt::format("refused the connection from {}: {}", c.peer, *why));
       continue;
     }
     const int on = 1;
@@ -154,6 +152,40 @@ void TcpStoreServer::accept_from(const Socket& listener) {
     if (send_some(c)) continue;  // gone already
     connections_.push_back(std::move(c));
   }
+}
+
+std::optional<std::string> TcpStoreServer::over_pending_caps(const Connection& c) const {
+  std::size_t pending = 0, from_host = 0;
+  for (const Connection& other : connections_) {
+    if (other.nonce.empty()) continue;
+    ++pending;
+    if (other.host == c.host) ++from_host;
+  }
+  if (from_host >= kStoreMaxPendingPerHost)
+    return fmt::format("{} others from {} are in their handshake", from_host, c.host);
+  if (pending >= kStoreMaxPendingConnections)
+    return fmt::format("{} others are in their handshake", pending);
+  return std::nullopt;
+}
+
+void TcpStoreServer::roll_warning_window(Clock::time_point now) {
+  WarningBudget& budget = warnings_;
+  if (now - budget.window_start < kStoreWarningWindow) return;
+  if (budget.suppressed > 0)
+    log::warn("rendezvous {}: {} more warnings about connections in {} s were not logged", name_,
+              budget.suppressed, kStoreWarningWindow.count());
+  budget = WarningBudget{now, 0, 0};
+}
+
+void TcpStoreServer::warn(const std::string& line) {
+  WarningBudget& budget = warnings_;
+  roll_warning_window(Clock::now());
+  if (budget.logged >= kStoreWarningsPerWindow) {
+    ++budget.suppressed;
+    return;
+  }
+  ++budget.logged;
+  log::warn("rendezvous {}: {}", name_, line);
 }
 
 // One read of what has arrived (at most 64 KiB, so that one client streaming a

@@ -9,7 +9,7 @@
 // where a key or value is a 32-bit length (host order: every rank runs the same
 // binary on the same kind of machine) and its bytes. A connection that breaks the
 // caps or the deadline in kiln/dist/store.h is dropped with one warning line
-// naming its peer.
+// naming its peer (within a budget of warnings per window, the rest counted).
 #pragma once
 
 #include <atomic>
@@ -39,7 +39,8 @@ class TcpStoreServer {
   using Clock = std::chrono::steady_clock;
   struct Connection {
     Socket socket;
-    std::string peer;
+    std::string peer;   // address and port
+    std::string host;   // address only
     std::string nonce;  // empty once the client proved the secret
     std::string in, out;
     Clock::time_point deadline = Clock::time_point::max();
@@ -55,11 +56,24 @@ class TcpStoreServer {
   static Verdict send_some(Connection& connection);
   static void start_clock(Connection& connection);
   static Verdict expired(const Connection& connection, Clock::time_point now);
+  // Why `connection` may not begin a handshake now, or nullopt.
+  std::optional<std::string> over_pending_caps(const Connection& connection) const;
+  // log::warn within the budget of kStoreWarningsPerWindow per kStoreWarningWindow,
+  // so that a flood of hostile connections cannot flood the job's log.
+  void warn(const std::string& line);
+  // Ends the window once it is over, logging how many warnings it held back.
+  void roll_warning_window(Clock::time_point now);
+
+  struct WarningBudget {
+    Clock::time_point window_start{};
+    std::size_t logged = 0, suppressed = 0;
+  };
 
   std::string secret_, name_;
   std::vector<Socket> listeners_;
   std::vector<Connection> connections_;
   std::map<std::string, std::string, std::less<>> values_;
+  WarningBudget warnings_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -61,8 +61,15 @@ inline constexpr std::size_t kStoreMaxKeys = 1u << 20;
 // A connection that has begun a message (the handshake included) must finish it,
 // and read the answer, within this.
 inline constexpr std::chrono::seconds kStoreMessageDeadline{5};
-// Connections still in their handshake; more are refused until some finish.
+// Connections still in their handshake, in all and from one host (address
+// without port); more are refused until some finish. A refused rank connects again
+// until its timeout, so one host's stalled handshakes delay only its own ranks.
 inline constexpr std::size_t kStoreMaxPendingConnections = 256;
+inline constexpr std::size_t kStoreMaxPendingPerHost = 16;
+// Warnings about refused and dropped connections: at most this many per window;
+// the rest are counted and reported in one line when the window ends.
+inline constexpr std::size_t kStoreWarningsPerWindow = 20;
+inline constexpr std::chrono::seconds kStoreWarningWindow{10};
 inline constexpr std::size_t kMinSecretBytes = 16;
 
 // `serve`: this process serves the keys on host:port (rank 0), bound to the
