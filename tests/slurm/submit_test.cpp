@@ -62,6 +62,25 @@ TEST_F(SlurmTest, TwoTaskJobTrainsAndKeepsItsScriptWithTheRun) {
               ::testing::HasSubstr("finished"));
 }
 
+// A TCP rendezvous needs the job's secret; nobody exported one, so kiln jobs step
+// made one for the attempt, and the script kept none.
+TEST_F(SlurmTest, TcpRendezvousJobGetsASecretThatNoFileHolds) {
+  std::map<std::string, std::string> environment = env();
+  environment["KILN_RDZV"] = "tcp:127.0.0.1:" + std::to_string(free_port());
+  const CommandResult submit =
+      run_command({std::string(KILN_BINARY_DIR) + "/bin/kiln", "submit", "--ntasks-per-node", "2",
+                   "--cpus-per-task", "1", "p.yaml"},
+                  environment, dir_.path());
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string job = submitted(submit)["run"];
+  ASSERT_FALSE(job.empty()) << submit.out;
+  EXPECT_EQ(wait_done(job, 300), "COMPLETED") << job_logs();
+  EXPECT_EQ(run_statuses(registry()), std::vector<int>{3});  // FINISHED
+  EXPECT_THAT(job_logs(), ::testing::HasSubstr("rendezvous tcp:127.0.0.1:"));
+  EXPECT_THAT(read_text(submission_dir() / "run.sbatch"),
+              ::testing::Not(::testing::HasSubstr("KILN_RDZV_SECRET")));
+}
+
 TEST_F(SlurmTest, DryRunPrintsTheScriptAndSubmitsNothing) {
   const CommandResult result =
       kiln_slurm({"submit", "p.yaml", "train.with.epochs=2", "--nodes", "2", "--gpus-per-node", "4",

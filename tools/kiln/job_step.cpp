@@ -8,12 +8,16 @@
 //   - SIGTERM (scancel, preemption, `scontrol requeue` from outside) is not passed
 //     on: Slurm signals every task itself, and a second signal would kill a rank
 //     before it checkpoints;
+//   - gives the attempt's ranks a rendezvous secret (KILN_RDZV_SECRET) unless the
+//     submitter exported one: srun passes it to every task, and it exists only in
+//     the job's environment, never in the script or the registry;
 //   - records start, end and requeue in the submission's events.jsonl;
 //   - for a schedule, submits the next occurrence however this one ended (unless
 //     the schedule was cancelled).
 #include "job_step.h"
 
 #include <kiln/clock.h>
+#include <kiln/dist/store.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/log.h>
@@ -181,6 +185,8 @@ int run_job_step(const std::vector<std::string>& argv) {
     start_event["array_task_id"] = task;
   }
   slurm::append_event(dir, start_event);
+  if (env_or("KILN_RDZV_SECRET", "").empty())
+    ::setenv("KILN_RDZV_SECRET", dist::make_rdzv_secret().c_str(), 1);
   log::info("job {} (restart {}): {}", job, restart, fmt::join(argv, " "));
   g_child.store(start(argv));
   // A signal that came before the child existed is passed on now.
