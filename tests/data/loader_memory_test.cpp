@@ -5,6 +5,7 @@
 #include <kiln/data/loader.h>
 
 #include "data/loader_support.h"
+#include "support/child_guard.h"
 #include "support/support.h"
 
 #include <gtest/gtest.h>
@@ -73,6 +74,7 @@ TEST(LoaderMemory, DataThreeTimesTheBudgetStaysUnderBudgetPlusMargin) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::setpgid(0, 0);
     Measurement measurement{};
     try {
       measurement = stream_one_epoch(file);
@@ -81,6 +83,7 @@ TEST(LoaderMemory, DataThreeTimesTheBudgetStaysUnderBudgetPlusMargin) {
     [[maybe_unused]] const auto written = ::write(channel[1], &measurement, sizeof measurement);
     ::_exit(0);
   }
+  const test::ChildGuard guard(child);
   ::close(channel[1]);
   Measurement measurement;
   ASSERT_EQ(::read(channel[0], &measurement, sizeof measurement),

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "registry/registry_test_support.h"
+#include "support/child_guard.h"
 
 namespace kiln::registry {
 namespace {
@@ -35,6 +36,7 @@ constexpr int kMetricsEach = 200;
 pid_t fork_child(const std::function<void()>& body) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setpgid(0, 0);
     int code = 0;
     try {
       body();
@@ -48,7 +50,15 @@ pid_t fork_child(const std::function<void()>& body) {
   return pid;
 }
 
+// Each child is killed and reaped if an assertion ends the test before it is.
+std::vector<kiln::test::ChildGuard> guard(const std::vector<pid_t>& children) {
+  std::vector<kiln::test::ChildGuard> guards;
+  for (const pid_t pid : children) guards.emplace_back(pid);
+  return guards;
+}
+
 void expect_children_succeed(const std::vector<pid_t>& children) {
+  const auto guards = guard(children);
   for (const pid_t pid : children) {
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
@@ -193,6 +203,7 @@ TEST(RegistryConcurrency, ParamImmutabilityHoldsAcrossProcesses) {
   for (int worker = 0; worker < kProcesses; ++worker) {
     children.push_back(::fork());
     if (children.back() == 0) {
+      ::setpgid(0, 0);
       int code = 0;
       try {
         MlflowStore(scratch.path()).open_run(run_id)->log_param("seed", std::to_string(worker));
@@ -204,6 +215,7 @@ TEST(RegistryConcurrency, ParamImmutabilityHoldsAcrossProcesses) {
       ::_exit(code);
     }
   }
+  const auto guards = guard(children);
   int winners = 0;
   for (const pid_t pid : children) {
     int status = 0;

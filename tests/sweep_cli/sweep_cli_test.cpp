@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli/cli_fixture.h"
+#include "support/child_guard.h"
 
 namespace kiln::test {
 namespace {
@@ -226,6 +227,7 @@ std::pair<pid_t, pid_t> start_long_sweep(const fs::path& dir, const fs::path& re
   const std::string kiln_path = std::string(KILN_BINARY_DIR) + "/bin/kiln";
   const pid_t parent = ::fork();
   if (parent == 0) {
+    ::setpgid(0, 0);  // for the tests' ChildGuard: the sweep and its workers
     ::setenv("KILN_REGISTRY", registry.c_str(), 1);
     ::setenv("KILN_PLAIN_PROGRESS", "1", 1);
     if (::chdir(dir.c_str()) != 0) std::_Exit(126);
@@ -271,6 +273,7 @@ void expect_each_trial_once(const sweep::Study& study, const std::string& reason
 
 TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
   const auto [parent, worker] = start_long_sweep(dir_.path(), registry());
+  const test::ChildGuard guard(parent);
   ASSERT_NE(worker, 0) << "the worker never reported its second epoch";
   ASSERT_EQ(::kill(worker, SIGKILL), 0);
   int status = 0;
@@ -286,6 +289,7 @@ TEST_F(SweepCli, AWorkerKilledMidTrialLosesNothingAndRunsNothingTwice) {
 
 TEST_F(SweepCli, CtrlCStopsTheWorkersWhichRequeueTheirTrials) {
   const auto [parent, worker] = start_long_sweep(dir_.path(), registry());
+  const test::ChildGuard guard(parent);
   ASSERT_NE(worker, 0) << "the worker never reported its second epoch";
   ASSERT_EQ(::kill(parent, SIGINT), 0);
   int status = 0;
