@@ -18,6 +18,10 @@ packages=(
   dataset-fashion-mnist
   python3 python3-venv python3-numpy python3-h5py python3-torch
   slurm-wlm chromium
+  # tools/fuzz.sh: libFuzzer, its sanitizer runtimes and OpenMP for clang. Clang 16,
+  # not Debian's default 14: clang 14 lacks __builtin_source_location, so GCC 12's
+  # <source_location> (kiln/error.h) is empty under it.
+  clang-16 libclang-rt-16-dev libomp-16-dev
 )
 
 missing=()

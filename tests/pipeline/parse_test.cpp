@@ -46,6 +46,14 @@ TEST_F(ParseTest, NameDefaultsToFileStem) {
   EXPECT_EQ(parse_pipeline(write("stages:\n  a:\n    uses: x\n")).name, "p");
 }
 
+TEST_F(ParseTest, TextThatIsNotUtf8IsRefusedWithLineAndColumn) {
+  // Found by tests/fuzz: such a string used to reach nlohmann::json, which threw.
+  EXPECT_THAT(error_of("stages:\n  a:\n    uses: x\n    with: {name: ab\xd3}\n"),
+              HasSubstr("p.yaml:4:20: not valid UTF-8 (byte 0xd3)"));
+  EXPECT_THAT(error_of("stages:\n  a:\n    uses: x\n", {"a.with.n=\xff"}),
+              HasSubstr("override 'a.with.n=': not valid UTF-8 (byte 10)"));
+}
+
 TEST_F(ParseTest, MalformedYamlCarriesLineAndColumn) {
   const std::string error = error_of("stages:\n  a:\n    uses: [x\n  b: 1\n");
   EXPECT_THAT(error, HasSubstr("p.yaml:"));

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "dist/store_handshake.h"
+#include "dist/store_message.h"
 
 namespace kiln::dist {
 namespace {
@@ -59,29 +60,6 @@ std::vector<Socket> listen_on(const std::string& host, int port, const std::stri
         name, why, host));
   log::debug("rendezvous {}: serving on {}", name, fmt::join(bound, ", "));
   return listeners;
-}
-
-// The length-prefixed field at `at`: false while its bytes have not all arrived,
-// or when it is over `cap` (then `why` says so).
-bool read_field(const std::string& in, std::size_t& at, std::size_t cap, const char* what,
-                std::string_view& field, std::string& why) {
-  std::uint32_t size = 0;
-  if (in.size() < at + sizeof size) return false;
-  std::memcpy(&size, in.data() + at, sizeof size);
-  if (size > cap) {
-    why = fmt::format("sent {} of {} bytes, over the cap of {}", what, size, cap);
-    return false;
-  }
-  if (in.size() < at + sizeof size + size) return false;
-  field = std::string_view(in).substr(at + sizeof size, size);
-  at += sizeof size + size;
-  return true;
-}
-
-void append_field(std::string& out, std::string_view field) {
-  const auto size = static_cast<std::uint32_t>(field.size());
-  out.append(reinterpret_cast<const char*>(&size), sizeof size);
-  out.append(field);
 }
 
 }  // namespace
@@ -217,22 +195,14 @@ TcpStoreServer::Verdict TcpStoreServer::consume(Connection& c) {
     c.deadline = Clock::time_point::max();
   }
   // Clients wait for each answer, so there is at most one message here.
-  if (c.in.empty()) return std::nullopt;
-  const char op = c.in.front();
-  if (op != 'S' && op != 'G')
-    return fmt::format("sent an unknown request (first byte 0x{:02x})",
-                       static_cast<unsigned char>(op));
-  std::size_t at = 1;
-  return answer(c, op, at);
+  const StoreParse parse = parse_store_request(c.in);
+  if (!parse.request) return parse.error.empty() ? Verdict() : Verdict(parse.error);
+  return answer(c, *parse.request);
 }
 
-TcpStoreServer::Verdict TcpStoreServer::answer(Connection& c, char op, std::size_t& at) {
-  std::string why;
-  std::string_view key, value;
-  if (!read_field(c.in, at, kStoreMaxKeyBytes, "a key", key, why) ||
-      (op == 'S' && !read_field(c.in, at, kStoreMaxValueBytes, "a value", value, why)))
-    return why.empty() ? Verdict() : Verdict(why);
-  if (op == 'S') {
+TcpStoreServer::Verdict TcpStoreServer::answer(Connection& c, const StoreRequest& request) {
+  const std::string_view key = request.key, value = request.value;
+  if (request.op == 'S') {
     const auto found = values_.find(key);
     if (found != values_.end()) {
       found->second = value;
@@ -246,9 +216,9 @@ TcpStoreServer::Verdict TcpStoreServer::answer(Connection& c, char op, std::size
     c.out += 'n';
   } else {
     c.out += 'y';
-    append_field(c.out, found->second);
+    append_store_field(c.out, found->second);
   }
-  c.in.erase(0, at);
+  c.in.erase(0, request.size);
   c.deadline = Clock::time_point::max();
   return std::nullopt;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dist/socket.h"
+#include "dist/store_message.h"
 
 namespace kiln::dist {
 
@@ -52,7 +53,7 @@ class TcpStoreServer {
   void accept_from(const Socket& listener);
   Verdict receive(Connection& connection);
   Verdict consume(Connection& connection);
-  Verdict answer(Connection& connection, char op, std::size_t& at);
+  Verdict answer(Connection& connection, const StoreRequest& request);
   static Verdict send_some(Connection& connection);
   static void start_clock(Connection& connection);
   static Verdict expired(const Connection& connection, Clock::time_point now);

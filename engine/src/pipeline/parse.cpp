@@ -10,6 +10,9 @@
 #include <functional>
 #include <map>
 #include <regex>
+#include <string_view>
+
+#include "core/utf8.h"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -34,6 +37,15 @@ std::shared_ptr<PipelineYaml> load_document(const fs::path& file) {
     throw ConfigError(
         fmt::format("{}: cannot read pipeline file: {}", file.string(),
                     fs::exists(file) ? "permission denied or not a file" : "no such file"));
+  }
+  // YAML is UTF-8 text, and everything read from it ends up in JSON (parameters,
+  // model specs), whose strings must be UTF-8; yaml-cpp does not check.
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const std::string_view before = std::string_view(text).substr(0, bad);
+    const std::size_t line_start = before.rfind('\n') + 1;  // npos + 1 == 0
+    throw ConfigError(fmt::format("{}:{}:{}: not valid UTF-8 (byte 0x{:02x})", doc->display_path,
+                                  1 + std::count(before.begin(), before.end(), '\n'),
+                                  bad - line_start + 1, static_cast<unsigned char>(text[bad])));
   }
   try {
     doc->root = YAML::Load(text);
@@ -164,7 +176,12 @@ PipelineSource parse_pipeline(const fs::path& file, const std::vector<std::strin
   std::shared_ptr<PipelineYaml> doc = load_document(file);
   mapping_entries(*doc, doc->root, "pipeline");
   check_keys(*doc, doc->root, "pipeline", kTopKeys);
-  for (const auto& text : overrides) apply_override(*doc, text);
+  for (const auto& text : overrides) {
+    if (const std::size_t bad = first_invalid_utf8(text); bad != std::string::npos)
+      throw ConfigError(
+          fmt::format("override '{}': not valid UTF-8 (byte {})", text.substr(0, bad), bad + 1));
+    apply_override(*doc, text);
+  }
 
   PipelineSource source;
   source.file = file;

@@ -18,6 +18,30 @@ Tensor to_host(const Tensor& tensor) {
   return tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
 }
 
+bool is_count(const nlohmann::json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() && it->get<std::int64_t>() >= 0;
+}
+
+// The metadata's shape, checked before anything is read from it: a file anyone can
+// edit must give a DataError, not an exception from the JSON library.
+void check_meta(const nlohmann::json& meta, const nlohmann::json& model_spec,
+                const std::filesystem::path& file) {
+  if (!meta.is_object() || meta.value("format", nlohmann::json()) != kFormat ||
+      meta.value("model", nlohmann::json()) != model_spec)
+    throw DataError(
+        fmt::format("{}: the checkpoint is for another model or format", file.string()));
+  for (const char* key : {"step", "epoch", "batch"})
+    if (!is_count(meta, key))
+      throw DataError(fmt::format("{}: kiln.checkpoint: '{}' must be a non-negative integer",
+                                  file.string(), key));
+  const auto optimizer = meta.find("optimizer");
+  if (optimizer == meta.end() || !optimizer->is_object() || !is_count(*optimizer, "steps"))
+    throw DataError(
+        fmt::format("{}: kiln.checkpoint: 'optimizer' must hold 'steps', a non-negative integer",
+                    file.string()));
+}
+
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& file, nn::Model& model,
@@ -52,9 +76,7 @@ std::optional<Position> load_checkpoint(const std::filesystem::path& file, nn::M
                                 file.string()));
   const nlohmann::json meta =
       parse_stored_json(meta_text->second, fmt::format("{}: kiln.checkpoint", file.string()));
-  if (meta.value("format", "") != kFormat || meta.value("model", nlohmann::json()) != model.spec())
-    throw DataError(
-        fmt::format("{}: the checkpoint is for another model or format", file.string()));
+  check_meta(meta, model.spec(), file);
   auto read = [&](const std::string& name, const Shape& shape) {
     const StoredTensor* tensor = stored.find(name);
     if (tensor == nullptr || tensor->dtype != DType::F32 || tensor->shape != shape)
@@ -72,7 +94,11 @@ std::optional<Position> load_checkpoint(const std::filesystem::path& file, nn::M
   for (const StoredTensor& tensor : stored.tensors)
     if (tensor.name.starts_with("optimizer/"))
       state[tensor.name.substr(10)] = read(tensor.name, tensor.shape);
-  optimizer.load_state(model.parameters(), state, meta.at("optimizer"));
+  try {
+    optimizer.load_state(model.parameters(), state, meta.at("optimizer"));
+  } catch (const DataError& e) {
+    rethrow_with_context(e, file.string() + ": ");
+  }
   return Position{meta.at("step").get<std::int64_t>(), meta.at("epoch").get<std::int64_t>(),
                   meta.at("batch").get<std::int64_t>()};
 }

@@ -23,9 +23,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+#ifdef KILN_HAVE_CUDA
 // Eager steps before a CUDA graph is captured: cuDNN's algorithm choice, the
 // libraries' workspaces and the optimizer's state are settled by then.
 constexpr std::int64_t kEagerStepsBeforeGraph = 3;
+#endif
 
 std::unique_ptr<nn::Optimizer> make_optimizer(const OptimizerConfig& c, double lr) {
   if (c.kind == "sgd") return nn::make_sgd({lr, c.momentum, c.nesterov, c.weight_decay});
