@@ -45,6 +45,9 @@ cmake --build --preset fuzz
 build="build-fuzz"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# The targets' input files (tests/fuzz/fuzz_input.h); a crashed target leaves its own.
+export TMPDIR="$here/$build/tmp"
+mkdir -p "$TMPDIR"
 # Stack traces with names need llvm-symbolizer (any version; Debian's llvm package).
 for symbolizer in llvm-symbolizer-16 llvm-symbolizer llvm-symbolizer-14; do
   if command -v "$symbolizer" >/dev/null; then
