@@ -5,7 +5,7 @@
 # executions per target. A crash, leak, timeout or out-of-memory input is copied to
 # tests/fuzz/regressions/<target>/ (commit it with the fix: the normal suite
 # replays it) and makes the script fail after the other targets ran.
-# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: every target)
+# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: all but hdf5)
 #        FUZZ_JOBS=2 tools/fuzz.sh 600                   (two targets at a time)
 set -euo pipefail
 
