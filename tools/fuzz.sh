@@ -5,7 +5,7 @@
 # executions per target. A crash, leak, timeout or out-of-memory input is copied to
 # tests/fuzz/regressions/<target>/ (commit it with the fix: the normal suite
 # replays it) and makes the script fail after the other targets ran.
-# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: every target)
+# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: all but hdf5)
 #        FUZZ_JOBS=2 tools/fuzz.sh 600                   (two targets at a time)
 set -euo pipefail
 
@@ -45,6 +45,9 @@ cmake --build --preset fuzz
 build="build-fuzz"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# The targets' input files (tests/fuzz/fuzz_input.h); a crashed target leaves its own.
+export TMPDIR="$here/$build/tmp"
+mkdir -p "$TMPDIR"
 # Stack traces with names need llvm-symbolizer (any version; Debian's llvm package).
 for symbolizer in llvm-symbolizer-16 llvm-symbolizer llvm-symbolizer-14; do
   if command -v "$symbolizer" >/dev/null; then
