@@ -22,6 +22,9 @@ packages=(
   # not Debian's default 14: clang 14 lacks __builtin_source_location, so GCC 12's
   # <source_location> (kiln/error.h) is empty under it.
   clang-16 libclang-rt-16-dev libomp-16-dev
+  # llvm-symbolizer-16: function names and lines in ASan/UBSan reports (the asan
+  # preset's tests and the fuzzers).
+  llvm-16
 )
 
 missing=()

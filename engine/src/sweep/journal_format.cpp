@@ -200,8 +200,11 @@ nlohmann::json parse_python_json(std::string_view text) {
     if (!node.is_string()) return;
     const auto& text_value = node.get_ref<const std::string&>();
     if (text_value.empty() || text_value[0] != '\0') return;
-    for (const NonFinite& token : kNonFinite)
-      if (text_value == sentinel_value(token)) node = token.value;
+    for (const NonFinite& token : kNonFinite) {
+      if (text_value != sentinel_value(token)) continue;
+      node = token.value;  // frees the string text_value refers to: look no further
+      return;
+    }
   });
   return value;
 }

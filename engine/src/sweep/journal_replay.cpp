@@ -228,8 +228,11 @@ std::optional<std::string> JournalReplay::create_trial(const nlohmann::json& op)
   }
   trial.user_attrs = op.value("user_attrs", nlohmann::json::object());
   trial.system_attrs = op.value("system_attrs", nlohmann::json::object());
-  for (const auto& [step, intermediate] :
-       op.value("intermediate_values", nlohmann::json::object()).items()) {
+  // Named: items() refers to the json, and a temporary in the range-for would be
+  // gone before the loop reads it (ASan: stack-use-after-scope).
+  const nlohmann::json intermediate_values =
+      op.value("intermediate_values", nlohmann::json::object());
+  for (const auto& [step, intermediate] : intermediate_values.items()) {
     std::size_t used = 0;
     std::int64_t key = 0;
     try {
