@@ -255,7 +255,7 @@ TEST(GeluForward, ExactErfForm) {
       -0.00404969409489031, -0.15865525393145707, -0.15426876936299344, 0.0,
       0.34573123063700656,  0.8413447460685429,   1.9544997361036416,   2.99595030590511};
   Tensor y = Tensor::empty({8});
-  ops::gelu_forward(Tensor::from(x, {8}), y);
+  ops::elementwise_forward(ops::Gelu{}, Tensor::from(x, {8}), y);
   for (std::size_t i = 0; i < x.size(); ++i)
     EXPECT_NEAR(y.to_vector()[i], expected[i], 2e-7 * (1 + std::abs(expected[i]))) << x[i];
 }
