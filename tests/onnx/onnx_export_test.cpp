@@ -102,7 +102,8 @@ TEST(OnnxExport, OneNodeOrAFewPerLayerInOrder) {
                          "GlobalAveragePool", "Flatten", "Flatten", "Gemm"})
     expected_ops.push_back(op);
   expected_ops.insert(expected_ops.end(), gelu.begin(), gelu.end());
-  for (const char* op : {"LayerNormalization", "Gemm", "Relu", "Add", "Gemm"})
+  for (const char* op :
+       {"LayerNormalization", "Gemm", "Relu", "Add", "Sigmoid", "Mul", "LeakyRelu", "Gemm"})
     expected_ops.push_back(op);
   EXPECT_EQ(ops, expected_ops);
   // Values are named after the layers; the last one is the graph's output.

@@ -1,5 +1,6 @@
-// The elementwise ops' CUDA twins against the CPU's. ReLU, dropout and add round as
-// the CPU does: bit for bit. GELU uses CUDA's erff/expf: 1e-5 relative.
+// The elementwise ops' CUDA twins against the CPU's. ReLU, LeakyReLU, dropout and add
+// round as the CPU does: bit for bit. GELU and SiLU use CUDA's erff/expf: 1e-5
+// relative.
 #include "ops/activation.h"
 #include "ops_cuda/cuda_twin.h"
 
@@ -36,8 +37,14 @@ void expect_twins(const F& f, float low, float high, double tolerance, const cha
 
 TEST_F(ElementwiseCuda, ReluForwardAndBackward) { expect_twins(Relu{}, -1.0f, 1.0f, 0, "relu"); }
 
-// GELU uses CUDA's erff/expf: 1e-5 relative.
+// GELU and SiLU use CUDA's erff/expf: 1e-5 relative.
 TEST_F(ElementwiseCuda, GeluForwardAndBackward) { expect_twins(Gelu{}, -4.0f, 4.0f, 1e-5, "gelu"); }
+
+TEST_F(ElementwiseCuda, SiluForwardAndBackward) { expect_twins(Silu{}, -8.0f, 8.0f, 1e-5, "silu"); }
+
+TEST_F(ElementwiseCuda, LeakyReluForwardAndBackward) {
+  expect_twins(LeakyRelu{0.2f}, -1.0f, 1.0f, 0, "leaky_relu");
+}
 
 // Same (seed, layer, step): the same mask on both devices (Philox addresses).
 TEST_F(ElementwiseCuda, DropoutDrawsTheCpuMask) {

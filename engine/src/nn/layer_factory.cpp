@@ -23,6 +23,8 @@ extern const LayerType kBatchNorm2dLayer;
 extern const LayerType kLayerNormLayer;
 extern const LayerType kReluLayer;
 extern const LayerType kGeluLayer;
+extern const LayerType kSiluLayer;
+extern const LayerType kLeakyReluLayer;
 extern const LayerType kDropoutLayer;
 extern const LayerType kFlattenLayer;
 
@@ -41,6 +43,8 @@ constexpr const LayerType* kLayerTypes[] = {
     &kLayerNormLayer,      // layers_norm.cpp
     &kReluLayer,           // layers_activation.cpp
     &kGeluLayer,           // layers_activation.cpp
+    &kSiluLayer,           // layers_activation.cpp
+    &kLeakyReluLayer,      // layers_activation.cpp
     &kDropoutLayer,        // layers_dense.cpp
     &kFlattenLayer,        // layers_dense.cpp
 };

@@ -78,4 +78,27 @@ extern const LayerType kGeluLayer{
           });
     }};
 
+// ONNX's Swish is opset 24: x * Sigmoid(x).
+extern const LayerType kSiluLayer{
+    "silu", "", [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) {
+      return plain<ops::Silu>(
+          "silu", [](const ops::Silu&, onnx::GraphWriter& graph, const std::string& x) {
+            const std::string sigmoid = graph.add("Sigmoid", graph.id() + "/sigmoid", {x});
+            return graph.add("Mul", graph.id(), {x, sigmoid});
+          });
+    }};
+
+extern const LayerType kLeakyReluLayer{
+    "leaky_relu", "negative_slope (0.01, in [0, 1])",
+    [](LayerSettings& settings, LayerBuilder&, const Shape&,
+       const std::string&) -> std::unique_ptr<Layer> {
+      const auto slope = static_cast<float>(settings.number("negative_slope", 0.01, 0.0, 1.0));
+      settings.finish();
+      return std::make_unique<Activation<ops::LeakyRelu>>(
+          ops::LeakyRelu{slope}, nlohmann::json{{"leaky_relu", {{"negative_slope", slope}}}},
+          [](const ops::LeakyRelu& f, onnx::GraphWriter& graph, const std::string& x) {
+            return graph.add("LeakyRelu", graph.id(), {x}, {{"alpha", f.negative_slope}});
+          });
+    }};
+
 }  // namespace kiln::nn

@@ -8,7 +8,8 @@
 // kernels are instantiated from that list), and a layer type in nn/layers_activation.cpp.
 //
 // erff and expf are the C library's on the host and CUDA's on the device (within
-// 2 ulp of glibc's): GELU agrees to about 1e-6 relative, the others bit for bit.
+// 2 ulp of glibc's): GELU and SiLU agree to about 1e-6 relative, the others bit
+// for bit.
 #pragma once
 
 #include <math.h>  // erff, expf: the same names in host and device code
@@ -39,7 +40,29 @@ struct Gelu {
   }
 };
 
+// SiLU (swish), as torch.nn.SiLU: x sigmoid(x) = x / (1 + exp(-x)).
+struct Silu {
+  static constexpr bool kSavesOutput = false;
+  KILN_HOST_DEVICE float forward(float x) const { return x / (1.0f + expf(-x)); }
+  // d/dx x s(x) = s(x) (1 + x (1 - s(x))).
+  KILN_HOST_DEVICE float backward(float x, float dy) const {
+    const float s = 1.0f / (1.0f + expf(-x));
+    return dy * (s * (1.0f + x * (1.0f - s)));
+  }
+};
+
+// LeakyReLU, as torch.nn.LeakyReLU: x for x >= 0, negative_slope * x below (NaN
+// passes through).
+struct LeakyRelu {
+  static constexpr bool kSavesOutput = false;
+  float negative_slope = 0.01f;
+  KILN_HOST_DEVICE float forward(float x) const { return x < 0.0f ? x * negative_slope : x; }
+  KILN_HOST_DEVICE float backward(float x, float dy) const {
+    return x > 0.0f ? dy : dy * negative_slope;
+  }
+};
+
 // Every activation functor; activation.cu instantiates the CUDA kernels for each.
-#define KILN_ACTIVATIONS(X) X(Relu) X(Gelu)
+#define KILN_ACTIVATIONS(X) X(Relu) X(Gelu) X(Silu) X(LeakyRelu)
 
 }  // namespace kiln::ops
