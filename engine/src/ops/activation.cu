@@ -75,16 +75,11 @@ void Dropout<DeviceType::CUDA>::forward(const Tensor& x, float p, const DropoutD
   const std::int64_t n = x.numel();
   launch("dropout_forward", x.device(), (n + 3) / 4, dropout_forward_kernel, n, x.data<float>(), p,
          1.0f / (1.0f - p), draw, y.data<float>(), mask.data<std::uint8_t>());
-  if (n > 0) {
-    const DropoutKernel kernel = dropout_draw_kernel();
-    StepKernelLog::launched(kernel.kernel, cuda::stream(x.device()), kernel.draw_index,
-                            kernel.count, sizeof(DropoutDraw));
-  }
+  if (n > 0) StepKernelLog::launched(dropout_draw_parameter(), cuda::stream(x.device()));
 }
 
-DropoutKernel dropout_draw_kernel() {
-  // (blocks, n, x, p, scale, draw, y, mask): the draw carries the step.
-  return {reinterpret_cast<const void*>(dropout_forward_kernel), 5, 8};
+StepParameter dropout_draw_parameter() {
+  return step_parameter<DropoutDraw>(dropout_forward_kernel, "draw");
 }
 
 template <>

@@ -52,7 +52,7 @@ class StepGraph {
     const void* kernel;           // the host stub its launcher named (params.func may differ)
   };
   std::string check_nodes(const ops::StepKernelLog& log);
-  void set_argument(const KernelNode& node, int index, int count, const void* value);
+  void set_argument(const KernelNode& node, const ops::StepParameter& parameter, const void* value);
   void reset();
 
   Device device_;
