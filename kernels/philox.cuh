@@ -1,7 +1,8 @@
-// Philox-4x32-10 for host and device: the same function as kiln::nn::philox4x32
-// (engine/include/kiln/nn/rng.h, Salmon et al., SC'11), written once as
-// __host__ __device__ code so that CPU twins and CUDA kernels draw identical
-// numbers. tests/kernels/philox_test.cpp checks it against the engine's.
+// Philox-4x32-10 for host and device (Salmon et al., SC'11), written once as
+// __host__ __device__ code: kiln::nn::philox4x32 (engine/include/kiln/nn/rng.h) is
+// this function, and CUDA kernels call it directly, so CPU twins and kernels draw
+// identical numbers. tests/nn/rng_test.cpp checks it against Random123's
+// known answers through the engine's entry point.
 //
 // Addressing (the engine's): key = {seed lo, seed hi}, counter = {counter lo,
 // counter hi, stream, 0}.
@@ -9,11 +10,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define KILN_HOST_DEVICE __host__ __device__
-#else
-#define KILN_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace kiln::kernels {
 
@@ -57,7 +54,9 @@ KILN_HOST_DEVICE inline Philox4 philox(std::uint64_t seed, std::uint32_t stream,
                        static_cast<std::uint32_t>(seed >> 32));
 }
 
-// As nn::uniform01 does with one word: its top 24 bits times 2^-24, in [0, 1).
+// A uniform float in [0, 1) from one word: its top 24 bits times 2^-24. 24 bits fill a
+// float mantissa, so every result is exact and 1.0f is unreachable (nn::uniform01 and
+// dropout draw through this).
 KILN_HOST_DEVICE inline float uniform01(std::uint32_t word) {
   return static_cast<float>(word >> 8) * (1.0f / 16777216.0f);
 }

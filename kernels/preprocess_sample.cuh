@@ -1,5 +1,5 @@
 // The per-sample draws and the per-pixel value of the fused preprocessing, as
-// __host__ __device__ code shared by the CPU twin (preprocess_cpu.cpp) and the CUDA
+// __host__ __device__ code shared by the CPU twin (preprocess.cpp) and the CUDA
 // kernel (preprocess.cu). Only IEEE-exact operations (+ - * / sqrt, conversions)
 // are used, and both sides are compiled without FMA contraction, so CPU and GPU
 // give the same bits; exp and log are series here because the device's expf and

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Makes a relocatable kiln (SPEC section 11): one compressed archive holding the
-# kiln CLI, libkiln, the standard plugins, the configs, the test and benchmark
-# programs that tools/gpu-check.sh runs, and every shared library these need that
-# is not part of the base system, all found through $ORIGIN rpaths. CUDA, cuDNN and
-# NCCL are left out on purpose: they must match the driver of the machine that runs
-# kiln, so they come from that machine (LD_LIBRARY_PATH or its ld.so cache).
+# Makes a relocatable kiln (README.md, "A cluster with no package access"): one
+# compressed archive holding the kiln CLI, libkiln, the standard plugins, the
+# configs, the test and benchmark programs that tools/gpu-check.sh runs, and every
+# shared library these need that is not part of the base system, all found through
+# $ORIGIN rpaths. CUDA, cuDNN and NCCL are left out on purpose: they must match the
+# driver of the machine that runs kiln, so they come from that machine
+# (LD_LIBRARY_PATH or its ld.so cache).
 #
 #   tools/bundle.sh [BUILD_DIR] [OUTPUT]      defaults: build, BUILD_DIR/kiln-bundle.tar.xz
 #

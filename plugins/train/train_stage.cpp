@@ -11,6 +11,7 @@
 #include <kiln/log.h>
 #include <kiln/nn/model.h>
 #include <kiln/plugin.h>
+#include <kiln/train/objectives.h>
 #include <kiln/train/predict.h>
 #include <kiln/train/trainer.h>
 
@@ -147,7 +148,8 @@ void run_train(kiln::StageContext& context) {
   kiln::train::BatchOptions data_options;
   data_options.batch_size = params.get_int("batch_size");
   data_options.seed = config.seed;
-  data_options.targets = config.loss == "mse" ? "values" : "labels";
+  const kiln::train::LossType& loss = kiln::train::loss_type(config.loss);
+  data_options.targets = loss.classifies ? "labels" : "values";
   data_options.device = config.device;
   data_options.memory_budget_bytes = static_cast<std::size_t>(params.get_int("memory_mb")) << 20;
   data_options.preprocess = params.get("preprocess");
@@ -168,7 +170,7 @@ void run_train(kiln::StageContext& context) {
   batches = kiln::train::dataset_batches(dataset.path, data_options);
 
   const kiln::Artifact* validation = context.find_input("validation_data");
-  if (validation != nullptr && config.loss != "cross_entropy")
+  if (validation != nullptr && !loss.classifies)
     throw kiln::ConfigError(
         fmt::format("stage '{}': a validation split is scored for "
                     "classifiers only (loss: cross_entropy, not {})",
@@ -242,7 +244,8 @@ void check_train(const kiln::Params& params) {
     if (params.get_float(name) < 0) params.fail(name, "must be >= 0");
   if (params.get_float("lr") <= 0) params.fail("lr", "must be > 0");
   if (params.get_bool("nesterov") &&
-      (params.get_string("optimizer") != "sgd" || params.get_float("momentum") <= 0))
+      (!kiln::train::optimizer_type(params.get_string("optimizer")).momentum ||
+       params.get_float("momentum") <= 0))
     params.fail("nesterov", "needs optimizer: sgd and a momentum > 0");
   const double smoothing = params.get_float("label_smoothing");
   if (smoothing < 0 || smoothing >= 1) params.fail("label_smoothing", "must lie in [0, 1)");
@@ -267,12 +270,12 @@ kiln::ParamSchema schema() {
   return kiln::ParamSchema()
       .optional("model", ParamType::Object, Json::object(),
                 "layers (and input shape); default: MLP 256-128 over the flattened input")
-      .choice("loss", {"cross_entropy", "mse"}, "loss function")
+      .choice("loss", kiln::train::loss_names(), "loss function")
       .optional("label_smoothing", ParamType::Float, 0.0, "cross-entropy label smoothing")
       .optional("epochs", ParamType::Int, 10, "passes over the data")
       .optional("batch_size", ParamType::Int, 128, "samples per micro-batch")
       .optional("accumulate", ParamType::Int, 1, "micro-batches per optimizer step")
-      .choice("optimizer", {"adamw", "sgd"}, "update rule")
+      .choice("optimizer", kiln::train::optimizer_names(), "update rule")
       .optional("lr", ParamType::Float, 1e-3, "learning rate (the peak, with a schedule)")
       .optional("momentum", ParamType::Float, 0.9, "SGD momentum")
       .optional("nesterov", ParamType::Bool, false, "SGD Nesterov momentum")

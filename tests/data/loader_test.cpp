@@ -115,7 +115,7 @@ TEST_F(Loader, OrderIsAFunctionOfSeedAndEpoch) {
   EXPECT_NE(flatten(epoch_batches(c, 0)), epoch0);
 }
 
-// The SPEC 8 promise: N ranks with B/N rows each see exactly the one-rank batch.
+// docs/distributed.md: N ranks with B/N rows each see exactly the one-rank batch.
 TEST_F(Loader, RanksSplitEveryGlobalBatchOfTheOneRankOrder) {
   StreamingLoader single(options(10));
   const auto reference = epoch_batches(single, 2);

@@ -255,9 +255,39 @@ TEST(GeluForward, ExactErfForm) {
       -0.00404969409489031, -0.15865525393145707, -0.15426876936299344, 0.0,
       0.34573123063700656,  0.8413447460685429,   1.9544997361036416,   2.99595030590511};
   Tensor y = Tensor::empty({8});
-  ops::gelu_forward(Tensor::from(x, {8}), y);
+  ops::elementwise_forward(ops::Gelu{}, Tensor::from(x, {8}), y);
   for (std::size_t i = 0; i < x.size(); ++i)
     EXPECT_NEAR(y.to_vector()[i], expected[i], 2e-7 * (1 + std::abs(expected[i]))) << x[i];
+}
+
+TEST(SiluForward, XTimesSigmoid) {
+  // x / (1 + exp(-x)), from Python's math.exp in double.
+  const std::vector<float> x{-6.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.0f, 6.0f};
+  const std::vector<double> expected{
+      -0.014835738939808645, -0.2689414213699951, -0.18877033123872,  0.0,
+      0.31122966876128,      0.7310585786300049,  1.7615941559557646, 5.985164261060192};
+  Model model = build_model(Json::parse(R"(["silu"])"), {8}, Device::cpu());
+  ForwardContext context;
+  const std::vector<float> y = model.forward(Tensor::from(x, {1, 8}), {}, context).to_vector();
+  for (std::size_t i = 0; i < x.size(); ++i)
+    EXPECT_NEAR(y[i], expected[i], 2e-7 * (1 + std::abs(expected[i]))) << x[i];
+}
+
+TEST(LeakyReluForward, ScalesNegativesBySlopeAndPassesNaN) {
+  Model model =
+      build_model(Json::parse(R"([{"leaky_relu": {"negative_slope": 0.25}}])"), {5}, Device::cpu());
+  EXPECT_EQ(model.spec()["layers"][0], Json::parse(R"({"leaky_relu": {"negative_slope": 0.25}})"));
+  ForwardContext context;
+  const std::vector<float> y =
+      model.forward(Tensor::from({-4.0f, -1.0f, 0.0f, 3.0f, NAN}, {1, 5}), {}, context).to_vector();
+  EXPECT_EQ(y[0], -1.0f);
+  EXPECT_EQ(y[1], -0.25f);
+  EXPECT_EQ(y[2], 0.0f);
+  EXPECT_EQ(y[3], 3.0f);
+  EXPECT_TRUE(std::isnan(y[4]));
+  // torch's default slope.
+  Model plain = build_model(Json::parse(R"(["leaky_relu"])"), {1}, Device::cpu());
+  EXPECT_FLOAT_EQ(plain.spec()["layers"][0]["leaky_relu"]["negative_slope"].get<float>(), 0.01f);
 }
 
 // The dropout mask's documented address (ops/activation.h): element i of dropout

@@ -178,6 +178,17 @@ TEST_P(LayerGradient, Gelu) {
   check_gradients(model, random_tensor({3, 12}, 11, -3.0f, 3.0f));
 }
 
+TEST_P(LayerGradient, Silu) {
+  Model model = build_model(Json::parse(R"(["silu"])"), {12}, device());
+  check_gradients(model, random_tensor({3, 12}, 14, -4.0f, 4.0f));
+}
+
+TEST_P(LayerGradient, LeakyRelu) {
+  Model model =
+      build_model(Json::parse(R"([{"leaky_relu": {"negative_slope": 0.1}}])"), {12}, device());
+  check_gradients(model, away_from_zero({3, 12}, 15, 0.1f));
+}
+
 TEST_P(LayerGradient, DropoutWithItsMaskFixedByTheStep) {
   Model model = build_model(Json::parse(R"([{"dropout": {"p": 0.3}}])"), {20}, device());
   const Tensor x = away_from_zero({4, 20}, 12, 0.1f);

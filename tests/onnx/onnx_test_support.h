@@ -106,7 +106,7 @@ inline void write_npy(const std::filesystem::path& file, const Tensor& tensor) {
 }
 
 // A model of every layer type, per-sample input [3, 8, 8], 5 outputs: convolutions
-// with and without bias, batch norm, ReLU and GELU, a residual block, a named
+// with and without bias, batch norm, ReLU, GELU, SiLU and LeakyReLU, a residual block, a named
 // block, max and average pooling with padding, layer norm over image rows and over
 // features, dropout, global average pooling, flatten, linear with and without bias.
 inline nlohmann::json all_layers_spec() {
@@ -131,6 +131,8 @@ inline nlohmann::json all_layers_spec() {
       {"layernorm": {"eps": 0.0001}},
       {"dropout": {"p": 0.5}},
       {"residual": [{"linear": {"out": 8}}, "relu"]},
+      "silu",
+      {"leaky_relu": {"negative_slope": 0.2}},
       {"linear": {"out": 5}}
     ]})");
 }

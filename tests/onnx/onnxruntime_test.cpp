@@ -92,6 +92,32 @@ TEST(OnnxRuntime, EveryLayerTypeGivesKilnsEvalModeLogits) {
       {(dir / "model.onnx").string(), (dir / "x.npy").string(), (dir / "logits.npy").string()});
 }
 
+constexpr const char* kCheckScript = R"(
+import sys
+try:
+    import onnx
+except Exception as e:
+    print("skipped: cannot import onnx (pip install onnx):", e)
+    sys.exit(77)
+model = onnx.load(sys.argv[1])
+# The full check: the opset's rules for every node, and types and shapes inferred
+# node by node (strict mode: an inference error fails).
+onnx.checker.check_model(model, full_check=True)
+print("onnx.checker.check_model(full_check=True): passed,", len(model.graph.node), "nodes")
+)";
+
+TEST(OnnxChecker, EveryLayerTypePassesTheFullCheck) {
+  TempDir dir;
+  nn::Model model = all_layers_model();
+  onnx::write_model(dir / "model.onnx", model);
+  if (!python_available()) GTEST_FAIL() << kMakeTheVenv;
+  const CommandResult checked = run_python_script(
+      dir.path(), kCheckScript, std::vector<std::string>{(dir / "model.onnx").string()});
+  if (checked.exit_code == kPythonSkip) GTEST_FAIL() << checked.out << checked.err << kMakeTheVenv;
+  ASSERT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  std::cout << checked.out;
+}
+
 // --- models trained, registered and exported by the kiln CLI ------------------------
 
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";

@@ -1,5 +1,6 @@
-// The elementwise ops' CUDA twins against the CPU's. ReLU, dropout and add round as
-// the CPU does: bit for bit. GELU uses CUDA's erff/expf: 1e-5 relative.
+// The elementwise ops' CUDA twins against the CPU's. ReLU, LeakyReLU, dropout and add
+// round as the CPU does: bit for bit. GELU and SiLU use CUDA's erff/expf: 1e-5
+// relative.
 #include "ops/activation.h"
 #include "ops_cuda/cuda_twin.h"
 
@@ -11,28 +12,38 @@ class ElementwiseCuda : public CudaTwin {};
 // 4099 elements: not a multiple of Philox's four words nor of a block.
 const Shape kShape{17, 241};
 
-TEST_F(ElementwiseCuda, ReluForwardAndBackward) {
-  const Tensor x = random_tensor(kShape, 1), dy = random_tensor(kShape, 2);
+// Forward and backward of activation `f` on both devices; `tolerance` 0 is bit for
+// bit. `saved` is what the layer keeps: the output for ReLU, else the input.
+template <class F>
+void expect_twins(const F& f, float low, float high, double tolerance, const char* name) {
+  const Tensor x = random_tensor(kShape, 3, low, high), dy = random_tensor(kShape, 4);
   Tensor y_cpu = Tensor::empty(kShape), y_gpu = poisoned(kShape);
-  relu_forward(x, y_cpu);
-  relu_forward(x.to(gpu()), y_gpu);
-  expect_equal(y_gpu, y_cpu, "relu");
+  elementwise_forward(f, x, y_cpu);
+  elementwise_forward(f, x.to(gpu()), y_gpu);
+  const Tensor saved_cpu = F::kSavesOutput ? y_cpu : x;
+  const Tensor saved_gpu = F::kSavesOutput ? y_gpu : x.to(gpu());
   Tensor dx_cpu = Tensor::empty(kShape), dx_gpu = poisoned(kShape);
-  relu_backward(y_cpu, dy, dx_cpu);
-  relu_backward(y_gpu, dy.to(gpu()), dx_gpu);
-  expect_equal(dx_gpu, dx_cpu, "relu backward");
+  elementwise_backward(f, saved_cpu, dy, dx_cpu);
+  elementwise_backward(f, saved_gpu, dy.to(gpu()), dx_gpu);
+  const std::string backward = std::string(name) + " backward";
+  if (tolerance == 0) {
+    expect_equal(y_gpu, y_cpu, name);
+    expect_equal(dx_gpu, dx_cpu, backward.c_str());
+  } else {
+    expect_close(y_gpu, y_cpu, tolerance, name);
+    expect_close(dx_gpu, dx_cpu, tolerance, backward.c_str());
+  }
 }
 
-TEST_F(ElementwiseCuda, GeluForwardAndBackward) {
-  const Tensor x = random_tensor(kShape, 3, -4.0f, 4.0f), dy = random_tensor(kShape, 4);
-  Tensor y_cpu = Tensor::empty(kShape), y_gpu = poisoned(kShape);
-  gelu_forward(x, y_cpu);
-  gelu_forward(x.to(gpu()), y_gpu);
-  expect_close(y_gpu, y_cpu, 1e-5, "gelu");
-  Tensor dx_cpu = Tensor::empty(kShape), dx_gpu = poisoned(kShape);
-  gelu_backward(x, dy, dx_cpu);
-  gelu_backward(x.to(gpu()), dy.to(gpu()), dx_gpu);
-  expect_close(dx_gpu, dx_cpu, 1e-5, "gelu backward");
+TEST_F(ElementwiseCuda, ReluForwardAndBackward) { expect_twins(Relu{}, -1.0f, 1.0f, 0, "relu"); }
+
+// GELU and SiLU use CUDA's erff/expf: 1e-5 relative.
+TEST_F(ElementwiseCuda, GeluForwardAndBackward) { expect_twins(Gelu{}, -4.0f, 4.0f, 1e-5, "gelu"); }
+
+TEST_F(ElementwiseCuda, SiluForwardAndBackward) { expect_twins(Silu{}, -8.0f, 8.0f, 1e-5, "silu"); }
+
+TEST_F(ElementwiseCuda, LeakyReluForwardAndBackward) {
+  expect_twins(LeakyRelu{0.2f}, -1.0f, 1.0f, 0, "leaky_relu");
 }
 
 // Same (seed, layer, step): the same mask on both devices (Philox addresses).

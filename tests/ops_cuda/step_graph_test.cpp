@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/activation.h"
+#include "ops/step_kernels.h"
 #include "ops_cuda/cuda_twin.h"
 #include "train/step_graph.h"
 
@@ -11,6 +12,20 @@ namespace kiln::ops::test {
 namespace {
 
 class StepGraphCuda : public CudaTwin {};
+
+void two_floats_then_a_draw(std::int64_t, float, float, DropoutDraw, float*) {}
+
+// A rewritable parameter's place comes from the kernel's own signature (no GPU
+// needed): reordering the parameters moves it along.
+TEST(StepParameter, PositionAndCountComeFromTheKernelsDeclaration) {
+  const StepParameter draw = step_parameter<DropoutDraw>(two_floats_then_a_draw, "draw");
+  EXPECT_EQ(draw.kernel, reinterpret_cast<const void*>(two_floats_then_a_draw));
+  EXPECT_STREQ(draw.name, "draw");
+  EXPECT_EQ(draw.index, 3);
+  EXPECT_EQ(draw.count, 5);
+  EXPECT_EQ(draw.size, sizeof(DropoutDraw));
+  EXPECT_EQ(dropout_draw_parameter().size, sizeof(DropoutDraw));
+}
 
 // The graph finds dropout's node from the capture itself and rewrites its step:
 // each replay draws the mask the eager kernel draws for that step.

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace kiln::onnx {
+class GraphWriter;
+}
+
 namespace kiln::nn {
 
 // What one layer's forward kept for its backward.
@@ -46,6 +50,10 @@ class Layer {
   // Rows of Model::summary for this layer (containers list their children).
   virtual void describe(const std::string& prefix, const Shape& input,
                         std::vector<std::string>& lines) const;
+  // The layer in eval mode as ONNX nodes reading the value `input`; returns the
+  // value it outputs (onnx/graph_writer.h). The default refuses: ConfigError
+  // "onnx export: <layer> (<type>): this layer type has no ONNX export".
+  virtual std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const;
 
  protected:
   static Tensor new_like(const Tensor& x) {
@@ -103,24 +111,19 @@ class LayerSettings {
   std::vector<std::string> known_;
 };
 
-// Layer constructors (one file per family).
-std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder,
-                                   const Shape& input, const std::string& where);
-std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder,
-                                   const Shape& input, const std::string& where);
-std::unique_ptr<Layer> make_max_pool2d(LayerSettings& settings, const Shape& input,
-                                       const std::string& where);
-std::unique_ptr<Layer> make_avg_pool2d(LayerSettings& settings, const Shape& input,
-                                       const std::string& where);
-std::unique_ptr<Layer> make_global_avg_pool(const Shape& input, const std::string& where);
-std::unique_ptr<Layer> make_batch_norm2d(LayerSettings& settings, LayerBuilder& builder,
-                                         const Shape& input, const std::string& where);
-std::unique_ptr<Layer> make_layer_norm(LayerSettings& settings, LayerBuilder& builder,
-                                       const Shape& input, const std::string& where);
-std::unique_ptr<Layer> make_relu();
-std::unique_ptr<Layer> make_gelu();
-std::unique_ptr<Layer> make_dropout(LayerSettings& settings, LayerBuilder& builder);
-std::unique_ptr<Layer> make_flatten();
+// One layer type, declared next to its class (nn/layers_*.cpp) and listed once in
+// nn/layer_factory.cpp: its name in a spec, its settings (the schema, as the error
+// for an unknown setting lists it; empty for a type that takes none: "relu", not
+// {"relu": {...}}), and how to build it. `build` reads the settings through
+// LayerSettings, which refuses unknown keys, and checks the input shape.
+struct LayerType {
+  const char* name;
+  const char* settings;
+  std::unique_ptr<Layer> (*build)(LayerSettings& settings, LayerBuilder& builder,
+                                  const Shape& input, const std::string& where);
+};
+
+// Containers, for the factory's block and residual logic.
 std::unique_ptr<Layer> make_sequential(std::vector<std::unique_ptr<Layer>> layers,
                                        std::vector<Shape> inputs, std::string type);
 std::unique_ptr<Layer> make_residual(std::unique_ptr<Layer> body, const Shape& input,

@@ -1,5 +1,6 @@
-// Layers from their spec entries. The table below is the one place that names
-// every layer type; each entry hands the settings to the layer family's maker.
+// Layers from their spec entries: the one list of layer types (each declared next
+// to its class in nn/layers_*.cpp), and blocks and residuals, which are built here
+// from lists of layers.
 #include <kiln/error.h>
 #include <kiln/nn/rng.h>
 #include <kiln/pipeline.h>
@@ -11,55 +12,46 @@
 #include "nn/layer.h"
 
 namespace kiln::nn {
+
+// The layer types, each defined beside its class (nn/layers_*.cpp).
+extern const LayerType kLinearLayer;
+extern const LayerType kConv2dLayer;
+extern const LayerType kMaxPool2dLayer;
+extern const LayerType kAvgPool2dLayer;
+extern const LayerType kGlobalAvgPoolLayer;
+extern const LayerType kBatchNorm2dLayer;
+extern const LayerType kLayerNormLayer;
+extern const LayerType kReluLayer;
+extern const LayerType kGeluLayer;
+extern const LayerType kSiluLayer;
+extern const LayerType kLeakyReluLayer;
+extern const LayerType kDropoutLayer;
+extern const LayerType kFlattenLayer;
+
 namespace {
 
 using Json = nlohmann::json;
 
-struct LayerKind {
-  const char* name;
-  bool has_settings;  // "relu" alone vs {"linear": {...}}
-  std::function<std::unique_ptr<Layer>(LayerSettings&, LayerBuilder&, const Shape&,
-                                       const std::string&)>
-      make;
+// Every layer type a spec may name, besides "block" and "residual".
+constexpr const LayerType* kLayerTypes[] = {
+    &kLinearLayer,         // layers_dense.cpp
+    &kConv2dLayer,         // layers_conv.cpp
+    &kMaxPool2dLayer,      // layers_conv.cpp
+    &kAvgPool2dLayer,      // layers_conv.cpp
+    &kGlobalAvgPoolLayer,  // layers_conv.cpp
+    &kBatchNorm2dLayer,    // layers_norm.cpp
+    &kLayerNormLayer,      // layers_norm.cpp
+    &kReluLayer,           // layers_activation.cpp
+    &kGeluLayer,           // layers_activation.cpp
+    &kSiluLayer,           // layers_activation.cpp
+    &kLeakyReluLayer,      // layers_activation.cpp
+    &kDropoutLayer,        // layers_dense.cpp
+    &kFlattenLayer,        // layers_dense.cpp
 };
-
-const std::vector<LayerKind>& kinds() {
-  static const std::vector<LayerKind> table = {
-      {"linear", true, make_linear},
-      {"conv2d", true, make_conv2d},
-      {"maxpool2d", true,
-       [](LayerSettings& s, LayerBuilder&, const Shape& in, const std::string& w) {
-         return make_max_pool2d(s, in, w);
-       }},
-      {"avgpool2d", true,
-       [](LayerSettings& s, LayerBuilder&, const Shape& in, const std::string& w) {
-         return make_avg_pool2d(s, in, w);
-       }},
-      {"global_avgpool", false,
-       [](LayerSettings&, LayerBuilder&, const Shape& in, const std::string& w) {
-         return make_global_avg_pool(in, w);
-       }},
-      {"batchnorm2d", true, make_batch_norm2d},
-      {"layernorm", true, make_layer_norm},
-      {"relu", false,
-       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_relu(); }},
-      {"gelu", false,
-       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) { return make_gelu(); }},
-      {"dropout", true,
-       [](LayerSettings& s, LayerBuilder& b, const Shape&, const std::string&) {
-         return make_dropout(s, b);
-       }},
-      {"flatten", false,
-       [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) {
-         return make_flatten();
-       }},
-  };
-  return table;
-}
 
 std::vector<std::string> kind_names() {
   std::vector<std::string> names = {"residual", "block"};
-  for (const auto& kind : kinds()) names.emplace_back(kind.name);
+  for (const LayerType* type : kLayerTypes) names.emplace_back(type->name);
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -226,12 +218,13 @@ std::unique_ptr<Layer> LayerBuilder::build(const Json& entry, const std::string&
     if (name == "block") return sequence;
     return make_residual(std::move(sequence), input, where);
   }
-  for (const auto& kind : kinds()) {
-    if (name != kind.name) continue;
-    if (!kind.has_settings && !settings.is_null() && !(settings.is_object() && settings.empty()))
+  for (const LayerType* type : kLayerTypes) {
+    if (name != type->name) continue;
+    if (*type->settings == '\0' && !settings.is_null() &&
+        !(settings.is_object() && settings.empty()))
       spec_error(where, name, "takes no settings");
     LayerSettings layer_settings(settings, where, name);
-    return kind.make(layer_settings, *this, input, where);
+    return type->build(layer_settings, *this, input, where);
   }
   const std::string nearest = nearest_name(name, kind_names());
   throw ConfigError(fmt::format("{}: unknown layer type '{}'{}; types: {}", where, name,

@@ -1,7 +1,10 @@
 // Containers: a sequence of layers, and a residual block y = x + body(x).
+#include <kiln/error.h>
+
 #include <fmt/format.h>
 
 #include "nn/layer.h"
+#include "onnx/graph_writer.h"
 #include "ops/activation.h"
 
 namespace kiln::nn {
@@ -20,11 +23,17 @@ void Layer::describe(const std::string& prefix, const Shape& input,
                               shape_string(output_shape(input)), count));
 }
 
+std::string Layer::to_onnx(onnx::GraphWriter& graph, const std::string&) const {
+  throw ConfigError(
+      fmt::format("onnx export: {} ({}): this layer type has no ONNX export", graph.id(), type()));
+}
+
 namespace {
 
 class Sequential final : public Layer {
  public:
-  Sequential(std::vector<std::unique_ptr<Layer>> layers, std::vector<Shape> inputs, std::string type)
+  Sequential(std::vector<std::unique_ptr<Layer>> layers, std::vector<Shape> inputs,
+             std::string type)
       : layers_(std::move(layers)), inputs_(std::move(inputs)), type_(std::move(type)) {}
 
   std::string type() const override { return type_; }
@@ -70,6 +79,13 @@ class Sequential final : public Layer {
       layers_[i]->describe(prefix.empty() ? std::to_string(i) : prefix + "." + std::to_string(i),
                            inputs_[i], lines);
   }
+  // A block's layers sit under its index ("layers.3.0").
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    std::string x = input;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      x = graph.write(std::to_string(i), *layers_[i], x);
+    return x;
+  }
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -79,7 +95,8 @@ class Sequential final : public Layer {
 
 class Residual final : public Layer {
  public:
-  Residual(std::unique_ptr<Layer> body, Shape input) : body_(std::move(body)), input_(std::move(input)) {}
+  Residual(std::unique_ptr<Layer> body, Shape input)
+      : body_(std::move(body)), input_(std::move(input)) {}
   std::string type() const override { return "residual"; }
   Shape output_shape(const Shape& input) const override { return input; }
 
@@ -109,6 +126,11 @@ class Residual final : public Layer {
     lines.push_back(fmt::format("{:<14} {:<14} {:<18}", prefix, "residual", shape_string(input)));
     body_->describe(prefix + ".body", input_, lines);
   }
+  // Add(x, body(x)).
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    const std::string body = graph.write("body", *body_, input);
+    return graph.add("Add", graph.id(), {input, body});
+  }
 
  private:
   std::unique_ptr<Layer> body_;
@@ -126,9 +148,10 @@ std::unique_ptr<Layer> make_residual(std::unique_ptr<Layer> body, const Shape& i
                                      const std::string& where) {
   const Shape output = body->output_shape(input);
   if (output != input)
-    spec_error(where, "residual", fmt::format("its body maps {} to {}; a residual block must keep "
-                                              "the shape",
-                                              shape_string(input), shape_string(output)));
+    spec_error(where, "residual",
+               fmt::format("its body maps {} to {}; a residual block must keep "
+                           "the shape",
+                           shape_string(input), shape_string(output)));
   return std::make_unique<Residual>(std::move(body), input);
 }
 

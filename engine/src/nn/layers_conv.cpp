@@ -2,15 +2,23 @@
 #include <cmath>
 
 #include "nn/layer.h"
+#include "onnx/graph_writer.h"
 #include "ops/conv.h"
 #include "ops/pool.h"
 
 namespace kiln::nn {
 namespace {
 
+using Ints = std::vector<std::int64_t>;
+
 void check_image(const Shape& input, const std::string& where, const char* type) {
   if (input.size() != 3)
     spec_error(where, type, "needs a [channels, height, width] input, got " + shape_string(input));
+}
+
+// ONNX attributes of a square window with symmetric padding.
+std::vector<onnx::proto::Attribute> window(std::int64_t k, std::int64_t s, std::int64_t p) {
+  return {{"kernel_shape", Ints{k, k}}, {"strides", Ints{s, s}}, {"pads", Ints{p, p, p, p}}};
 }
 
 class Conv2d final : public Layer {
@@ -67,6 +75,11 @@ class Conv2d final : public Layer {
               {"padding", g_.padding},
               {"bias", bias_.value.defined()}}}};
   }
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    std::vector<std::string> inputs = {input, graph.initializer(weight_.name)};
+    if (bias_.value.defined()) inputs.push_back(graph.initializer(bias_.name));
+    return graph.add("Conv", graph.id(), inputs, window(g_.kernel, g_.stride, g_.padding));
+  }
 
  private:
   ops::Conv2dGeometry g_;
@@ -115,6 +128,13 @@ class Pool2d final : public Layer {
   nlohmann::json config() const override {
     return {{type(), {{"kernel", g_.kernel}, {"stride", g_.stride}, {"padding", g_.padding}}}};
   }
+  // MaxPool: padding never wins, as in kiln (ONNX pads with -inf). AveragePool with
+  // count_include_pad = 1: kiln divides by k * k.
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    std::vector<onnx::proto::Attribute> attributes = window(g_.kernel, g_.stride, g_.padding);
+    if (!max_) attributes.push_back({"count_include_pad", std::int64_t{1}});
+    return graph.add(max_ ? "MaxPool" : "AveragePool", graph.id(), {input}, attributes);
+  }
 
  private:
   bool max_;
@@ -137,6 +157,11 @@ class GlobalAvgPool final : public Layer {
     return dx;
   }
   nlohmann::json config() const override { return "global_avgpool"; }
+  // GlobalAveragePool, then Flatten ([N, C, 1, 1] -> [N, C]).
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    const std::string pooled = graph.add("GlobalAveragePool", graph.id() + "/pool", {input});
+    return graph.add("Flatten", graph.id(), {pooled}, {{"axis", std::int64_t{1}}});
+  }
 };
 
 std::unique_ptr<Layer> make_pool(bool max, LayerSettings& settings, const Shape& input,
@@ -155,33 +180,41 @@ std::unique_ptr<Layer> make_pool(bool max, LayerSettings& settings, const Shape&
 
 }  // namespace
 
-std::unique_ptr<Layer> make_conv2d(LayerSettings& settings, LayerBuilder& builder,
-                                   const Shape& input, const std::string& where) {
-  check_image(input, where, "conv2d");
-  ops::Conv2dGeometry g;
-  g.out_channels = settings.required_integer("out", 1);
-  g.kernel = settings.integer("kernel", 3, 1);
-  g.stride = settings.integer("stride", 1, 1);
-  g.padding = settings.integer("padding", 0, 0);
-  const bool bias = settings.flag("bias", true);
-  settings.finish();
-  if (input[1] + 2 * g.padding < g.kernel || input[2] + 2 * g.padding < g.kernel)
-    spec_error(where, "conv2d",
-               "the kernel is larger than the (padded) input " + shape_string(input));
-  return std::make_unique<Conv2d>(builder, input, g, bias);
-}
+extern const LayerType kConv2dLayer{
+    "conv2d", "out (integer >= 1), kernel (3), stride (1), padding (0), bias (true)",
+    [](LayerSettings& settings, LayerBuilder& builder, const Shape& input,
+       const std::string& where) -> std::unique_ptr<Layer> {
+      check_image(input, where, "conv2d");
+      ops::Conv2dGeometry g;
+      g.out_channels = settings.required_integer("out", 1);
+      g.kernel = settings.integer("kernel", 3, 1);
+      g.stride = settings.integer("stride", 1, 1);
+      g.padding = settings.integer("padding", 0, 0);
+      const bool bias = settings.flag("bias", true);
+      settings.finish();
+      if (input[1] + 2 * g.padding < g.kernel || input[2] + 2 * g.padding < g.kernel)
+        spec_error(where, "conv2d",
+                   "the kernel is larger than the (padded) input " + shape_string(input));
+      return std::make_unique<Conv2d>(builder, input, g, bias);
+    }};
 
-std::unique_ptr<Layer> make_max_pool2d(LayerSettings& settings, const Shape& input,
-                                       const std::string& where) {
-  return make_pool(true, settings, input, where);
-}
-std::unique_ptr<Layer> make_avg_pool2d(LayerSettings& settings, const Shape& input,
-                                       const std::string& where) {
-  return make_pool(false, settings, input, where);
-}
-std::unique_ptr<Layer> make_global_avg_pool(const Shape& input, const std::string& where) {
-  check_image(input, where, "global_avgpool");
-  return std::make_unique<GlobalAvgPool>();
-}
+extern const LayerType kMaxPool2dLayer{
+    "maxpool2d", "kernel (2), stride (kernel), padding (0)",
+    [](LayerSettings& settings, LayerBuilder&, const Shape& input, const std::string& where) {
+      return make_pool(true, settings, input, where);
+    }};
+
+extern const LayerType kAvgPool2dLayer{
+    "avgpool2d", "kernel (2), stride (kernel), padding (0)",
+    [](LayerSettings& settings, LayerBuilder&, const Shape& input, const std::string& where) {
+      return make_pool(false, settings, input, where);
+    }};
+
+extern const LayerType kGlobalAvgPoolLayer{"global_avgpool", "",
+                                           [](LayerSettings&, LayerBuilder&, const Shape& input,
+                                              const std::string& where) -> std::unique_ptr<Layer> {
+                                             check_image(input, where, "global_avgpool");
+                                             return std::make_unique<GlobalAvgPool>();
+                                           }};
 
 }  // namespace kiln::nn

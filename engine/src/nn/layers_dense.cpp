@@ -1,7 +1,8 @@
-// Linear, the activations, dropout and flatten.
+// Linear, dropout and flatten.
 #include <cmath>
 
 #include "nn/layer.h"
+#include "onnx/graph_writer.h"
 #include "ops/activation.h"
 #include "ops/gemm.h"
 
@@ -54,36 +55,16 @@ class Linear final : public Layer {
   nlohmann::json config() const override {
     return {{"linear", {{"out", out_}, {"bias", bias_.value.defined()}}}};
   }
+  // Gemm(x, weight, bias, transB = 1): the weight is [out, in].
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    std::vector<std::string> inputs = {input, graph.initializer(weight_.name)};
+    if (bias_.value.defined()) inputs.push_back(graph.initializer(bias_.name));
+    return graph.add("Gemm", graph.id(), inputs, {{"transB", std::int64_t{1}}});
+  }
 
  private:
   std::int64_t in_, out_;
   Parameter weight_, bias_;
-};
-
-// Elementwise activations: ReLU keeps its output (enough for its gradient), GELU
-// its input.
-class Activation final : public Layer {
- public:
-  explicit Activation(bool gelu) : gelu_(gelu) {}
-  std::string type() const override { return gelu_ ? "gelu" : "relu"; }
-  Shape output_shape(const Shape& input) const override { return input; }
-
-  Tensor forward(const Tensor& x, const StepInfo& step, Saved& saved) override {
-    Tensor y = new_like(x);
-    gelu_ ? ops::gelu_forward(x, y) : ops::relu_forward(x, y);
-    if (step.mode == Mode::Train) saved.tensors = {gelu_ ? x : y};
-    return y;
-  }
-  Tensor backward(const Tensor& dy, Saved& saved, bool, const LayerDone&) override {
-    Tensor dx = new_like(dy);
-    gelu_ ? ops::gelu_backward(saved.tensors.at(0), dy, dx)
-          : ops::relu_backward(saved.tensors.at(0), dy, dx);
-    return dx;
-  }
-  nlohmann::json config() const override { return type(); }
-
- private:
-  bool gelu_;
 };
 
 class Dropout final : public Layer {
@@ -107,6 +88,8 @@ class Dropout final : public Layer {
     return dx;
   }
   nlohmann::json config() const override { return {{"dropout", {{"p", p_}}}}; }
+  // The identity at inference: no node.
+  std::string to_onnx(onnx::GraphWriter&, const std::string& input) const override { return input; }
 
  private:
   float p_;
@@ -125,29 +108,39 @@ class Flatten final : public Layer {
     return dy.reshape(saved.tensors.at(0).shape());
   }
   nlohmann::json config() const override { return "flatten"; }
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    return graph.add("Flatten", graph.id(), {input}, {{"axis", std::int64_t{1}}});
+  }
 };
 
 }  // namespace
 
-std::unique_ptr<Layer> make_linear(LayerSettings& settings, LayerBuilder& builder,
-                                   const Shape& input, const std::string& where) {
-  const std::int64_t out = settings.required_integer("out", 1);
-  const bool bias = settings.flag("bias", true);
-  settings.finish();
-  if (input.size() != 1)
-    spec_error(where, "linear",
-               "needs a flat input, got " + shape_string(input) + " (put a flatten before it)");
-  return std::make_unique<Linear>(builder, input[0], out, bias);
-}
+extern const LayerType kLinearLayer{
+    "linear", "out (integer >= 1), bias (true)",
+    [](LayerSettings& settings, LayerBuilder& builder, const Shape& input,
+       const std::string& where) -> std::unique_ptr<Layer> {
+      const std::int64_t out = settings.required_integer("out", 1);
+      const bool bias = settings.flag("bias", true);
+      settings.finish();
+      if (input.size() != 1)
+        spec_error(where, "linear",
+                   "needs a flat input, got " + shape_string(input) + " (put a flatten before it)");
+      return std::make_unique<Linear>(builder, input[0], out, bias);
+    }};
 
-std::unique_ptr<Layer> make_relu() { return std::make_unique<Activation>(false); }
-std::unique_ptr<Layer> make_gelu() { return std::make_unique<Activation>(true); }
-std::unique_ptr<Layer> make_flatten() { return std::make_unique<Flatten>(); }
+extern const LayerType kDropoutLayer{
+    "dropout", "p (0.5, in [0, 0.999])",
+    [](LayerSettings& settings, LayerBuilder& builder, const Shape&,
+       const std::string&) -> std::unique_ptr<Layer> {
+      const auto p = static_cast<float>(settings.number("p", 0.5, 0.0, 0.999));
+      settings.finish();
+      return std::make_unique<Dropout>(p, builder.dropout_layers++);
+    }};
 
-std::unique_ptr<Layer> make_dropout(LayerSettings& settings, LayerBuilder& builder) {
-  const auto p = static_cast<float>(settings.number("p", 0.5, 0.0, 0.999));
-  settings.finish();
-  return std::make_unique<Dropout>(p, builder.dropout_layers++);
-}
+extern const LayerType kFlattenLayer{
+    "flatten", "",
+    [](LayerSettings&, LayerBuilder&, const Shape&, const std::string&) -> std::unique_ptr<Layer> {
+      return std::make_unique<Flatten>();
+    }};
 
 }  // namespace kiln::nn

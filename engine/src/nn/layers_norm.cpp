@@ -1,5 +1,6 @@
 // BatchNorm2d and LayerNorm.
 #include "nn/layer.h"
+#include "onnx/graph_writer.h"
 #include "ops/norm.h"
 
 namespace kiln::nn {
@@ -57,6 +58,14 @@ class BatchNorm2d final : public Layer {
   nlohmann::json config() const override {
     return {{"batchnorm2d", {{"eps", eps_}, {"momentum", momentum_}}}};
   }
+  // BatchNormalization with the running mean and variance (eval mode).
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    return graph.add(
+        "BatchNormalization", graph.id(),
+        {input, graph.initializer(gamma_.name), graph.initializer(beta_.name),
+         graph.initializer(prefix_ + "running_mean"), graph.initializer(prefix_ + "running_var")},
+        {{"epsilon", eps_}});
+  }
 
  private:
   std::int64_t channels_;
@@ -98,6 +107,12 @@ class LayerNorm final : public Layer {
     out.push_back(&beta_);
   }
   nlohmann::json config() const override { return {{"layernorm", {{"eps", eps_}}}}; }
+  // LayerNormalization over the last axis.
+  std::string to_onnx(onnx::GraphWriter& graph, const std::string& input) const override {
+    return graph.add("LayerNormalization", graph.id(),
+                     {input, graph.initializer(gamma_.name), graph.initializer(beta_.name)},
+                     {{"axis", std::int64_t{-1}}, {"epsilon", eps_}});
+  }
 
  private:
   std::int64_t features_;
@@ -107,23 +122,27 @@ class LayerNorm final : public Layer {
 
 }  // namespace
 
-std::unique_ptr<Layer> make_batch_norm2d(LayerSettings& settings, LayerBuilder& builder,
-                                         const Shape& input, const std::string& where) {
-  const auto eps = static_cast<float>(settings.number("eps", 1e-5, 1e-12, 1.0));
-  const auto momentum = static_cast<float>(settings.number("momentum", 0.1, 0.0, 1.0));
-  settings.finish();
-  if (input.size() != 3)
-    spec_error(where, "batchnorm2d", "needs a [channels, height, width] input, got " +
-                                         shape_string(input));
-  return std::make_unique<BatchNorm2d>(builder, input[0], eps, momentum);
-}
+extern const LayerType kBatchNorm2dLayer{
+    "batchnorm2d", "eps (1e-5), momentum (0.1)",
+    [](LayerSettings& settings, LayerBuilder& builder, const Shape& input,
+       const std::string& where) -> std::unique_ptr<Layer> {
+      const auto eps = static_cast<float>(settings.number("eps", 1e-5, 1e-12, 1.0));
+      const auto momentum = static_cast<float>(settings.number("momentum", 0.1, 0.0, 1.0));
+      settings.finish();
+      if (input.size() != 3)
+        spec_error(where, "batchnorm2d",
+                   "needs a [channels, height, width] input, got " + shape_string(input));
+      return std::make_unique<BatchNorm2d>(builder, input[0], eps, momentum);
+    }};
 
-std::unique_ptr<Layer> make_layer_norm(LayerSettings& settings, LayerBuilder& builder,
-                                       const Shape& input, const std::string& where) {
-  const auto eps = static_cast<float>(settings.number("eps", 1e-5, 1e-12, 1.0));
-  settings.finish();
-  if (input.empty()) spec_error(where, "layernorm", "needs an input with at least one axis");
-  return std::make_unique<LayerNorm>(builder, input.back(), eps);
-}
+extern const LayerType kLayerNormLayer{
+    "layernorm", "eps (1e-5)",
+    [](LayerSettings& settings, LayerBuilder& builder, const Shape& input,
+       const std::string& where) -> std::unique_ptr<Layer> {
+      const auto eps = static_cast<float>(settings.number("eps", 1e-5, 1e-12, 1.0));
+      settings.finish();
+      if (input.empty()) spec_error(where, "layernorm", "needs an input with at least one axis");
+      return std::make_unique<LayerNorm>(builder, input.back(), eps);
+    }};
 
 }  // namespace kiln::nn

@@ -61,6 +61,8 @@ Model Model::build(const Json& spec, std::uint64_t seed, Device device) {
   return model;
 }
 
+const Layer& Model::root_layer() const noexcept { return *root_; }
+
 std::vector<Parameter*> Model::parameters() {
   std::vector<Parameter*> out;
   root_->collect_parameters(out);
@@ -80,10 +82,9 @@ std::int64_t Model::parameter_count() {
 }
 
 std::string Model::summary() const {
-  std::vector<std::string> lines = {fmt::format("{:<14} {:<14} {:<18} {}", "layer", "type", "output",
-                                                "parameters"),
-                                    fmt::format("{:<14} {:<14} {:<18}", "", "input",
-                                                shape_string(input_shape_))};
+  std::vector<std::string> lines = {
+      fmt::format("{:<14} {:<14} {:<18} {}", "layer", "type", "output", "parameters"),
+      fmt::format("{:<14} {:<14} {:<18}", "", "input", shape_string(input_shape_))};
   root_->describe("", input_shape_, lines);
   return fmt::format("{}", fmt::join(lines, "\n"));
 }
@@ -116,7 +117,8 @@ Tensor Model::backward(ForwardContext& context, const Tensor& dy, bool input_gra
         Parameter* p = *it;
         if (!finished.insert(p).second) continue;
         const int bucket = bucket_of_.at(p);
-        if (--pending[static_cast<std::size_t>(bucket)] == 0) hook_(buckets_[static_cast<std::size_t>(bucket)]);
+        if (--pending[static_cast<std::size_t>(bucket)] == 0)
+          hook_(buckets_[static_cast<std::size_t>(bucket)]);
       }
     };
   }

@@ -1,48 +1,21 @@
 #include <kiln/error.h>
 #include <kiln/nn/rng.h>
 
+#include "kernels/philox.cuh"
+
 #include <numeric>
 #include <string>
 #include <utility>
 
 namespace kiln::nn {
-namespace {
 
-constexpr std::uint32_t kMultiplier0 = 0xD2511F53u;
-constexpr std::uint32_t kMultiplier1 = 0xCD9E8D57u;
-constexpr std::uint32_t kWeyl0 = 0x9E3779B9u;  // golden ratio
-constexpr std::uint32_t kWeyl1 = 0xBB67AE85u;  // sqrt(3) - 1
-constexpr int kRounds = 10;
-
-struct HiLo {
-  std::uint32_t hi;
-  std::uint32_t lo;
-};
-
-inline HiLo multiply_hilo(std::uint32_t a, std::uint32_t b) noexcept {
-  const std::uint64_t product = static_cast<std::uint64_t>(a) * b;
-  return {static_cast<std::uint32_t>(product >> 32), static_cast<std::uint32_t>(product)};
-}
-
-inline std::array<std::uint32_t, 4> philox_round(const std::array<std::uint32_t, 4>& c,
-                                                 const std::array<std::uint32_t, 2>& k) noexcept {
-  const HiLo p0 = multiply_hilo(kMultiplier0, c[0]);
-  const HiLo p1 = multiply_hilo(kMultiplier1, c[2]);
-  return {p1.hi ^ c[1] ^ k[0], p1.lo, p0.hi ^ c[3] ^ k[1], p0.lo};
-}
-
-}  // namespace
-
+// The one Philox and uniform draw of kiln: kernels/philox.cuh, which CUDA kernels
+// call too.
 std::array<std::uint32_t, 4> philox4x32_raw(std::array<std::uint32_t, 4> counter,
                                             std::array<std::uint32_t, 2> key) noexcept {
-  for (int r = 0; r < kRounds; ++r) {
-    if (r > 0) {
-      key[0] += kWeyl0;
-      key[1] += kWeyl1;
-    }
-    counter = philox_round(counter, key);
-  }
-  return counter;
+  const kernels::Philox4 words =
+      kernels::philox4x32_10({{counter[0], counter[1], counter[2], counter[3]}}, key[0], key[1]);
+  return {words.word[0], words.word[1], words.word[2], words.word[3]};
 }
 
 std::array<std::uint32_t, 4> philox4x32(std::uint64_t seed, std::uint32_t stream,
@@ -54,8 +27,7 @@ std::array<std::uint32_t, 4> philox4x32(std::uint64_t seed, std::uint32_t stream
 
 float uniform01(std::uint64_t seed, RngStream stream, std::uint64_t index) noexcept {
   const auto block = philox4x32(seed, static_cast<std::uint32_t>(stream), index / 4);
-  // 24 bits fill a float mantissa, so every result is exact and 1.0f is unreachable.
-  return static_cast<float>(block[index % 4] >> 8) * 0x1.0p-24f;
+  return kernels::uniform01(block[index % 4]);
 }
 
 std::uint64_t uniform_below(std::uint64_t seed, RngStream stream, std::uint64_t index,

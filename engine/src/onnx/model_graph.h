@@ -1,30 +1,32 @@
-// Private to the onnx area: a kiln model, as the exporter reads it, turned into an
-// ONNX graph. Split from export_model so that tests can hand it specs that
-// nn::Model would not build (a layer type with no ONNX form).
+// Private to the onnx area: a built kiln model turned into an ONNX graph by walking
+// its layers, each of which writes its own nodes (Layer::to_onnx). Split from
+// export_model so that tests can hand it layers and tensors that nn::Model would
+// not hold (a layer type with no ONNX form, a tensor no layer uses).
 #pragma once
 
 #include <kiln/tensor/tensor.h>
-
-#include <nlohmann/json.hpp>
 
 #include <map>
 #include <string>
 
 #include "onnx/onnx_proto.h"
 
+namespace kiln::nn {
+class Layer;
+}
+
 namespace kiln::onnx {
 
 struct ModelParts {
-  // nn::Model::spec(): every default filled in, blocks inlined as nested lists.
-  nlohmann::json spec;
   Shape input, output;                    // per sample
   std::map<std::string, Tensor> tensors;  // parameters and buffers by name, CPU float32
 };
 
 // One node (or a few) per layer, weights as initializers, input "input" and output
-// "logits" with a symbolic batch axis. ConfigError "onnx export: <where> (<type>):
-// ..." for a layer type with no ONNX form; InternalError when the spec and the
-// tensors disagree (a tensor missing, or one that no layer uses).
-proto::Graph model_graph(const ModelParts& parts, const std::string& name);
+// "logits" with a symbolic batch axis. `root` is the model's sequence of layers,
+// named "layers". ConfigError "onnx export: <layer> (<type>): ..." for a layer type
+// with no ONNX form; InternalError when the layers and the tensors disagree (a
+// tensor missing, or one that no layer uses).
+proto::Graph model_graph(const nn::Layer& root, const ModelParts& parts, const std::string& name);
 
 }  // namespace kiln::onnx

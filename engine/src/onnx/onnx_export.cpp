@@ -12,7 +12,7 @@
 namespace kiln::onnx {
 
 ExportedModel export_model(nn::Model& model, const ExportOptions& options) {
-  ModelParts parts{model.spec(), model.input_shape(), model.output_shape(), {}};
+  ModelParts parts{model.input_shape(), model.output_shape(), {}};
   auto add = [&](const std::string& name, const Tensor& tensor) {
     parts.tensors[name] = tensor.device().is_cpu() ? tensor : tensor.to(Device::cpu());
   };
@@ -29,7 +29,7 @@ ExportedModel export_model(nn::Model& model, const ExportOptions& options) {
       "identity. Output: logits.";
   onnx_model.metadata = options.metadata;
   onnx_model.metadata.emplace_back("kiln.model", model.spec().dump());
-  onnx_model.graph = model_graph(parts, options.graph_name);
+  onnx_model.graph = model_graph(model.root_layer(), parts, options.graph_name);
 
   ExportedModel exported;
   exported.nodes = onnx_model.graph.nodes.size();

@@ -1,25 +1,16 @@
-// Elementwise ops: activations, dropout, residual sums.
+// Elementwise ops: dropout and residual sums; the activations are functors run by
+// ops/elementwise.h (formulas in ops/activation_math.h).
 #pragma once
 
+#include <kiln/nn/rng.h>
+
+#include "kernels/philox.cuh"
 #include "ops/dispatch.h"
+#include "ops/elementwise.h"
 
 #include <cstdint>
 
 namespace kiln::ops {
-
-template <DeviceType D>
-struct Relu {
-  static void forward(const Tensor& x, Tensor& y);
-  // dx = dy where y > 0 (from the saved output: ReLU's output marks its input's sign).
-  static void backward(const Tensor& y, const Tensor& dy, Tensor& dx);
-};
-
-// GELU, exact form (erf), as torch.nn.GELU(approximate="none").
-template <DeviceType D>
-struct Gelu {
-  static void forward(const Tensor& x, Tensor& y);
-  static void backward(const Tensor& x, const Tensor& dy, Tensor& dx);
-};
 
 // Where a dropout mask's random numbers come from: element i of a layer's output at
 // a training step uses word i % 4 of Philox-4x32-10 block
@@ -30,6 +21,23 @@ struct DropoutDraw {
   std::uint32_t layer = 0;
   std::uint32_t step = 0;
 };
+
+// Dropout of the (up to) four elements of Philox block `block`: the one formula the
+// CPU loop and the CUDA kernel (one thread per block) share.
+KILN_HOST_DEVICE inline void dropout_block(std::int64_t block, std::int64_t n, const float* x,
+                                           float p, float scale, const DropoutDraw& draw, float* y,
+                                           std::uint8_t* mask) {
+  const kernels::Philox4 words = kernels::philox4x32_10(
+      {{static_cast<std::uint32_t>(block), draw.layer,
+        static_cast<std::uint32_t>(nn::RngStream::Dropout), draw.step}},
+      static_cast<std::uint32_t>(draw.seed), static_cast<std::uint32_t>(draw.seed >> 32));
+  for (int lane = 0; lane < 4 && block * 4 + lane < n; ++lane) {
+    const std::int64_t i = block * 4 + lane;
+    const bool kept = kernels::uniform01(words.word[lane]) >= p;
+    mask[i] = kept;
+    y[i] = kept ? x[i] * scale : 0.0f;
+  }
+}
 
 template <DeviceType D>
 struct Dropout {
@@ -44,15 +52,9 @@ struct Add {
   static void run(const Tensor& a, const Tensor& b, Tensor& y);
 };
 
-KILN_OP_HAS_CUDA(Relu)
-KILN_OP_HAS_CUDA(Gelu)
 KILN_OP_HAS_CUDA(Dropout)
 KILN_OP_HAS_CUDA(Add)
 
-void relu_forward(const Tensor& x, Tensor& y);
-void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
-void gelu_forward(const Tensor& x, Tensor& y);
-void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 void dropout_forward(const Tensor& x, float p, const DropoutDraw& draw, Tensor& y, Tensor& mask);
 void dropout_backward(const Tensor& dy, const Tensor& mask, float p, Tensor& dx);
 void add(const Tensor& a, const Tensor& b, Tensor& y);

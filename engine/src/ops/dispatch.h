@@ -1,14 +1,16 @@
 // How an op reaches its device implementation. Each op is a class template over
-// the device type, declared once in the op's header:
+// the device type, declared once in the op's header (ops/pool.h):
 //
-//   template <DeviceType D> struct Relu {
-//     static void forward(const Tensor& x, Tensor& y);
+//   template <DeviceType D> struct AvgPool2d {
+//     static void forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y);
 //   };
 //
-// relu.cpp defines Relu<DeviceType::CPU>; relu.cu (built only with CUDA) defines
-// Relu<DeviceType::CUDA> and the header marks it with KILN_OP_HAS_CUDA(Relu).
-// Callers go through dispatch<Relu>(device, "relu", [&](auto op) { op.forward(x, y); }),
+// pool.cpp defines AvgPool2d<DeviceType::CPU>; pool.cu (built only with CUDA)
+// defines AvgPool2d<DeviceType::CUDA> and the header marks it with
+// KILN_OP_HAS_CUDA(AvgPool2d). Callers go through
+// dispatch<AvgPool2d>(device, "avg_pool2d", [&](auto op) { op.forward(g, x, y); }),
 // so adding an op or its CUDA twin adds files and touches no central table.
+// Elementwise ops are one such op over a functor (ops/elementwise.h).
 #pragma once
 
 #include <kiln/error.h>

@@ -117,9 +117,9 @@ void launch_tables(const char* name, void (*kernel)(Scalars, TensorTable), const
                    const std::vector<ParameterUpdate>& updates, bool with_state0,
                    bool with_state1) {
   if (updates.empty()) return;
-  // The scalars are argument 0 of 2: a replayed graph of the step takes them here.
-  if (StepKernelLog::defer(reinterpret_cast<const void*>(kernel), 0, 2, &scalars, sizeof scalars))
-    return;
+  // A replayed graph of the step takes this step's scalars here.
+  const StepParameter parameter = step_parameter<Scalars>(kernel, "scalars");
+  if (StepKernelLog::defer(parameter, &scalars)) return;
   const Device device = updates.front().value->device();
   const cudaStream_t stream = cuda::stream(device);
   for (std::size_t first = 0; first < updates.size(); first += kTableSize) {
@@ -138,7 +138,7 @@ void launch_tables(const char* name, void (*kernel)(Scalars, TensorTable), const
     kernel<<<cuda::grid_for(device, total, cuda_detail::kThreads), cuda_detail::kThreads, 0,
              stream>>>(scalars, table);
     cuda::check_launch(name);
-    StepKernelLog::launched(reinterpret_cast<const void*>(kernel), stream, 0, 2, sizeof scalars);
+    StepKernelLog::launched(parameter, stream);
   }
 }
 

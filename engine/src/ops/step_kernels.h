@@ -14,28 +14,59 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace kiln::ops {
 
-// One argument of a kernel (its host stub, as cudaLaunchKernel and graph nodes
-// name it): argument `index` of `count`, and its bytes.
+// A kernel argument that a replay rewrites, declared by name and type with
+// step_parameter(): its position and the kernel's argument count are read off the
+// kernel's own signature, so reordering the kernel's parameters moves them along,
+// and the capture checks both, and the size, against the compiled kernel
+// (cudaFuncGetParamInfo; train/step_graph_cuda.cpp).
+struct StepParameter {
+  const void* kernel = nullptr;  // the host stub, as cudaLaunchKernel and graph nodes name it
+  const char* name = "";         // the parameter's name in the kernel, for errors
+  int index = 0, count = 0;      // argument `index` of `count`
+  std::size_t size = 0;          // its bytes
+};
+
+namespace step_detail {
+// The position of the one parameter of type T; -1 for none, -2 for several.
+template <class T, class... Params>
+constexpr int position_of() {
+  constexpr bool same[] = {std::is_same_v<Params, T>...};
+  int position = -1;
+  for (int i = 0; i < static_cast<int>(sizeof...(Params)); ++i)
+    if (same[i]) position = position == -1 ? i : -2;
+  return position;
+}
+}  // namespace step_detail
+
+// The parameter `name` of `kernel`, the kernel's one parameter of type T:
+//   step_parameter<DropoutDraw>(dropout_forward_kernel, "draw")
+template <class T, class... Params>
+StepParameter step_parameter(void (*kernel)(Params...), const char* name) {
+  constexpr int position = step_detail::position_of<T, Params...>();
+  static_assert(position >= 0, "a rewritable parameter is the kernel's one parameter of its type");
+  return {reinterpret_cast<const void*>(kernel), name, position,
+          static_cast<int>(sizeof...(Params)), sizeof(T)};
+}
+
+// A rewritable argument's value for the next replay.
 struct StepArgument {
-  const void* kernel = nullptr;
-  int index = 0, count = 0;
+  StepParameter parameter;
   std::vector<std::byte> value;
 };
 
 // One launch of a step-dependent kernel while a step is captured: the graph node
-// it became, and where its step-dependent argument sits (argument `index` of
-// `count`, `size` bytes). The node is taken from the capturing stream right after
-// the launch (its dependency set is then that node alone), so finding it relies on
-// nothing a driver may name differently, such as the kernel's handle in the node.
+// it became, and its rewritable parameter. The node is taken from the capturing
+// stream right after the launch (its dependency set is then that node alone), so
+// finding it relies on nothing a driver may name differently, such as the kernel's
+// handle in the node.
 struct StepLaunch {
-  const void* kernel = nullptr;
+  StepParameter parameter;
   cudaGraphNode_t node = nullptr;  // nullptr: not captured, `problem` says why
-  int index = 0, count = 0;
-  std::size_t size = 0;
   std::string problem;
 };
 
@@ -56,11 +87,10 @@ class StepKernelLog {
   const std::vector<StepLaunch>& launches() const { return launches_; }
 
   // For the launchers. True when the launch is to be skipped (Defer mode).
-  static bool defer(const void* kernel, int index, int count, const void* value, std::size_t size);
-  // Right after `kernel` was launched on `stream`, with the step-dependent
-  // argument a replay rewrites.
-  static void launched(const void* kernel, cudaStream_t stream, int index, int count,
-                       std::size_t size);
+  // `value` holds parameter.size bytes.
+  static bool defer(const StepParameter& parameter, const void* value);
+  // Right after parameter.kernel was launched on `stream`.
+  static void launched(const StepParameter& parameter, cudaStream_t stream);
 
  private:
   Mode mode_;
@@ -69,12 +99,8 @@ class StepKernelLog {
   std::vector<StepLaunch> launches_;
 };
 
-// Dropout's forward kernel and where its DropoutDraw argument sits.
-struct DropoutKernel {
-  const void* kernel;
-  int draw_index, count;
-};
-DropoutKernel dropout_draw_kernel();
+// Dropout's forward kernel and its DropoutDraw argument (which carries the step).
+StepParameter dropout_draw_parameter();
 
 }  // namespace kiln::ops
 

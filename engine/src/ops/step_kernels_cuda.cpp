@@ -16,19 +16,17 @@ StepKernelLog::StepKernelLog(Mode mode) : mode_(mode), previous_(active_log) { a
 
 StepKernelLog::~StepKernelLog() { active_log = previous_; }
 
-bool StepKernelLog::defer(const void* kernel, int index, int count, const void* value,
-                          std::size_t size) {
+bool StepKernelLog::defer(const StepParameter& parameter, const void* value) {
   if (active_log == nullptr || active_log->mode_ != Mode::Defer) return false;
-  StepArgument argument{kernel, index, count, std::vector<std::byte>(size)};
-  std::memcpy(argument.value.data(), value, size);
+  StepArgument argument{parameter, std::vector<std::byte>(parameter.size)};
+  std::memcpy(argument.value.data(), value, parameter.size);
   active_log->deferred_.push_back(std::move(argument));
   return true;
 }
 
-void StepKernelLog::launched(const void* kernel, cudaStream_t stream, int index, int count,
-                             std::size_t size) {
+void StepKernelLog::launched(const StepParameter& parameter, cudaStream_t stream) {
   if (active_log == nullptr || active_log->mode_ != Mode::Observe) return;
-  StepLaunch launch{kernel, nullptr, index, count, size, {}};
+  StepLaunch launch{parameter, nullptr, {}};
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   const cudaGraphNode_t* dependencies = nullptr;
   std::size_t dependency_count = 0;

@@ -1,5 +1,5 @@
 // Private to train: data-parallel gradient averaging overlapped with backward
-// (SPEC 8). The model reports each bucket of parameters whose gradients are final
+// (docs/distributed.md). The model reports each bucket of parameters whose gradients are final
 // (last layer first); the bucket goes to a communication thread, which packs the
 // gradients into one flat buffer, all-reduces it (sum: each rank's loss is already
 // weighted by 1/global_rows, so the sum is the one-rank gradient) and unpacks it,

@@ -1,13 +1,13 @@
 // Private to train, CUDA builds only: the steady-state training step captured once
-// as a CUDA graph and replayed (SPEC 4), which replaces a step's few hundred kernel
-// launches by one. What a replay cannot capture, the trainer keeps outside: the
-// batch is copied into fixed input tensors before each replay, and the arguments
-// that change from step to step (the optimizer's scalars, dropout's step; see
-// ops/step_kernels.h) are rewritten in the instantiated graph before it is
-// launched (cudaGraphExecKernelNodeSetParams: launches already queued keep theirs).
-// Every block the step allocates while captured comes from a private pool of the
-// device's caching allocator, so nothing else can be handed the memory the graph's
-// kernels address.
+// as a CUDA graph and replayed (docs/ARCHITECTURE.md, "Ops and devices"), which
+// replaces a step's few hundred kernel launches by one. What a replay cannot
+// capture, the trainer keeps outside: the batch is copied into fixed input tensors
+// before each replay, and the arguments that change from step to step (the
+// optimizer's scalars, dropout's step; see ops/step_kernels.h) are rewritten in the
+// instantiated graph before it is launched (cudaGraphExecKernelNodeSetParams:
+// launches already queued keep theirs). Every block the step allocates while
+// captured comes from a private pool of the device's caching allocator, so nothing
+// else can be handed the memory the graph's kernels address.
 #pragma once
 
 #ifdef KILN_HAVE_CUDA
@@ -52,7 +52,7 @@ class StepGraph {
     const void* kernel;           // the host stub its launcher named (params.func may differ)
   };
   std::string check_nodes(const ops::StepKernelLog& log);
-  void set_argument(const KernelNode& node, int index, int count, const void* value);
+  void set_argument(const KernelNode& node, const ops::StepParameter& parameter, const void* value);
   void reset();
 
   Device device_;

@@ -34,23 +34,24 @@ std::string kernel_name(const void* kernel) {
   return fmt::format("kernel {}", kernel);
 }
 
-// A replay writes `launch.size` bytes as argument `index` of `count`, counted as
-// the launcher counts them: the kernel must take exactly `count` arguments, that
-// one `size` bytes long, or the rewrite would put its bytes beside the argument.
-std::string check_argument_layout(const ops::StepLaunch& launch) {
+// A replay writes parameter.size bytes as argument `index` of `count`, as the
+// kernel's declaration placed them (ops::step_parameter): the compiled kernel must
+// take exactly `count` arguments, that one `size` bytes long, or the rewrite would
+// put its bytes beside the argument.
+std::string check_argument_layout(const ops::StepParameter& p) {
   std::size_t offset = 0, size = 0;
   const auto parameter = [&](int index) {
     const cudaError_t status =
-        cudaFuncGetParamInfo(launch.kernel, static_cast<std::size_t>(index), &offset, &size);
+        cudaFuncGetParamInfo(p.kernel, static_cast<std::size_t>(index), &offset, &size);
     cudaGetLastError();  // past the last argument is an expected error
     return status == cudaSuccess;
   };
-  if (!parameter(launch.count - 1) || parameter(launch.count))
-    return fmt::format("{} does not take the {} arguments its step rewrite assumes",
-                       kernel_name(launch.kernel), launch.count);
-  if (!parameter(launch.index) || size != launch.size)
-    return fmt::format("argument {} of {} is {} bytes, not the {} its step rewrite writes",
-                       launch.index, kernel_name(launch.kernel), size, launch.size);
+  if (!parameter(p.count - 1) || parameter(p.count))
+    return fmt::format("{} does not take the {} arguments its step rewrite of '{}' assumes",
+                       kernel_name(p.kernel), p.count, p.name);
+  if (!parameter(p.index) || size != p.size)
+    return fmt::format("argument {} ('{}') of {} is {} bytes, not the {} its step rewrite writes",
+                       p.index, p.name, kernel_name(p.kernel), size, p.size);
   return {};
 }
 
@@ -127,30 +128,34 @@ std::string StepGraph::capture(const std::function<void()>& step) {
 // and checks that each is a kernel node whose arguments can be rewritten.
 std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
   for (const ops::StepLaunch& launch : log.launches()) {
+    const void* const kernel_stub = launch.parameter.kernel;
     if (launch.node == nullptr)
       return fmt::format("a launch of {} did not become a graph node: {}",
-                         kernel_name(launch.kernel), launch.problem);
+                         kernel_name(kernel_stub), launch.problem);
     cudaGraphNodeType type;
     cuda::check(cudaGraphNodeGetType(launch.node, &type), "cudaGraphNodeGetType");
     if (type != cudaGraphNodeTypeKernel)
       return fmt::format("the launch of {} became a graph node of type {}, not a kernel node",
-                         kernel_name(launch.kernel), static_cast<int>(type));
-    KernelNode kernel{launch.node, {}, launch.kernel};
+                         kernel_name(kernel_stub), static_cast<int>(type));
+    KernelNode kernel{launch.node, {}, kernel_stub};
     if (cudaGraphKernelNodeGetParams(launch.node, &kernel.params) != cudaSuccess ||
         kernel.params.kernelParams == nullptr) {
       cudaGetLastError();
       return fmt::format("the graph node of {} does not give its arguments back",
-                         kernel_name(launch.kernel));
+                         kernel_name(kernel_stub));
     }
-    if (std::string problem = check_argument_layout(launch); !problem.empty()) return problem;
+    if (std::string problem = check_argument_layout(launch.parameter); !problem.empty())
+      return problem;
     rewritable_.push_back(kernel);
   }
   return {};
 }
 
-void StepGraph::set_argument(const KernelNode& node, int index, int count, const void* value) {
-  std::vector<void*> arguments(node.params.kernelParams, node.params.kernelParams + count);
-  arguments[static_cast<std::size_t>(index)] = const_cast<void*>(value);
+void StepGraph::set_argument(const KernelNode& node, const ops::StepParameter& parameter,
+                             const void* value) {
+  std::vector<void*> arguments(node.params.kernelParams,
+                               node.params.kernelParams + parameter.count);
+  arguments[static_cast<std::size_t>(parameter.index)] = const_cast<void*>(value);
   cudaKernelNodeParams params = node.params;
   params.kernelParams = arguments.data();
   cuda::check(cudaGraphExecKernelNodeSetParams(exec_, node.node, &params),
@@ -160,19 +165,19 @@ void StepGraph::set_argument(const KernelNode& node, int index, int count, const
 void StepGraph::set_arguments(const std::vector<ops::StepArgument>& arguments) {
   for (const ops::StepArgument& argument : arguments)
     for (const KernelNode& node : rewritable_)
-      if (node.kernel == argument.kernel)
-        set_argument(node, argument.index, argument.count, argument.value.data());
+      if (node.kernel == argument.parameter.kernel)
+        set_argument(node, argument.parameter, argument.value.data());
 }
 
 void StepGraph::set_dropout_step(std::uint32_t step) {
-  const ops::DropoutKernel dropout = ops::dropout_draw_kernel();
+  const ops::StepParameter dropout = ops::dropout_draw_parameter();
   for (const KernelNode& node : rewritable_) {
     if (node.kernel != dropout.kernel) continue;
     // The layer and seed as captured; only the step moves on.
     ops::DropoutDraw draw =
-        *static_cast<const ops::DropoutDraw*>(node.params.kernelParams[dropout.draw_index]);
+        *static_cast<const ops::DropoutDraw*>(node.params.kernelParams[dropout.index]);
     draw.step = step;
-    set_argument(node, dropout.draw_index, dropout.count, &draw);
+    set_argument(node, dropout, &draw);
   }
 }
 

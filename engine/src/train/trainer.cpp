@@ -2,6 +2,7 @@
 #include <kiln/error.h>
 #include <kiln/log.h>
 #include <kiln/nn/optimizer.h>
+#include <kiln/train/objectives.h>
 #include <kiln/train/trainer.h>
 
 #include <fmt/format.h>
@@ -29,12 +30,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::int64_t kEagerStepsBeforeGraph = 3;
 #endif
 
-std::unique_ptr<nn::Optimizer> make_optimizer(const OptimizerConfig& c, double lr) {
-  if (c.kind == "sgd") return nn::make_sgd({lr, c.momentum, c.nesterov, c.weight_decay});
-  if (c.kind == "adamw") return nn::make_adamw({lr, c.beta1, c.beta2, c.eps, c.weight_decay});
-  throw ConfigError(fmt::format("optimizer '{}': expected adamw or sgd", c.kind));
-}
-
 // Sums between two metric lines.
 struct Window {
   double loss = 0, correct = 0, step_seconds = 0, wait_seconds = 0, grad_norm = 0;
@@ -47,6 +42,7 @@ struct Window {
 
 struct Trainer::State {
   TrainerConfig config;
+  const LossType& loss_fn;
   BatchSource& batches;
   TrainerIO io;
   nn::Model model;
@@ -78,10 +74,12 @@ struct Trainer::State {
 
   State(TrainerConfig c, BatchSource& source, TrainerIO trainer_io)
       : config(std::move(c)),
+        loss_fn(loss_type(config.loss)),
         batches(source),
         io(std::move(trainer_io)),
         model(nn::Model::build(config.model, config.seed, config.device)),
-        optimizer(make_optimizer(config.optimizer, config.schedule.lr)),
+        optimizer(optimizer_type(config.optimizer.kind).make(config.optimizer,
+                                                              config.schedule.lr)),
         parameters(model.parameters()),
         sums(Tensor::zeros({3}, DType::F32, config.device)),
         loss_sum(sums.rows(0, 1)),
@@ -151,16 +149,8 @@ struct Trainer::State {
     const nn::StepInfo info{nn::Mode::Train, config.seed, position.step, config.precision};
     const Tensor out = model.forward(batch.x, info, context);
     Tensor dout = Tensor::empty(out.shape(), DType::F32, out.device());
-    if (config.loss == "mse") {
-      ops::mean_squared_error(out.reshape({out.dim(0), -1}), batch.y.reshape({out.dim(0), -1}), grad_scale,
-                              dout, loss_sum);
-    } else {
-      // Labels on a GPU come from a source that checked them on the host
-      // (batches.h); reading them back here would wait for the device every step.
-      if (batch.y.device().is_cpu()) ops::check_labels(batch.y, out.dim(1));
-      ops::softmax_cross_entropy(out, batch.y, static_cast<float>(config.label_smoothing), grad_scale,
-                                 dout, loss_sum, correct);
-    }
+    loss_fn.compute(out, batch.y, static_cast<float>(config.label_smoothing), grad_scale, dout,
+                    loss_sum, correct);
     model.backward(context, dout);
   }
 
@@ -262,7 +252,7 @@ struct Trainer::State {
         run.log_metric(fmt::format("train/rank{}/samples_per_s", r), rates[r], position.step);
       const std::int64_t step = position.step;
       run.log_metric("train/loss", loss, step);
-      if (config.loss != "mse")
+      if (loss_fn.classifies)
         run.log_metric("train/accuracy", window.correct / static_cast<double>(window.samples), step);
       run.log_metric("train/lr", optimizer->lr(), step);
       run.log_metric("train/samples_per_s", samples_per_s, step);
@@ -295,7 +285,7 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
                                   shape_string(batches.sample_shape()),
                                   shape_string(state_->model.input_shape())));
   const Shape& output = state_->model.output_shape();
-  if (state_->config.loss != "mse" && (output.size() != 1 || output[0] < batches.classes()))
+  if (state_->loss_fn.classifies && (output.size() != 1 || output[0] < batches.classes()))
     throw ConfigError(fmt::format("the model's output {} cannot score {} classes: the last layer "
                                   "needs out: {}",
                                   shape_string(output), batches.classes(), batches.classes()));

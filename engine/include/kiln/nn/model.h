@@ -3,16 +3,14 @@
 // forward pass returns what backward needs in a ForwardContext, so layers hold
 // only parameters; backward accumulates parameter gradients (micro-batches add up)
 // and reports each bucket of parameters whose gradients are complete, which is
-// where a data-parallel all-reduce starts (SPEC 8).
+// where a data-parallel all-reduce starts.
 //
 // Spec (JSON, from YAML):
 //   {"input": [1, 28, 28],
 //    "layers": ["flatten", {"linear": {"out": 128}}, "relu", ...],
 //    "blocks": {"name": [layers...]}}     // optional, used as {"block": "name"}
-// Layer types: linear {out, bias}, conv2d {out, kernel, stride, padding, bias},
-// maxpool2d {kernel, stride, padding}, avgpool2d {kernel, stride, padding},
-// global_avgpool, batchnorm2d {eps, momentum}, layernorm {eps}, relu, gelu,
-// dropout {p}, flatten, residual [layers] or {block: name}, block: name.
+// Layer types and their settings: the list in engine/src/nn/layer_factory.cpp, plus
+// residual [layers] or {block: name} and block: name.
 #pragma once
 
 #include <kiln/tensor/tensor.h>
@@ -97,6 +95,9 @@ class Model {
   std::int64_t parameter_count();
   // One line per layer: index, type, output shape, parameters.
   std::string summary() const;
+  // The built layers, one sequence (engine-private type), for walkers such as the
+  // ONNX exporter.
+  const Layer& root_layer() const noexcept;
 
   // x: [N, input_shape...]. Train mode keeps what backward needs in `context`.
   Tensor forward(const Tensor& x, const StepInfo& step, ForwardContext& context);

@@ -1,7 +1,7 @@
 // Where training batches come from. A source defines a global sample order per
 // epoch from the seed; global batch b of an epoch is rows [b B, (b + 1) B) of that
 // order, and a rank of a data-parallel run takes its slice of each global batch, so
-// the samples in a step do not depend on the number of ranks (SPEC 8).
+// the samples in a step do not depend on the number of ranks (docs/distributed.md).
 #pragma once
 
 #include <kiln/tensor/tensor.h>

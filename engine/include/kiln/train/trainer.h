@@ -58,7 +58,7 @@ struct TrainerIO {
   Progress* progress = nullptr;  // may be null
   std::function<bool()> stop_requested = [] { return false; };
   std::filesystem::path checkpoint_dir;  // empty: no checkpoints
-  // Data-parallel training (SPEC 8), or nullptr for one process. The batch source
+  // Data-parallel training (docs/distributed.md), or nullptr for one process. The batch source
   // gives this rank its slice of every global batch; the trainer broadcasts rank
   // 0's parameters at the start (fresh or resumed), all-reduces the gradients in
   // buckets during backward, reduces the metrics, and stops (SIGINT/SIGTERM) at
