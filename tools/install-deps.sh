@@ -48,8 +48,10 @@ if ((with_python)); then
   # what Debian lacks for the interoperability tests.
   venv="$here/.venv"
   [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv --system-site-packages "$venv"
-  pip_packages=(mlflow-skinny tensorboard onnxruntime safetensors optuna)
-  if ! "$venv/bin/python" -c 'import mlflow, tensorboard, onnxruntime, safetensors, optuna' 2>/dev/null; then
+  # "numpy<2": Debian's numpy (1.24) stays; python3-torch is built against numpy 1.x,
+  # and a newer onnx would otherwise pull numpy 2 into the venv.
+  pip_packages=(mlflow-skinny tensorboard onnxruntime safetensors optuna onnx "numpy<2")
+  if ! "$venv/bin/python" -c 'import mlflow, tensorboard, onnxruntime, safetensors, optuna, onnx' 2>/dev/null; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pip_packages[@]}"
   fi
 fi
