@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what kiln needs on Debian 12 (SPEC section 3): build tools, libraries,
+# Installs what kiln needs on Debian 12: build tools, libraries,
 # the Fashion-MNIST data set, Python packages for the interoperability tests.
 # Idempotent: packages already present are left alone, the venv is reused.
 # Usage: tools/install-deps.sh [--no-python]

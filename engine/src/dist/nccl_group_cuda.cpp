@@ -2,7 +2,7 @@
 // trainer uses (ProcessGroup::device_group), created from a unique id that rank 0
 // draws and hands over through the rendezvous store. Collectives run on the
 // group's own stream, which waits for the device's compute stream through an
-// event (SPEC 8); the compute stream in turn waits for the collective through
+// event; the compute stream in turn waits for the collective through
 // another event, so the host goes on at once and only a read of the result on the
 // host (a device-to-host copy on the compute stream) waits for it. A monitor
 // thread polls the collectives in flight, so that the watchdog's timeout can abort
@@ -133,7 +133,7 @@ class NcclProcessGroup final : public ProcessGroup {
   // Orders the compute stream after the collective just enqueued on stream_ and
   // hands it to the monitor. The host does not wait: for a gradient bucket that
   // would stall the step loop until the GPU had finished backward and the
-  // reduction (SPEC 4: the loop never waits for the device). Everything that uses
+  // reduction (the step loop never waits for the device). Everything that uses
   // the result runs on the compute stream behind the wait, a freed buffer is reused
   // only there, and a host read is a device-to-host copy on it, which waits.
   void finish(const char* what) {

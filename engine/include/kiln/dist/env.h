@@ -1,5 +1,5 @@
 // Where this process sits in a data-parallel job, read from the environment of
-// whichever launcher started it, in this order (SPEC 8):
+// whichever launcher started it, in this order:
 //   kiln's own launcher (`kiln run --nproc N`): KILN_RANK, KILN_WORLD_SIZE,
 //     KILN_LOCAL_RANK, KILN_RDZV
 //   Slurm (`srun`): SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_NODELIST

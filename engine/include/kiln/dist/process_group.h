@@ -1,6 +1,6 @@
 // The ranks of a data-parallel job and the collectives kiln needs between them:
 // all-reduce (sum, average) of float32 data, broadcast, barrier, and all-gather of
-// small byte strings. Two backends behind one interface (SPEC 8): Gloo over TCP
+// small byte strings. Two backends behind one interface: Gloo over TCP
 // for CPU tensors, NCCL for CUDA tensors (built with CUDA); the device chooses.
 //
 // Every collective carries a sequence number (the same on every rank) and runs

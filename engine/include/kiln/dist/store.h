@@ -1,6 +1,6 @@
 // Rendezvous stores: a small key-value space every rank of a job can reach, used
 // to pair Gloo's connections, to hand NCCL's unique id around, and by the
-// watchdog's heartbeats. Three kinds (SPEC 8):
+// watchdog's heartbeats. Three kinds:
 //   file:DIR       a directory on a file system every rank sees (the HPC default);
 //                  one file per key, renamed into place (Gloo's FileStore cannot
 //                  overwrite a key, which heartbeats need)

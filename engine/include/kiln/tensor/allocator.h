@@ -1,6 +1,6 @@
 // Memory for tensors. Each device has one caching allocator: freed blocks go back
 // to a per-size free list and are reused, so a training step allocates nothing
-// from the system once the first step has run (SPEC 4: no malloc/cudaMalloc per
+// from the system once the first step has run (no malloc/cudaMalloc per
 // step).
 #pragma once
 

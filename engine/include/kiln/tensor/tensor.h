@@ -1,7 +1,7 @@
 // An n-dimensional array: shape, dtype, device, and a reference-counted block of
 // memory from the device's caching allocator. Tensors are contiguous (C order);
 // views share memory and cover a reshape or a range of the leading dimension,
-// which is all the training path needs (SPEC 4: strided views only where needed).
+// which is all the training path needs (strided views only where needed).
 #pragma once
 
 #include <kiln/dtype.h>
