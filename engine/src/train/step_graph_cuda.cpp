@@ -130,8 +130,8 @@ std::string StepGraph::check_nodes(const ops::StepKernelLog& log) {
   for (const ops::StepLaunch& launch : log.launches()) {
     const void* const kernel_stub = launch.parameter.kernel;
     if (launch.node == nullptr)
-      return fmt::format("a launch of {} did not become a graph node: {}",
-                         kernel_name(kernel_stub), launch.problem);
+      return fmt::format("a launch of {} did not become a graph node: {}", kernel_name(kernel_stub),
+                         launch.problem);
     cudaGraphNodeType type;
     cuda::check(cudaGraphNodeGetType(launch.node, &type), "cudaGraphNodeGetType");
     if (type != cudaGraphNodeTypeKernel)

@@ -78,15 +78,16 @@ struct Trainer::State {
         batches(source),
         io(std::move(trainer_io)),
         model(nn::Model::build(config.model, config.seed, config.device)),
-        optimizer(optimizer_type(config.optimizer.kind).make(config.optimizer,
-                                                              config.schedule.lr)),
+        optimizer(optimizer_type(config.optimizer.kind).make(config.optimizer, config.schedule.lr)),
         parameters(model.parameters()),
         sums(Tensor::zeros({3}, DType::F32, config.device)),
         loss_sum(sums.rows(0, 1)),
         correct(sums.rows(1, 2)),
         norm_sum(sums.rows(2, 3)) {}
 
-  std::filesystem::path checkpoint_file() const { return io.checkpoint_dir / "checkpoint.safetensors"; }
+  std::filesystem::path checkpoint_file() const {
+    return io.checkpoint_dir / "checkpoint.safetensors";
+  }
   void checkpoint() {
     if (!io.checkpoint_dir.empty() && io.checkpoint_writer)
       save_checkpoint(checkpoint_file(), model, *optimizer, position);
@@ -253,14 +254,18 @@ struct Trainer::State {
       const std::int64_t step = position.step;
       run.log_metric("train/loss", loss, step);
       if (loss_fn.classifies)
-        run.log_metric("train/accuracy", window.correct / static_cast<double>(window.samples), step);
+        run.log_metric("train/accuracy", window.correct / static_cast<double>(window.samples),
+                       step);
       run.log_metric("train/lr", optimizer->lr(), step);
       run.log_metric("train/samples_per_s", samples_per_s, step);
-      run.log_metric("train/step_ms", 1e3 * window.step_seconds / static_cast<double>(window.steps), step);
-      run.log_metric("train/data_wait_ms", 1e3 * window.wait_seconds / static_cast<double>(window.steps), step);
+      run.log_metric("train/step_ms", 1e3 * window.step_seconds / static_cast<double>(window.steps),
+                     step);
+      run.log_metric("train/data_wait_ms",
+                     1e3 * window.wait_seconds / static_cast<double>(window.steps), step);
       run.log_metric("train/epoch", static_cast<double>(epoch), step);
       if (config.clip_norm > 0)
-        run.log_metric("train/grad_norm", window.grad_norm / static_cast<double>(window.steps), step);
+        run.log_metric("train/grad_norm", window.grad_norm / static_cast<double>(window.steps),
+                       step);
     }
     if (io.progress != nullptr)
       io.progress->update({.step = position.step,
@@ -276,7 +281,8 @@ struct Trainer::State {
 Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
   if (config.accumulate < 1) throw ConfigError("accumulate must be at least 1");
   if (config.epochs < 1) throw ConfigError("epochs must be at least 1");
-  const std::int64_t per_epoch = (batches.batches_per_epoch() + config.accumulate - 1) / config.accumulate;
+  const std::int64_t per_epoch =
+      (batches.batches_per_epoch() + config.accumulate - 1) / config.accumulate;
   config.schedule.total_steps = std::max<std::int64_t>(1, per_epoch * config.epochs);
   config.schedule.check();
   state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
@@ -286,9 +292,10 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
                                   shape_string(state_->model.input_shape())));
   const Shape& output = state_->model.output_shape();
   if (state_->loss_fn.classifies && (output.size() != 1 || output[0] < batches.classes()))
-    throw ConfigError(fmt::format("the model's output {} cannot score {} classes: the last layer "
-                                  "needs out: {}",
-                                  shape_string(output), batches.classes(), batches.classes()));
+    throw ConfigError(
+        fmt::format("the model's output {} cannot score {} classes: the last layer "
+                    "needs out: {}",
+                    shape_string(output), batches.classes(), batches.classes()));
   State& s = *state_;
   if (dist::ProcessGroup* group = s.group()) {
     if (s.config.device.is_cuda()) s.device_group = group->device_group(s.config.device);
@@ -307,8 +314,8 @@ TrainResult Trainer::run() {
   if (auto resumed = load_checkpoint(s.checkpoint_file(), s.model, *s.optimizer)) {
     s.position = *resumed;
     result.resumed_at = s.position.step;
-    log::info("train: resuming from the checkpoint at step {} (epoch {}, batch {})", s.position.step,
-              s.position.epoch + 1, s.position.batch);
+    log::info("train: resuming from the checkpoint at step {} (epoch {}, batch {})",
+              s.position.step, s.position.epoch + 1, s.position.batch);
   }
   if (s.group() != nullptr) s.broadcast_state();
   const auto start = Clock::now();
@@ -321,8 +328,9 @@ TrainResult Trainer::run() {
       if (s.stop_agreed || (s.group() == nullptr && s.io.stop_requested())) {
         s.flush();  // a diverged run keeps its last good checkpoint
         s.checkpoint();
-        throw InterruptedError(fmt::format("stopped at step {} (epoch {}); the checkpoint resumes there",
-                                           s.position.step, s.position.epoch + 1));
+        throw InterruptedError(
+            fmt::format("stopped at step {} (epoch {}); the checkpoint resumes there",
+                        s.position.step, s.position.epoch + 1));
       }
       const auto step_start = Clock::now();
       const double wait_before = s.batches.wait_seconds();

@@ -11,8 +11,8 @@
 namespace kiln {
 
 struct AllocatorStats {
-  std::size_t bytes_in_use = 0;   // handed out and not yet returned
-  std::size_t bytes_cached = 0;   // returned, kept for reuse
+  std::size_t bytes_in_use = 0;        // handed out and not yet returned
+  std::size_t bytes_cached = 0;        // returned, kept for reuse
   std::size_t system_allocations = 0;  // blocks obtained from the system so far
 };
 
