@@ -14,7 +14,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 namespace kiln::cli {
 namespace {
@@ -249,8 +248,8 @@ void add_jobs_command(CLI::App& app, const GlobalOptions& global) {
   CLI::App* step_command = command->add_subcommand("step", "")->group("");
   step_command->add_option("command", *step)->required();
   step_command->callback([step] {
-    const int code = run_job_step(*step);
-    if (code != 0) std::exit(code);
+    // The step's own exit code, unchanged (main returns it without a line).
+    if (const int code = run_job_step(*step); code != 0) throw CLI::RuntimeError(code);
   });
   command->callback([&global, command] {
     if (command->get_subcommands().empty()) list(global);

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {
     return app.exit(success);
+  } catch (const CLI::RuntimeError& error) {
+    return error.get_exit_code();  // a command passing on a child's exit code; it spoke
   } catch (const CLI::RequiredError& error) {
     print_usage_if_incomplete(app);
     return report(kiln::ErrorKind::Config, error.what());
