@@ -10,9 +10,9 @@
 #   tools/bundle.sh [BUILD_DIR] [OUTPUT]      defaults: build, BUILD_DIR/kiln-bundle.tar.xz
 #
 # The archive unpacks into one folder, kiln/ (bin/kiln, lib/, lib/kiln/plugins/,
-# libexec/kiln/{tests,benchmarks}/, share/kiln/). Needs patchelf and xz
-# (tools/install-deps.sh installs them). The target needs glibc >= the build
-# machine's (2.36 for Debian 12) and a libstdc++ of GCC >= 12.
+# libexec/kiln/kiln-hdf5-reader, libexec/kiln/{tests,benchmarks}/, share/kiln/).
+# Needs patchelf and xz (tools/install-deps.sh installs them). The target needs
+# glibc >= the build machine's (2.36 for Debian 12) and a libstdc++ of GCC >= 12.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +82,7 @@ for f in "${programs[@]}"; do
     lib/kiln/plugins/*) rpath='$ORIGIN/../..' ;;
     lib/*) rpath='$ORIGIN' ;;
     libexec/kiln/*/*) rpath='$ORIGIN/../../../lib' ;;
+    libexec/kiln/*) rpath='$ORIGIN/../../lib' ;;
     *) die "unexpected file in the bundle: $f" ;;
   esac
   patchelf --set-rpath "$rpath" "$f"

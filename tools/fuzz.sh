@@ -5,7 +5,7 @@
 # executions per target. A crash, leak, timeout or out-of-memory input is copied to
 # tests/fuzz/regressions/<target>/ (commit it with the fix: the normal suite
 # replays it) and makes the script fail after the other targets ran.
-# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: all but hdf5)
+# Usage: tools/fuzz.sh SECONDS_PER_TARGET [TARGET...]   (default: all)
 #        FUZZ_JOBS=2 tools/fuzz.sh 600                   (two targets at a time)
 set -euo pipefail
 
@@ -18,19 +18,8 @@ fi
 seconds=$1
 shift
 targets=("$@")
-# Run only when named: hdf5, because Debian 12's libhdf5 (1.10.8) itself crashes
-# on damaged files within a few hundred inputs (tests/fuzz/known-crashes/hdf5/),
-# which kiln cannot prevent; every run would fail on it.
-skipped_by_default=(hdf5)
 if ((${#targets[@]} == 0)); then
-  for source in tests/fuzz/*_fuzz.cpp; do
-    name=$(basename "$source" _fuzz.cpp)
-    if [[ " ${skipped_by_default[*]} " == *" $name "* ]]; then
-      echo "fuzz: $name skipped (known libhdf5 crashes; run it by name)"
-      continue
-    fi
-    targets+=("$name")
-  done
+  for source in tests/fuzz/*_fuzz.cpp; do targets+=("$(basename "$source" _fuzz.cpp)"); done
 fi
 for target in "${targets[@]}"; do
   [[ -f "tests/fuzz/${target}_fuzz.cpp" ]] || {

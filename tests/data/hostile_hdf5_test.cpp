@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ScopedEnv;
 
 // A file holding one chunked u8 dataset `name` of `dims` with no chunk written:
 // HDF5 stores nothing for it, so the file stays a few KB whatever it declares.
@@ -63,18 +64,6 @@ long peak_rss_mib() {
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024;
 }
-
-// Sets an environment variable for the test's lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-};
 
 TEST(HostileHdf5, TinyFileDeclaringATerabyteIsRefusedQuicklyWithBoundedMemory) {
   testing::ScratchDir dir;

@@ -18,6 +18,7 @@
 //
 // Any HDF5 reader opens it: h5py gives f["x"][...] and f.attrs["kiln.id"].
 #include "data/dataset_file.h"
+#include "data/hdf5_reader_process.h"
 
 #include <kiln/checked_size.h>
 #include <kiln/error.h>
@@ -120,9 +121,19 @@ nlohmann::json parse_source(const std::string& text, const fs::path& path) {
   }
 }
 
+// The names of the datasets under the root group, whatever their types: the list
+// an error about a missing array shows.
 std::string array_names(hid_t file, const fs::path& path) {
+  H5G_info_t group{};
+  check_status(H5Gget_info(file, &group), path, "cannot list the arrays");
   std::vector<std::string> names;
-  for (const auto& info : read_array_infos(file, path)) names.push_back(info.name);
+  for (hsize_t index = 0; index < group.nlinks; ++index) {
+    const std::string name = link_name(file, index, path);
+    H5O_info_t info{};
+    if (H5Oget_info_by_name2(file, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+        info.type == H5O_TYPE_DATASET)
+      names.push_back(name);
+  }
   return names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "));
 }
 
@@ -145,6 +156,7 @@ Handle detail::open_file(const fs::path& path) {
   if (!fs::is_regular_file(path, ec))
     throw DataError(fmt::format("{}: {}", path.string(),
                                 fs::exists(path, ec) ? "not a regular file" : "no such file"));
+  hdf5::check_in_reader_process(path);
   const Handle access = hdf5::file_access(path);
   return Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get()), path,
                       "cannot open as an HDF5 file"),
@@ -225,16 +237,45 @@ DatasetVersion read_dataset_info(const fs::path& file) {
   return version;
 }
 
+Handle detail::open_array(hid_t file, const std::string& name, const fs::path& path) {
+  const bool plain_name = !name.empty() && name.find('/') == std::string::npos && name != ".";
+  if (!plain_name || H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0)
+    throw DataError(fmt::format("{}: no array named '{}' (arrays: {})", path.string(), name,
+                                array_names(file, path)));
+  return Handle(
+      check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open array " + name),
+      H5Dclose);
+}
+
+void detail::read_rows(hid_t dataset, hid_t memory_type, const ArrayInfo& info,
+                       std::int64_t first, std::int64_t count, std::uint8_t* out,
+                       const fs::path& path) {
+  const std::string what =
+      fmt::format("cannot read rows {}..{} of array '{}'", first, first + count - 1, info.name);
+  const Handle file_space(check(H5Dget_space(dataset), path, what), H5Sclose);
+  std::vector<hsize_t> start(info.shape.size(), 0);
+  std::vector<hsize_t> extent(info.shape.begin(), info.shape.end());
+  if (!extent.empty()) {
+    start.front() = static_cast<hsize_t>(first);
+    extent.front() = static_cast<hsize_t>(count);
+    check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                     extent.data(), nullptr),
+                 path, what);
+  }
+  const Handle memory_space(check(extent.empty() ? H5Screate(H5S_SCALAR)
+                                                 : H5Screate_simple(static_cast<int>(extent.size()),
+                                                                    extent.data(), nullptr),
+                                  path, what),
+                            H5Sclose);
+  check_status(
+      H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out), path,
+      what);
+}
+
 Array read_array(const fs::path& file, const std::string& name) {
   hdf5::silence_errors();
   const Handle handle = open_file(file);
-  const bool plain_name = !name.empty() && name.find('/') == std::string::npos && name != ".";
-  if (!plain_name || H5Lexists(handle.get(), name.c_str(), H5P_DEFAULT) <= 0)
-    throw DataError(fmt::format("{}: no array named '{}' (arrays: {})", file.string(), name,
-                                array_names(handle.get(), file)));
-  const Handle dataset(
-      check(H5Dopen2(handle.get(), name.c_str(), H5P_DEFAULT), file, "cannot open array " + name),
-      H5Dclose);
+  const Handle dataset = detail::open_array(handle.get(), name, file);
   const ArrayInfo info = describe_dataset(dataset.get(), name, file);
   Array array;
   array.name = name;

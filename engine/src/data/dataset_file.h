@@ -22,8 +22,16 @@ inline constexpr const char* kArraySha256Attribute = "kiln.sha256";
 void write_dataset_file(const std::filesystem::path& path, const DatasetVersion& version,
                         const std::vector<Array>& arrays);
 
-// Opens an existing HDF5 file read-only; DataError naming it if that fails.
+// Opens an existing HDF5 file read-only, after kiln-hdf5-reader read it without
+// crashing (hdf5_reader_process.h); DataError naming it if either fails.
 hdf5::Handle open_file(const std::filesystem::path& path);
+// Opens the dataset `name` directly under the root group; DataError listing the
+// root datasets when there is none of that name.
+hdf5::Handle open_array(hid_t file, const std::string& name, const std::filesystem::path& path);
+// Reads rows [first, first + count) of a dataset described by `info`, converted to
+// `memory_type`, into `out`.
+void read_rows(hid_t dataset, hid_t memory_type, const ArrayInfo& info, std::int64_t first,
+               std::int64_t count, std::uint8_t* out, const std::filesystem::path& path);
 ArrayInfo describe_dataset(hid_t dataset, const std::string& name,
                            const std::filesystem::path& path);
 // The datasets directly under the root group, in name order.

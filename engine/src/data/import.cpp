@@ -8,6 +8,7 @@
 #include <kiln/hash.h>
 
 #include "data/byte_source.h"
+#include "data/hdf5_reader_process.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -90,7 +91,9 @@ ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::strin
   ImportedData data;
   data.source["files"] = {file_record(file, "arrays")};
   data.source["arrays"] = names;
-  for (const std::string& name : names) data.arrays.push_back(read_array(file.path, name));
+  // Read in kiln-hdf5-reader: an imported file is someone else's, and a damaged
+  // one can crash libhdf5.
+  data.arrays = hdf5::read_arrays_in_reader_process(file.path, names);
   return data;
 }
 

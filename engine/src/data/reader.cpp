@@ -12,7 +12,6 @@
 namespace kiln::data {
 namespace fs = std::filesystem;
 using hdf5::check;
-using hdf5::check_status;
 using hdf5::Handle;
 
 struct DatasetReader::State {
@@ -100,28 +99,8 @@ void DatasetReader::read_rows(std::string_view name, std::int64_t first, std::in
     throw InternalError(fmt::format("{}: rows [{}, {}) of '{}' are outside its {} rows",
                                     state_->file.string(), first, first + count, name, rows));
   if (count == 0) return;
-  const std::string what =
-      fmt::format("cannot read rows {}..{} of array '{}'", first, first + count - 1, name);
-  const hid_t dataset = state_->datasets[index].get();
-  const Handle file_space(check(H5Dget_space(dataset), state_->file, what), H5Sclose);
-  std::vector<hsize_t> start(info.shape.size(), 0);
-  std::vector<hsize_t> extent(info.shape.begin(), info.shape.end());
-  if (!extent.empty()) {
-    start.front() = static_cast<hsize_t>(first);
-    extent.front() = static_cast<hsize_t>(count);
-  }
-  if (!extent.empty())
-    check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
-                                     extent.data(), nullptr),
-                 state_->file, what);
-  const Handle memory_space(check(extent.empty() ? H5Screate(H5S_SCALAR)
-                                                 : H5Screate_simple(static_cast<int>(extent.size()),
-                                                                    extent.data(), nullptr),
-                                  state_->file, what),
-                            H5Sclose);
-  check_status(H5Dread(dataset, state_->memory_types[index].get(), memory_space.get(),
-                       file_space.get(), H5P_DEFAULT, out),
-               state_->file, what);
+  detail::read_rows(state_->datasets[index].get(), state_->memory_types[index].get(), info, first,
+                    count, out, state_->file);
 }
 
 std::string DatasetReader::recorded_sha256(std::string_view name) const {

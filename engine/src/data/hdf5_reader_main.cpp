@@ -1,0 +1,178 @@
+// kiln-hdf5-reader's side (see hdf5_reader_process.h): the reads kiln is about to
+// do, done first in a process of their own, under a memory limit.
+//
+//   kiln-hdf5-reader --memory BYTES -- check FILE
+//   kiln-hdf5-reader --memory BYTES -- arrays FILE NAME...
+//
+// Exit 0 when done; 3 with one line on standard error for a file kiln cannot read;
+// 5 when the memory limit was reached; 2 for wrong arguments.
+#include <kiln/data/dataset.h>
+#include <kiln/data/reader.h>
+#include <kiln/error.h>
+
+#include "data/dataset_file.h"
+#include "data/hdf5_reader_process.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <new>
+
+namespace kiln::data::hdf5 {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kBlockBytes = 4 << 20;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+// The address space this process may grow by: `bytes` beyond what it has mapped
+// now. Not under AddressSanitizer, which maps terabytes of shadow memory up front.
+void limit_memory(std::uint64_t bytes) {
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  if (kAddressSanitizer) return;
+  std::uint64_t pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  const auto page_size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const rlimit limit{pages * page_size + bytes, RLIM_INFINITY};
+  ::setrlimit(RLIMIT_AS, &limit);
+}
+
+void write_out(const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(STDOUT_FILENO, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::_Exit(1);  // kiln stopped reading: nothing left to do
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+// What kiln reads of a dataset file when it opens one (read_dataset_info,
+// DatasetReader), plus the first and last row of each array. Errors are kiln's
+// own to report when it reads the file itself.
+void read_like_kiln(const fs::path& file) {
+  try {
+    read_dataset_info(file);
+  } catch (const DataError&) {
+  }
+  std::optional<DatasetReader> reader;
+  try {
+    reader.emplace(file);
+  } catch (const DataError&) {
+    return;
+  }
+  for (const ArrayInfo& info : reader->arrays()) {
+    try {
+      reader->recorded_sha256(info.name);
+      const std::int64_t rows = info.shape.empty() ? 1 : info.shape.front();
+      const std::int64_t row_bytes = reader->row_bytes(info.name);
+      if (rows == 0 || row_bytes > kBlockBytes) continue;
+      std::vector<std::uint8_t> row(static_cast<std::size_t>(row_bytes));
+      reader->read_rows(info.name, 0, 1, row.data());
+      reader->read_rows(info.name, rows - 1, 1, row.data());
+    } catch (const DataError&) {
+    }
+  }
+}
+
+struct Source {
+  Handle dataset;
+  ArrayInfo info;
+};
+
+void send_arrays(const fs::path& file, const std::vector<std::string>& names) {
+  silence_errors();
+  const Handle handle = data::detail::open_file(file);
+  std::vector<Source> sources;
+  nlohmann::json announced = nlohmann::json::array();
+  for (const std::string& name : names) {
+    Handle dataset = data::detail::open_array(handle.get(), name, file);
+    ArrayInfo info = data::detail::describe_dataset(dataset.get(), name, file);
+    check_declared_size(file, name, info.shape, info.dtype);
+    announced.push_back({{"name", name}, {"dtype", name_of(info.dtype)}, {"shape", info.shape}});
+    sources.push_back({std::move(dataset), std::move(info)});
+  }
+  const std::string header = nlohmann::json{{"arrays", announced}}.dump() + "\n";
+  write_out(header.data(), header.size());
+  std::vector<std::uint8_t> buffer;
+  for (const Source& source : sources) {
+    const ArrayInfo& info = source.info;
+    const Handle memory_type = type_of(info.dtype);
+    const std::int64_t rows = info.shape.empty() ? 1 : info.shape.front();
+    std::int64_t row_bytes = static_cast<std::int64_t>(size_of(info.dtype));
+    for (std::size_t axis = 1; axis < info.shape.size(); ++axis) row_bytes *= info.shape[axis];
+    if (row_bytes == 0) continue;
+    const std::int64_t block_rows = std::max<std::int64_t>(kBlockBytes / row_bytes, 1);
+    buffer.resize(static_cast<std::size_t>(std::min(block_rows, rows) * row_bytes));
+    for (std::int64_t first = 0; first < rows; first += block_rows) {
+      const std::int64_t count = std::min(block_rows, rows - first);
+      data::detail::read_rows(source.dataset.get(), memory_type.get(), info, first, count,
+                              buffer.data(), file);
+      write_out(buffer.data(), static_cast<std::size_t>(count * row_bytes));
+    }
+  }
+}
+
+int usage() {
+  std::fputs(
+      "usage: kiln-hdf5-reader --memory BYTES -- check FILE\n"
+      "       kiln-hdf5-reader --memory BYTES -- arrays FILE NAME...\n"
+      "kiln runs this program itself; see docs/formats.md.\n",
+      stderr);
+  return 2;
+}
+
+}  // namespace
+
+int reader_main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  std::uint64_t memory = 0;
+  if (args.size() < 5 || args[0] != "--memory" || args[2] != "--") return usage();
+  const auto [end, error] =
+      std::from_chars(args[1].data(), args[1].data() + args[1].size(), memory);
+  if (error != std::errc() || end != args[1].data() + args[1].size()) return usage();
+  const std::string& mode = args[3];
+  const fs::path file = args[4];
+  if (mode != "check" && !(mode == "arrays" && args.size() > 5)) return usage();
+  detail::in_reader_process.store(true);
+  limit_memory(memory);
+  try {
+    if (mode == "check") {
+      read_like_kiln(file);
+    } else {
+      send_arrays(file, std::vector<std::string>(args.begin() + 5, args.end()));
+    }
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return 5;
+  } catch (const DataError& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return 3;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return 4;
+  }
+}
+
+}  // namespace kiln::data::hdf5

@@ -1,0 +1,234 @@
+// The kiln side of kiln-hdf5-reader: finding the program, running it, and turning
+// how it ended into a DataError. The program's side is hdf5_reader_main.cpp.
+//
+// The arrays come through the pipe as one line of JSON,
+//   {"arrays": [{"name": "x", "dtype": "u8", "shape": [60000, 28, 28]}, ...]}
+// and then each array's bytes in that order (C order, little-endian). A read that
+// fails ends the program with exit 3 and one line on its standard error.
+#include "data/hdf5_reader_process.h"
+
+#include <kiln/error.h>
+
+#include "core/child_program.h"
+#include "data/hdf5_support.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln::data::hdf5 {
+namespace fs = std::filesystem;
+
+std::atomic<bool> detail::in_reader_process{false};
+
+namespace {
+
+constexpr int kExitDataError = 3;
+constexpr int kExitOutOfMemory = 5;
+constexpr std::size_t kMaxHeaderBytes = 1 << 20;
+// What the reader may use beyond the import budget: its libraries and HDF5's
+// chunk caches.
+constexpr std::uint64_t kReaderOverheadBytes = std::uint64_t{512} << 20;
+
+std::chrono::milliseconds reader_timeout() {
+  constexpr int kDefaultSeconds = 120;
+  const char* text = std::getenv("KILN_HDF5_READER_TIMEOUT");
+  if (text == nullptr) return std::chrono::seconds(kDefaultSeconds);
+  const std::string_view value(text);
+  double seconds = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (error != std::errc() || end != value.data() + value.size() || !(seconds > 0))
+    throw ConfigError(
+        fmt::format("KILN_HDF5_READER_TIMEOUT '{}': expected a positive number of seconds", value));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+fs::path prefix_of(const fs::path& binary) { return binary.parent_path().parent_path(); }
+
+std::string last_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const std::size_t newline = text.rfind('\n');
+  return std::string(newline == std::string_view::npos ? text : text.substr(newline + 1));
+}
+
+// Throws the DataError (or InternalError) that says how the reader failed.
+[[noreturn]] void report_failure(const fs::path& file, const fs::path& program,
+                                 const kiln::detail::ChildResult& result,
+                                 std::chrono::milliseconds timeout) {
+  const std::string reason = last_line(result.err);
+  if (result.timed_out)
+    throw DataError(fmt::format(
+        "{}: reading it as HDF5 made no progress for {} s (kiln-hdf5-reader was stopped; "
+        "KILN_HDF5_READER_TIMEOUT sets the limit): the file is damaged or not HDF5",
+        file.string(), static_cast<double>(timeout.count()) / 1000));
+  if (result.signal != 0)
+    throw DataError(fmt::format(
+        "{}: libhdf5 crashed reading it ({} in kiln-hdf5-reader): the file is damaged",
+        file.string(), kiln::detail::signal_name(result.signal)));
+  if (result.exit_code == 127)
+    throw InternalError(fmt::format("{}: cannot read HDF5 files without kiln-hdf5-reader: {}",
+                                    file.string(), reason.empty() ? program.string() : reason));
+  if (result.exit_code == kExitDataError && !reason.empty()) throw DataError(reason);
+  if (result.exit_code == kExitOutOfMemory)
+    throw DataError(fmt::format(
+        "{}: reading it needed more memory than the {} bytes allowed (the import budget, "
+        "KILN_IMPORT_MEMORY_BUDGET, plus {} MiB): the file is damaged or declares more than "
+        "fits",
+        file.string(), import_memory_budget(), kReaderOverheadBytes >> 20));
+  throw DataError(fmt::format("{}: kiln-hdf5-reader failed reading it (exit {}){}",
+                              file.string(), result.exit_code,
+                              reason.empty() ? "" : ": " + reason));
+}
+
+kiln::detail::ChildResult run_reader(const fs::path& file, std::vector<std::string> arguments,
+                                     std::function<void(std::string_view)> on_output) {
+  const fs::path program = reader_program();
+  const std::chrono::milliseconds timeout = reader_timeout();
+  std::vector<std::string> argv = {
+      program.string(), "--memory",
+      std::to_string(import_memory_budget() + kReaderOverheadBytes), "--"};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  kiln::detail::ChildOptions options;
+  options.on_output = std::move(on_output);
+  options.idle_timeout = timeout;
+  kiln::detail::ChildResult result = kiln::detail::run_child(argv, options);
+  if (result.exit_code != 0) report_failure(file, program, result, timeout);
+  return result;
+}
+
+// Fills the arrays from the reader's output as it arrives.
+class ArrayReceiver {
+ public:
+  ArrayReceiver(fs::path file, const std::vector<std::string>& names)
+      : file_(std::move(file)), names_(names) {}
+
+  void take(std::string_view piece) {
+    while (!piece.empty()) {
+      if (!header_done_) {
+        piece = take_header(piece);
+        continue;
+      }
+      if (current_ >= arrays_.size())
+        throw DataError(file_.string() + ": kiln-hdf5-reader sent more bytes than it announced");
+      std::vector<std::uint8_t>& bytes = arrays_[current_].bytes;
+      const std::size_t n = std::min(piece.size(), bytes.size() - filled_);
+      std::memcpy(bytes.data() + filled_, piece.data(), n);
+      filled_ += n;
+      piece.remove_prefix(n);
+      skip_full_arrays();
+    }
+  }
+
+  std::vector<Array> finish() {
+    if (!header_done_ || current_ < arrays_.size())
+      throw DataError(fmt::format("{}: kiln-hdf5-reader ended before sending every array",
+                                  file_.string()));
+    return std::move(arrays_);
+  }
+
+ private:
+  std::string_view take_header(std::string_view piece) {
+    const std::size_t newline = piece.find('\n');
+    header_.append(piece.substr(0, newline));
+    if (header_.size() > kMaxHeaderBytes)
+      throw DataError(file_.string() + ": kiln-hdf5-reader sent an oversized header");
+    if (newline == std::string_view::npos) return {};
+    header_done_ = true;
+    parse_header();
+    skip_full_arrays();
+    return piece.substr(newline + 1);
+  }
+
+  // The announced arrays, checked again here: the sizes are what kiln allocates.
+  void parse_header() {
+    const nlohmann::json header = nlohmann::json::parse(header_, nullptr, false);
+    if (!header.is_object() || !header.contains("arrays") || !header["arrays"].is_array() ||
+        header["arrays"].size() != names_.size())
+      throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      const nlohmann::json& entry = header["arrays"][i];
+      const auto dtype = entry.contains("dtype") && entry["dtype"].is_string()
+                             ? dtype_from_name(entry["dtype"].get<std::string>())
+                             : std::nullopt;
+      if (!dtype || !entry.contains("shape") || !entry["shape"].is_array() ||
+          entry.value("name", "") != names_[i])
+        throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
+      Array array;
+      array.name = names_[i];
+      array.dtype = *dtype;
+      for (const nlohmann::json& extent : entry["shape"]) {
+        if (!extent.is_number_integer() || extent.get<std::int64_t>() < 0)
+          throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
+        array.shape.push_back(extent.get<std::int64_t>());
+      }
+      const std::uint64_t size = check_declared_size(file_, array.name, array.shape, array.dtype);
+      try {
+        array.bytes.resize(size);
+      } catch (const std::exception&) {
+        throw DataError(fmt::format("{}: array '{}' declares shape [{}], {} bytes, more than "
+                                    "fits in memory",
+                                    file_.string(), array.name, fmt::join(array.shape, ", "),
+                                    size));
+      }
+      arrays_.push_back(std::move(array));
+    }
+  }
+
+  void skip_full_arrays() {
+    while (current_ < arrays_.size() && filled_ == arrays_[current_].bytes.size()) {
+      ++current_;
+      filled_ = 0;
+    }
+  }
+
+  fs::path file_;
+  const std::vector<std::string>& names_;
+  std::string header_;
+  bool header_done_ = false;
+  std::vector<Array> arrays_;
+  std::size_t current_ = 0;
+  std::size_t filled_ = 0;
+};
+
+}  // namespace
+
+fs::path reader_program() {
+  if (const char* program = std::getenv("KILN_HDF5_READER"); program != nullptr && *program)
+    return program;
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  if (const fs::path executable = fs::read_symlink("/proc/self/exe", ec); !ec)
+    candidates.push_back(prefix_of(executable) / KILN_HDF5_READER_RELATIVE_PATH);
+  Dl_info library{};
+  if (::dladdr(reinterpret_cast<const void*>(&reader_program), &library) != 0 &&
+      library.dli_fname != nullptr)
+    candidates.push_back(prefix_of(fs::absolute(library.dli_fname, ec)) /
+                         KILN_HDF5_READER_RELATIVE_PATH);
+  for (const fs::path& candidate : candidates)
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal();
+  return candidates.empty() ? fs::path("kiln-hdf5-reader") : candidates.front().lexically_normal();
+}
+
+void check_in_reader_process(const fs::path& file) {
+  if (detail::in_reader_process.load()) return;
+  run_reader(file, {"check", fs::absolute(file).string()}, [](std::string_view) {});
+}
+
+std::vector<Array> read_arrays_in_reader_process(const fs::path& file,
+                                                 const std::vector<std::string>& names) {
+  std::vector<std::string> arguments = {"arrays", fs::absolute(file).string()};
+  arguments.insert(arguments.end(), names.begin(), names.end());
+  ArrayReceiver receiver(file, names);
+  run_reader(file, std::move(arguments),
+             [&receiver](std::string_view piece) { receiver.take(piece); });
+  return receiver.finish();
+}
+
+}  // namespace kiln::data::hdf5
