@@ -12,6 +12,10 @@ with_python=1
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libyaml-cpp-dev libhdf5-dev hdf5-tools libspdlog-dev libfmt-dev libcli11-dev
+  # HDF5 filter plugins, so that an import reads what h5py and other tools compress
+  # with: LZF (h5py's own), Blosc, LZ4, BZip2, Bitshuffle (docs/formats.md). Debian
+  # 12's LZF plugin does not pull in liblzf1, which it needs (kiln-hdf5-reader loads it).
+  hdf5-plugin-lzf liblzf1 hdf5-filter-plugin hdf5-filter-plugin-blosc-serial
   nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
   patchelf xz-utils
   libgtest-dev libgmock-dev libbenchmark-dev

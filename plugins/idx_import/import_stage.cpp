@@ -54,6 +54,32 @@ void import_and_emit(kiln::StageContext& context, const ImportOptions& options) 
                   version.file.string());
 }
 
+// `arrays`: a list of NAME or NAME=PATH, or a mapping NAME: PATH
+// ({x: /train/images, y: /train/labels}); as ImportOptions::hdf5_arrays entries.
+std::vector<std::string> array_entries(const kiln::Params& params) {
+  const nlohmann::json& arrays = params.get("arrays");
+  std::vector<std::string> entries;
+  if (arrays.is_array()) {
+    for (const nlohmann::json& entry : arrays) {
+      if (!entry.is_string())
+        params.fail("arrays", "a list entry must be a string, NAME or NAME=PATH");
+      entries.push_back(entry.get<std::string>());
+    }
+  } else if (arrays.is_object()) {
+    for (const auto& [name, path] : arrays.items()) {
+      if (!path.is_string())
+        params.fail("arrays", fmt::format("the path of '{}' must be a string", name));
+      entries.push_back(name + "=" + path.get<std::string>());
+    }
+  } else {
+    params.fail("arrays", "must be a list (NAME or NAME=PATH) or a mapping NAME: PATH");
+  }
+  if (entries.empty()) params.fail("arrays", "names no array");
+  return entries;
+}
+
+void check_import(const kiln::Params& params) { array_entries(params); }
+
 void run_import(kiln::StageContext& context) {
   const kiln::Params& params = context.params();
   ImportOptions options;
@@ -62,7 +88,7 @@ void run_import(kiln::StageContext& context) {
   options.name = params.get_string("name");
   options.format = *kiln::data::source_format_from_name(params.get_string("format"));
   options.label_column = params.get_string("label_column");
-  options.hdf5_arrays = params.get_string_list("arrays");
+  options.hdf5_arrays = array_entries(params);
   options.parent = params.get_string("parent");
   import_and_emit(context, options);
 }
@@ -88,13 +114,15 @@ kiln::StageType import_type() {
               "source format; auto detects it from the content")
       .optional("label_column", kiln::ParamType::String, "label",
                 "CSV: the column holding the labels (\"\" for none)")
-      .optional("arrays", kiln::ParamType::StringList, nlohmann::json::array({"x", "y"}),
-                "HDF5: the arrays to copy")
+      .optional("arrays", kiln::ParamType::Object, nlohmann::json::array({"x", "y"}),
+                "HDF5: the arrays to copy, a mapping NAME: PATH in the file "
+                "({x: /train/images, y: /train/labels}) or a list of root dataset names")
       .optional("name", kiln::ParamType::String, "dataset", "human name of the dataset version")
       .optional("parent", kiln::ParamType::String, "",
                 "id, id prefix or name of the version this one derives from");
   type.produces = {"dataset"};
   type.run = run_import;
+  type.check = check_import;
   return type;
 }
 

@@ -286,8 +286,22 @@ TEST(DatasetStore, TruncatedFileIsADataError) {
 TEST(DatasetStore, CorruptChunkIsADataError) {
   ScratchDir registry;
   const DatasetVersion version = DatasetStore(registry.path()).put("t", patterned(2048), {});
+  // 64 bytes inside the second compressed chunk of x, found through HDF5's index.
+  haddr_t address = HADDR_UNDEF;
+  {
+    const hid_t file = H5Fopen(version.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t dataset = H5Dopen2(file, "x", H5P_DEFAULT);
+    hsize_t size = 0;
+    unsigned filter_mask = 0;
+    const hid_t space = H5Dget_space(dataset);
+    ASSERT_GE(H5Dget_chunk_info(dataset, space, 1, nullptr, &filter_mask, &address, &size), 0);
+    ASSERT_GT(size, 72u);
+    H5Sclose(space);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
   Bytes bytes = read_bytes(version.file);
-  for (std::size_t i = bytes.size() / 2; i < bytes.size() / 2 + 64; ++i) bytes[i] ^= 0x5A;
+  for (std::size_t i = address + 8; i < address + 72; ++i) bytes[i] ^= 0x5A;
   write_bytes(version.file, bytes);
   EXPECT_NO_THROW(read_dataset_info(version.file));
   try {

@@ -106,7 +106,7 @@ TEST_F(Hdf5ReaderProcess, AMissingArrayIsNamedWhateverTheOtherArraysHold) {
   H5Sclose(space);
   H5Fclose(handle);
   EXPECT_THAT(import_error(file, {"y"}),
-              HasSubstr(file.string() + ": no array named 'y' (arrays: notes, x)"));
+              HasSubstr(file.string() + ": no array at '/y' (/y is missing; it has /notes, /x)"));
 }
 
 TEST_F(Hdf5ReaderProcess, AReaderThatCrashesIsOneErrorNamingTheFile) {
@@ -123,9 +123,9 @@ TEST_F(Hdf5ReaderProcess, AReaderThatHangsIsStopped) {
   const fs::path file = stored({testing::make_array("x", DType::U8, {2}, {1, 2})});
   const ScopedEnv reader("KILN_HDF5_READER", fake_reader("exec sleep 60").c_str());
   const ScopedEnv timeout("KILN_HDF5_READER_TIMEOUT", "0.2");
-  EXPECT_THAT(info_error(file), HasSubstr(file.string() +
-                                          ": reading it as HDF5 made no progress for 0.2 s "
-                                          "(kiln-hdf5-reader was stopped"));
+  EXPECT_THAT(info_error(file),
+              HasSubstr(file.string() + ": reading it as HDF5 made no progress for 0.2 s "
+                                        "(kiln-hdf5-reader was stopped"));
   EXPECT_THAT(import_error(file), HasSubstr("made no progress for 0.2 s"));
 }
 

@@ -100,15 +100,16 @@ TEST_F(Import, Hdf5CopiesTheNamedArrays) {
   const DatasetVersion copy = import({source.file}, options);
   ASSERT_EQ(copy.arrays.size(), 1u);
   EXPECT_EQ(copy.arrays[0].name, "y");
-  EXPECT_EQ(copy.source["arrays"], nlohmann::json({"y"}));
+  EXPECT_EQ(copy.source["arrays"], nlohmann::json({{"y", "/y"}}));
 }
 
 TEST_F(Import, Hdf5WithoutTheExpectedArraysNamesWhatItHas) {
   testing::ScratchDir other;
   Array images = testing::make_array("images", DType::U8, {2, 2}, {1, 2, 3, 4});
   const DatasetVersion foreign = DatasetStore(other.path()).put("foreign", {images}, {});
-  EXPECT_THAT(error({foreign.file}),
-              HasSubstr(foreign.file.string() + ": no array named 'x' (arrays: images)"));
+  EXPECT_THAT(
+      error({foreign.file}),
+      HasSubstr(foreign.file.string() + ": no array at '/x' (/x is missing; it has /images)"));
 }
 
 TEST_F(Import, BadIdxInputsWriteNothing) {

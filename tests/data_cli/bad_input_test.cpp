@@ -93,8 +93,9 @@ TEST_F(BadDataInput, Hdf5WithoutTheExpectedArrays) {
   const auto made = kiln({"data", "import", "images.idx", "--name", "images-only"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string file = lines_of(made.out).at(2).substr(std::string("  file: ").size());
-  EXPECT_EQ(import_fails({file, "--name", "t", "--arrays", "x,labels"}),
-            "kiln: data error: " + file + ": no array named 'labels' (arrays: x)");
+  EXPECT_EQ(
+      import_fails({file, "--name", "t", "--arrays", "x,labels"}),
+      "kiln: data error: " + file + ": no array at '/labels' (/labels is missing; it has /x)");
 }
 
 TEST_F(BadDataInput, UsageErrorsExitWithTwo) {

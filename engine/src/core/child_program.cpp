@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,27 +36,6 @@ struct Running {
   }
 };
 
-void write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    if (n <= 0) return;
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-[[noreturn]] void exec_child(const std::vector<char*>& args, int out, int err,
-                             const std::string& cannot_run) {
-  ::dup2(out, STDOUT_FILENO);
-  ::dup2(err, STDERR_FILENO);
-  const int null = ::open("/dev/null", O_RDONLY);
-  if (null >= 0) ::dup2(null, STDIN_FILENO);
-  ::execvp(args[0], args.data());
-  write_all(STDERR_FILENO, cannot_run);
-  write_all(STDERR_FILENO, std::strerror(errno));
-  write_all(STDERR_FILENO, "\n");
-  ::_exit(127);
-}
-
 // Waits for the child to end; false when it did not within `deadline`.
 bool reap(Running& child, std::optional<Clock::time_point> deadline) {
   for (;;) {
@@ -81,9 +61,9 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
   std::array<int, 2> out_pipe{-1, -1}, err_pipe{-1, -1};
   Running child;
   const std::string cannot_run = "cannot run " + argv[0] + ": ";
-  const auto not_started = [&](const char* what) {
+  const auto not_started = [&](std::string_view what) {
     result.exit_code = 127;
-    result.err = cannot_run + what + std::strerror(errno);
+    result.err = cannot_run + std::string(what) + std::strerror(errno);
     return result;
   };
   if (::pipe2(out_pipe.data(), O_CLOEXEC) != 0) return not_started("pipe: ");
@@ -96,11 +76,23 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
-  child.pid = ::fork();
-  if (child.pid == 0) exec_child(args, out_pipe[1], err_pipe[1], cannot_run);
+  // posix_spawn, not fork: no copy of this process's page tables (a training run
+  // may hold gigabytes), and no failure for want of memory to copy them.
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  pid_t pid = -1;
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  if (child.pid < 0) return not_started("fork: ");
+  if (spawned != 0) {
+    errno = spawned;
+    return not_started("");
+  }
+  child.pid = pid;
 
   std::array<pollfd, 2> fds{{{child.fds[0], POLLIN, 0}, {child.fds[1], POLLIN, 0}}};
   int open = 2;

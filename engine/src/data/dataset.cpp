@@ -2,25 +2,16 @@
 #include <kiln/checked_size.h>
 #include <kiln/data/dataset.h>
 #include <kiln/error.h>
-#include <kiln/fs.h>
 #include <kiln/log.h>
 
 #include "data/content_hash.h"
 #include "data/dataset_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <ctime>
 #include <tuple>
 
 namespace kiln::data {
@@ -84,46 +75,6 @@ void check_storable(const std::string& name, const std::vector<Array>& arrays,
   }
 }
 
-std::string now_iso8601_utc() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  std::array<char, 32> text{};
-  std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03}Z", text.data(), millis);
-}
-
-// HDF5 does not fsync; the rename must not publish a file whose blocks are not
-// on disk yet.
-void fsync_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int saved = errno;
-    if (fd >= 0) ::close(fd);
-    throw DataError(fmt::format("{}: cannot fsync: {}", path.string(), std::strerror(saved)));
-  }
-  ::close(fd);
-}
-
-// Removes a scratch directory when it goes out of scope, whatever happened.
-class ScratchDirectory {
- public:
-  explicit ScratchDirectory(fs::path path) : path_(std::move(path)) {}
-  ~ScratchDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // Ids of the version files in `directory` (<64 hex digits>.h5), sorted.
 std::vector<std::string> stored_ids(const fs::path& directory) {
   std::vector<std::string> ids;
@@ -139,10 +90,13 @@ std::vector<std::string> stored_ids(const fs::path& directory) {
   return ids;
 }
 
-// The version already stored at `file`, if any. A file that cannot be read (a disk
-// fault, a hand edit) is reported and treated as absent, so that importing the
-// same data again repairs it instead of failing forever.
-std::optional<DatasetVersion> stored_version(const fs::path& file, bool report_damage) {
+bool newer(const DatasetVersion& a, const DatasetVersion& b) {
+  return std::tie(a.created, a.id) > std::tie(b.created, b.id);
+}
+
+}  // namespace
+
+std::optional<DatasetVersion> detail::stored_version(const fs::path& file, bool report_damage) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   try {
@@ -152,12 +106,6 @@ std::optional<DatasetVersion> stored_version(const fs::path& file, bool report_d
     return std::nullopt;
   }
 }
-
-bool newer(const DatasetVersion& a, const DatasetVersion& b) {
-  return std::tie(a.created, a.id) > std::tie(b.created, b.id);
-}
-
-}  // namespace
 
 std::string content_id(const std::vector<Array>& arrays) {
   detail::ContentHasher hash;
@@ -175,34 +123,15 @@ DatasetStore::DatasetStore(fs::path registry_root)
 DatasetVersion DatasetStore::put(const std::string& name, const std::vector<Array>& arrays,
                                  const nlohmann::json& source, const std::string& parent) {
   check_storable(name, arrays, parent);
-  const std::string id = content_id(arrays);
-  const fs::path target = directory_ / (id + ".h5");
-  if (auto existing = stored_version(target, true)) return *existing;
-
-  DatasetVersion version;
-  version.id = id;
-  version.name = name;
-  version.created = now_iso8601_utc();
-  version.parent = parent;
-  version.source = source;
-  // The file is written inside a hidden scratch directory (list() never looks
-  // there) and published by rename, so readers see a whole file or none.
-  const ScratchDirectory scratch(make_unique_directory(directory_, ".tmp-"));
-  const fs::path temp = scratch.path() / (id + ".h5");
-  detail::write_dataset_file(temp, version, arrays);
-  fsync_file(temp);
-  {
-    // Two writers of the same content: the first rename wins and the second
-    // returns the first's version, as if it had found it before writing.
-    const FileLock lock(directory_ / ".lock");
-    if (auto existing = stored_version(target, false)) return *existing;
-    if (::rename(temp.c_str(), target.c_str()) != 0)
-      throw DataError(
-          fmt::format("{}: cannot rename into place: {}", target.string(), std::strerror(errno)));
-    fsync_directory(directory_);
+  // The same content stored before: nothing to write.
+  if (auto existing = detail::stored_version(directory_ / (content_id(arrays) + ".h5"), true))
+    return *existing;
+  DatasetWriter writer(*this, name, source, parent);
+  for (const Array* array : sorted_by_name(arrays)) {
+    writer.begin_array({array->name, array->dtype, array->shape});
+    writer.write(array->bytes.data(), array->bytes.size());
   }
-  log::debug("dataset {} ({}) written to {}", id, name, target.string());
-  return read_dataset_info(target);
+  return writer.finish();
 }
 
 std::optional<DatasetVersion> DatasetStore::find(const std::string& id_or_name) const {

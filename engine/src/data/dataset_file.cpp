@@ -41,65 +41,7 @@ using hdf5::Handle;
 
 namespace {
 
-constexpr const char* kFormat = "kiln-dataset-1";
-constexpr int kDeflateLevel = 4;
-
-// Chunks hold whole rows, about 512 KiB of them. HDF5's default chunk cache (used
-// by h5py and by readers that do not tune it) is 1 MiB per dataset, and a chunk
-// that does not fit is read and inflated again for every partial read, so chunks
-// stay well below 1 MiB; much smaller ones cost an index entry and a filter call
-// each and give deflate less context. For Fashion-MNIST (784-byte rows) that is
-// 668 rows per chunk, 90 chunks for the 60000 training images; the streaming
-// loader reads whole chunks.
-constexpr std::uint64_t kChunkTargetBytes = 512 * 1024;
-
-std::vector<hsize_t> chunk_shape(const Array& array) {
-  const std::uint64_t row_bytes =
-      static_cast<std::uint64_t>(array.row_elements()) * size_of(array.dtype);
-  const std::uint64_t rows = std::clamp<std::uint64_t>(kChunkTargetBytes / row_bytes, 1,
-                                                       static_cast<std::uint64_t>(array.rows()));
-  std::vector<hsize_t> chunk(array.shape.begin(), array.shape.end());
-  chunk.front() = rows;
-  return chunk;
-}
-
-Handle creation_properties(const Array& array, const fs::path& path) {
-  Handle properties(check(H5Pcreate(H5P_DATASET_CREATE), path, "cannot create properties"),
-                    H5Pclose);
-  if (array.elements() == 0) return properties;  // HDF5 cannot chunk an empty extent
-  const std::vector<hsize_t> chunk = chunk_shape(array);
-  const std::string what = fmt::format("cannot set chunking and compression of '{}'", array.name);
-  check_status(H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()), path,
-               what);
-  // Shuffle groups the bytes of equal significance, which deflate then
-  // compresses far better for multi-byte numbers; it does nothing for bytes.
-  if (size_of(array.dtype) > 1) check_status(H5Pset_shuffle(properties.get()), path, what);
-  check_status(H5Pset_deflate(properties.get(), kDeflateLevel), path, what);
-  return properties;
-}
-
-void write_array(hid_t file, const Array& array, const fs::path& path) {
-  const std::vector<hsize_t> dims(array.shape.begin(), array.shape.end());
-  const Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                           path, "cannot create a dataspace"),
-                     H5Sclose);
-  const Handle properties = creation_properties(array, path);
-  const Handle type = hdf5::type_of(array.dtype);
-  const std::string what = fmt::format("cannot write array '{}'", array.name);
-  Handle dataset(check(H5Dcreate2(file, array.name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                                  properties.get(), H5P_DEFAULT),
-                       path, what),
-                 H5Dclose);
-  if (array.elements() > 0)
-    check_status(
-        H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()),
-        path, what);
-  const std::string sha256 = sha256_hex(
-      std::string_view(reinterpret_cast<const char*>(array.bytes.data()), array.bytes.size()));
-  hdf5::write_string_attribute(dataset.get(), detail::kArraySha256Attribute, sha256, path);
-  if (!dataset.close()) hdf5::fail(path, what);
-}
-
+constexpr const char* kFormat = detail::kDatasetFormat;
 std::string link_name(hid_t group, hsize_t index, const fs::path& path) {
   const auto read_name = [&](char* buffer, std::size_t size) {
     const ssize_t length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, buffer,
@@ -163,24 +105,33 @@ Handle detail::open_file(const fs::path& path) {
                 H5Fclose);
 }
 
-ArrayInfo detail::describe_dataset(hid_t dataset, const std::string& name, const fs::path& path) {
-  const std::string what = fmt::format("cannot read the type and shape of array '{}'", name);
-  const Handle type(check(H5Dget_type(dataset), path, what), H5Tclose);
+std::vector<std::int64_t> detail::read_shape(hid_t dataset, std::string_view name, DType dtype,
+                                             const fs::path& path) {
+  const std::string what = fmt::format("cannot read the shape of array '{}'", name);
   const Handle space(check(H5Dget_space(dataset), path, what), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) hdf5::fail(path, what);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   check_status(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path, what);
-  ArrayInfo info;
-  info.name = name;
-  info.dtype = hdf5::dtype_of(type.get(), path, name);
   const std::string where = fmt::format("{}: array '{}'", path.string(), name);
+  std::vector<std::int64_t> shape;
   for (const hsize_t extent : dims) {
     if (extent > static_cast<hsize_t>(kMaxDeclaredBytes))
       throw DataError(fmt::format("{}: extent {} is impossibly large", where, extent));
-    info.shape.push_back(static_cast<std::int64_t>(extent));
+    shape.push_back(static_cast<std::int64_t>(extent));
   }
-  checked_bytes(info.shape, static_cast<std::int64_t>(size_of(info.dtype)), where);
+  checked_bytes(shape, static_cast<std::int64_t>(size_of(dtype)), where);
+  return shape;
+}
+
+ArrayInfo detail::describe_dataset(hid_t dataset, const std::string& name, const fs::path& path) {
+  const Handle type(
+      check(H5Dget_type(dataset), path, fmt::format("cannot read the type of array '{}'", name)),
+      H5Tclose);
+  ArrayInfo info;
+  info.name = name;
+  info.dtype = hdf5::dtype_of(type.get(), path, name);
+  info.shape = read_shape(dataset, name, info.dtype, path);
   return info;
 }
 
@@ -196,23 +147,6 @@ std::vector<ArrayInfo> detail::read_array_infos(hid_t file, const fs::path& path
       arrays.push_back(describe_dataset(object.get(), name, path));
   }
   return arrays;
-}
-
-void detail::write_dataset_file(const fs::path& path, const DatasetVersion& version,
-                                const std::vector<Array>& arrays) {
-  hdf5::silence_errors();
-  const Handle access = hdf5::file_access(path);
-  Handle file(check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, access.get()), path,
-                    "cannot create HDF5 file"),
-              H5Fclose);
-  hdf5::write_string_attribute(file.get(), "kiln.format", kFormat, path);
-  hdf5::write_string_attribute(file.get(), "kiln.id", version.id, path);
-  hdf5::write_string_attribute(file.get(), "kiln.name", version.name, path);
-  hdf5::write_string_attribute(file.get(), "kiln.created", version.created, path);
-  hdf5::write_string_attribute(file.get(), "kiln.parent", version.parent, path);
-  hdf5::write_string_attribute(file.get(), "kiln.source", version.source.dump(), path);
-  for (const Array& array : arrays) write_array(file.get(), array, path);
-  if (!file.close()) hdf5::fail(path, "cannot finish writing the HDF5 file");
 }
 
 DatasetVersion read_dataset_info(const fs::path& file) {
@@ -242,14 +176,12 @@ Handle detail::open_array(hid_t file, const std::string& name, const fs::path& p
   if (!plain_name || H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0)
     throw DataError(fmt::format("{}: no array named '{}' (arrays: {})", path.string(), name,
                                 array_names(file, path)));
-  return Handle(
-      check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open array " + name),
-      H5Dclose);
+  return Handle(check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), path, "cannot open array " + name),
+                H5Dclose);
 }
 
-void detail::read_rows(hid_t dataset, hid_t memory_type, const ArrayInfo& info,
-                       std::int64_t first, std::int64_t count, std::uint8_t* out,
-                       const fs::path& path) {
+void detail::read_rows(hid_t dataset, hid_t memory_type, const ArrayInfo& info, std::int64_t first,
+                       std::int64_t count, std::uint8_t* out, const fs::path& path) {
   const std::string what =
       fmt::format("cannot read rows {}..{} of array '{}'", first, first + count - 1, info.name);
   const Handle file_space(check(H5Dget_space(dataset), path, what), H5Sclose);

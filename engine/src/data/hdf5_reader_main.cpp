@@ -2,7 +2,7 @@
 // do, done first in a process of their own, under a memory limit.
 //
 //   kiln-hdf5-reader --memory BYTES -- check FILE
-//   kiln-hdf5-reader --memory BYTES -- arrays FILE NAME...
+//   kiln-hdf5-reader --memory BYTES -- arrays FILE NAME[=PATH]...
 //
 // Exit 0 when done; 3 with one line on standard error for a file kiln cannot read;
 // 5 when the memory limit was reached; 2 for wrong arguments.
@@ -12,11 +12,13 @@
 
 #include "data/dataset_file.h"
 #include "data/hdf5_reader_process.h"
+#include "data/hdf5_source.h"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -97,47 +99,64 @@ void read_like_kiln(const fs::path& file) {
 }
 
 struct Source {
+  ArraySpec spec;
   Handle dataset;
-  ArrayInfo info;
+  SourceType type;
+  std::vector<std::int64_t> shape;
 };
 
-void send_arrays(const fs::path& file, const std::vector<std::string>& names) {
+void send_arrays(const fs::path& file, const std::vector<std::string>& entries) {
   silence_errors();
   const Handle handle = data::detail::open_file(file);
   std::vector<Source> sources;
   nlohmann::json announced = nlohmann::json::array();
-  for (const std::string& name : names) {
-    Handle dataset = data::detail::open_array(handle.get(), name, file);
-    ArrayInfo info = data::detail::describe_dataset(dataset.get(), name, file);
-    check_declared_size(file, name, info.shape, info.dtype);
-    announced.push_back({{"name", name}, {"dtype", name_of(info.dtype)}, {"shape", info.shape}});
-    sources.push_back({std::move(dataset), std::move(info)});
+  for (const std::string& entry : entries) {
+    Source source{parse_array_spec(entry), {}, {}, {}};
+    const std::string& path = source.spec.path;
+    source.dataset = open_source_array(handle.get(), source.spec, file);
+    source.type = source_type_of(source.dataset.get(), file, path);
+    source.shape = data::detail::read_shape(source.dataset.get(), path, source.type.dtype, file);
+    check_filters(source.dataset.get(), file, path);
+    check_declared_size(file, path, source.shape, source.type.dtype);
+    announced.push_back({{"name", source.spec.name},
+                         {"dtype", name_of(source.type.dtype)},
+                         {"shape", source.shape},
+                         {"stored", source.type.stored}});
+    sources.push_back(std::move(source));
   }
   const std::string header = nlohmann::json{{"arrays", announced}}.dump() + "\n";
   write_out(header.data(), header.size());
   std::vector<std::uint8_t> buffer;
   for (const Source& source : sources) {
-    const ArrayInfo& info = source.info;
-    const Handle memory_type = type_of(info.dtype);
+    const ArrayInfo info{source.spec.path, source.type.dtype, source.shape};
     const std::int64_t rows = info.shape.empty() ? 1 : info.shape.front();
-    std::int64_t row_bytes = static_cast<std::int64_t>(size_of(info.dtype));
-    for (std::size_t axis = 1; axis < info.shape.size(); ++axis) row_bytes *= info.shape[axis];
+    std::int64_t row_elements = 1;
+    for (std::size_t axis = 1; axis < info.shape.size(); ++axis) row_elements *= info.shape[axis];
+    const std::int64_t row_bytes = row_elements * static_cast<std::int64_t>(size_of(info.dtype));
     if (row_bytes == 0) continue;
     const std::int64_t block_rows = std::max<std::int64_t>(kBlockBytes / row_bytes, 1);
     buffer.resize(static_cast<std::size_t>(std::min(block_rows, rows) * row_bytes));
     for (std::int64_t first = 0; first < rows; first += block_rows) {
       const std::int64_t count = std::min(block_rows, rows - first);
-      data::detail::read_rows(source.dataset.get(), memory_type.get(), info, first, count,
+      data::detail::read_rows(source.dataset.get(), source.type.memory.get(), info, first, count,
                               buffer.data(), file);
+      if (source.type.check_u64)
+        check_u64_range(buffer.data(), count * row_elements, first * row_elements, file, info.name);
       write_out(buffer.data(), static_cast<std::size_t>(count * row_bytes));
     }
   }
 }
 
+// Debian 12's LZF filter plugin (hdf5-plugin-lzf 3.7.0-8) calls lzf_decompress
+// but does not declare its dependency on liblzf, so loading it fails with
+// "undefined symbol: lzf_decompress" unless liblzf is already loaded where the
+// plugin can see it. Loaded here, globally, when it is installed (liblzf1).
+void load_lzf_for_the_plugin() { ::dlopen("liblzf.so.1", RTLD_NOW | RTLD_GLOBAL); }
+
 int usage() {
   std::fputs(
       "usage: kiln-hdf5-reader --memory BYTES -- check FILE\n"
-      "       kiln-hdf5-reader --memory BYTES -- arrays FILE NAME...\n"
+      "       kiln-hdf5-reader --memory BYTES -- arrays FILE NAME[=PATH]...\n"
       "kiln runs this program itself; see docs/formats.md.\n",
       stderr);
   return 2;
@@ -156,6 +175,7 @@ int reader_main(int argc, char** argv) {
   const fs::path file = args[4];
   if (mode != "check" && !(mode == "arrays" && args.size() > 5)) return usage();
   detail::in_reader_process.store(true);
+  load_lzf_for_the_plugin();
   limit_memory(memory);
   try {
     if (mode == "check") {

@@ -7,15 +7,17 @@
 // fails ends the program with exit 3 and one line on its standard error.
 #include "data/hdf5_reader_process.h"
 
+#include <kiln/checked_size.h>
 #include <kiln/error.h>
 
 #include "core/child_program.h"
+#include "data/hdf5_source.h"
 #include "data/hdf5_support.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -69,9 +71,9 @@ std::string last_line(std::string_view text) {
         "KILN_HDF5_READER_TIMEOUT sets the limit): the file is damaged or not HDF5",
         file.string(), static_cast<double>(timeout.count()) / 1000));
   if (result.signal != 0)
-    throw DataError(fmt::format(
-        "{}: libhdf5 crashed reading it ({} in kiln-hdf5-reader): the file is damaged",
-        file.string(), kiln::detail::signal_name(result.signal)));
+    throw DataError(
+        fmt::format("{}: libhdf5 crashed reading it ({} in kiln-hdf5-reader): the file is damaged",
+                    file.string(), kiln::detail::signal_name(result.signal)));
   if (result.exit_code == 127)
     throw InternalError(fmt::format("{}: cannot read HDF5 files without kiln-hdf5-reader: {}",
                                     file.string(), reason.empty() ? program.string() : reason));
@@ -82,18 +84,17 @@ std::string last_line(std::string_view text) {
         "KILN_IMPORT_MEMORY_BUDGET, plus {} MiB): the file is damaged or declares more than "
         "fits",
         file.string(), import_memory_budget(), kReaderOverheadBytes >> 20));
-  throw DataError(fmt::format("{}: kiln-hdf5-reader failed reading it (exit {}){}",
-                              file.string(), result.exit_code,
-                              reason.empty() ? "" : ": " + reason));
+  throw DataError(fmt::format("{}: kiln-hdf5-reader failed reading it (exit {}){}", file.string(),
+                              result.exit_code, reason.empty() ? "" : ": " + reason));
 }
 
 kiln::detail::ChildResult run_reader(const fs::path& file, std::vector<std::string> arguments,
                                      std::function<void(std::string_view)> on_output) {
   const fs::path program = reader_program();
   const std::chrono::milliseconds timeout = reader_timeout();
-  std::vector<std::string> argv = {
-      program.string(), "--memory",
-      std::to_string(import_memory_budget() + kReaderOverheadBytes), "--"};
+  std::vector<std::string> argv = {program.string(), "--memory",
+                                   std::to_string(import_memory_budget() + kReaderOverheadBytes),
+                                   "--"};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   kiln::detail::ChildOptions options;
   options.on_output = std::move(on_output);
@@ -103,11 +104,12 @@ kiln::detail::ChildResult run_reader(const fs::path& file, std::vector<std::stri
   return result;
 }
 
-// Fills the arrays from the reader's output as it arrives.
+// Passes the reader's output to a sink as it arrives: the header line first,
+// checked, then each array's bytes.
 class ArrayReceiver {
  public:
-  ArrayReceiver(fs::path file, const std::vector<std::string>& names)
-      : file_(std::move(file)), names_(names) {}
+  ArrayReceiver(fs::path file, const std::vector<std::string>& specs, ArraySink& sink)
+      : file_(std::move(file)), specs_(specs), sink_(sink) {}
 
   void take(std::string_view piece) {
     while (!piece.empty()) {
@@ -117,23 +119,26 @@ class ArrayReceiver {
       }
       if (current_ >= arrays_.size())
         throw DataError(file_.string() + ": kiln-hdf5-reader sent more bytes than it announced");
-      std::vector<std::uint8_t>& bytes = arrays_[current_].bytes;
-      const std::size_t n = std::min(piece.size(), bytes.size() - filled_);
-      std::memcpy(bytes.data() + filled_, piece.data(), n);
-      filled_ += n;
+      const std::size_t n = std::min<std::size_t>(piece.size(), sizes_[current_] - received_);
+      sink_.write(reinterpret_cast<const std::uint8_t*>(piece.data()), n);
+      received_ += n;
       piece.remove_prefix(n);
-      skip_full_arrays();
+      next_array();
     }
   }
 
-  std::vector<Array> finish() {
+  std::map<std::string, std::string> finish() {
     if (!header_done_ || current_ < arrays_.size())
-      throw DataError(fmt::format("{}: kiln-hdf5-reader ended before sending every array",
-                                  file_.string()));
-    return std::move(arrays_);
+      throw DataError(
+          fmt::format("{}: kiln-hdf5-reader ended before sending every array", file_.string()));
+    return std::move(converted_);
   }
 
  private:
+  [[noreturn]] void malformed() const {
+    throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
+  }
+
   std::string_view take_header(std::string_view piece) {
     const std::size_t newline = piece.find('\n');
     header_.append(piece.substr(0, newline));
@@ -142,59 +147,94 @@ class ArrayReceiver {
     if (newline == std::string_view::npos) return {};
     header_done_ = true;
     parse_header();
-    skip_full_arrays();
+    current_ = 0;
+    begin_current();
     return piece.substr(newline + 1);
   }
 
-  // The announced arrays, checked again here: the sizes are what kiln allocates.
+  // The announced arrays, checked again here: the sizes are what kiln receives.
   void parse_header() {
     const nlohmann::json header = nlohmann::json::parse(header_, nullptr, false);
     if (!header.is_object() || !header.contains("arrays") || !header["arrays"].is_array() ||
-        header["arrays"].size() != names_.size())
-      throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
-    for (std::size_t i = 0; i < names_.size(); ++i) {
+        header["arrays"].size() != specs_.size())
+      malformed();
+    for (std::size_t i = 0; i < specs_.size(); ++i) {
       const nlohmann::json& entry = header["arrays"][i];
-      const auto dtype = entry.contains("dtype") && entry["dtype"].is_string()
-                             ? dtype_from_name(entry["dtype"].get<std::string>())
-                             : std::nullopt;
+      const auto text = [&](const char* key) {
+        return entry.contains(key) && entry[key].is_string() ? entry[key].get<std::string>()
+                                                             : std::string();
+      };
+      const auto dtype = dtype_from_name(text("dtype"));
       if (!dtype || !entry.contains("shape") || !entry["shape"].is_array() ||
-          entry.value("name", "") != names_[i])
-        throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
-      Array array;
-      array.name = names_[i];
-      array.dtype = *dtype;
+          text("name") != parse_array_spec(specs_[i]).name)
+        malformed();
+      ArrayInfo info{text("name"), *dtype, {}};
       for (const nlohmann::json& extent : entry["shape"]) {
-        if (!extent.is_number_integer() || extent.get<std::int64_t>() < 0)
-          throw DataError(file_.string() + ": kiln-hdf5-reader sent a malformed header");
-        array.shape.push_back(extent.get<std::int64_t>());
+        if (!extent.is_number_integer() || extent.get<std::int64_t>() < 0) malformed();
+        info.shape.push_back(extent.get<std::int64_t>());
       }
-      const std::uint64_t size = check_declared_size(file_, array.name, array.shape, array.dtype);
-      try {
-        array.bytes.resize(size);
-      } catch (const std::exception&) {
-        throw DataError(fmt::format("{}: array '{}' declares shape [{}], {} bytes, more than "
-                                    "fits in memory",
-                                    file_.string(), array.name, fmt::join(array.shape, ", "),
-                                    size));
-      }
-      arrays_.push_back(std::move(array));
+      sizes_.push_back(static_cast<std::size_t>(
+          checked_bytes(info.shape, static_cast<std::int64_t>(size_of(info.dtype)),
+                        fmt::format("{}: array '{}'", file_.string(), info.name))));
+      if (!text("stored").empty()) converted_[info.name] = text("stored");
+      arrays_.push_back(std::move(info));
     }
   }
 
-  void skip_full_arrays() {
-    while (current_ < arrays_.size() && filled_ == arrays_[current_].bytes.size()) {
+  void begin_current() {
+    received_ = 0;
+    if (current_ < arrays_.size()) sink_.begin_array(arrays_[current_]);
+    next_array();
+  }
+
+  void next_array() {
+    if (current_ < arrays_.size() && received_ == sizes_[current_]) {
       ++current_;
-      filled_ = 0;
+      begin_current();
     }
   }
 
   fs::path file_;
-  const std::vector<std::string>& names_;
+  const std::vector<std::string>& specs_;
+  ArraySink& sink_;
   std::string header_;
   bool header_done_ = false;
-  std::vector<Array> arrays_;
+  std::vector<ArrayInfo> arrays_;
+  std::vector<std::size_t> sizes_;
+  std::map<std::string, std::string> converted_;
   std::size_t current_ = 0;
-  std::size_t filled_ = 0;
+  std::size_t received_ = 0;
+};
+
+// Each array in memory, allocated once its declared size passed the checks.
+class MemorySink : public ArraySink {
+ public:
+  explicit MemorySink(fs::path file) : file_(std::move(file)) {}
+
+  void begin_array(const ArrayInfo& info) override {
+    const std::uint64_t size = check_declared_size(file_, info.name, info.shape, info.dtype);
+    Array array;
+    array.name = info.name;
+    array.dtype = info.dtype;
+    array.shape = info.shape;
+    try {
+      array.bytes.reserve(size);
+    } catch (const std::exception&) {
+      throw DataError(
+          fmt::format("{}: array '{}' declares shape [{}], {} bytes, more than fits in memory",
+                      file_.string(), info.name, fmt::join(info.shape, ", "), size));
+    }
+    arrays.push_back(std::move(array));
+  }
+
+  void write(const std::uint8_t* bytes, std::size_t size) override {
+    arrays.back().bytes.insert(arrays.back().bytes.end(), bytes, bytes + size);
+  }
+
+  std::vector<Array> arrays;
+
+ private:
+  fs::path file_;
 };
 
 }  // namespace
@@ -221,14 +261,21 @@ void check_in_reader_process(const fs::path& file) {
   run_reader(file, {"check", fs::absolute(file).string()}, [](std::string_view) {});
 }
 
-std::vector<Array> read_arrays_in_reader_process(const fs::path& file,
-                                                 const std::vector<std::string>& names) {
+std::map<std::string, std::string> stream_arrays_in_reader_process(
+    const fs::path& file, const std::vector<std::string>& specs, ArraySink& sink) {
   std::vector<std::string> arguments = {"arrays", fs::absolute(file).string()};
-  arguments.insert(arguments.end(), names.begin(), names.end());
-  ArrayReceiver receiver(file, names);
+  arguments.insert(arguments.end(), specs.begin(), specs.end());
+  ArrayReceiver receiver(file, specs, sink);
   run_reader(file, std::move(arguments),
              [&receiver](std::string_view piece) { receiver.take(piece); });
   return receiver.finish();
+}
+
+SourceArrays read_arrays_in_reader_process(const fs::path& file,
+                                           const std::vector<std::string>& specs) {
+  MemorySink sink(file);
+  std::map<std::string, std::string> converted = stream_arrays_in_reader_process(file, specs, sink);
+  return {std::move(sink.arrays), std::move(converted)};
 }
 
 }  // namespace kiln::data::hdf5

@@ -10,9 +10,11 @@
 #pragma once
 
 #include <kiln/data/array.h>
+#include <kiln/data/dataset.h>
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,35 @@ namespace kiln::data::hdf5 {
 // Does nothing inside kiln-hdf5-reader itself.
 void check_in_reader_process(const std::filesystem::path& file);
 
-// Reads the arrays `names` (root-level datasets) of an HDF5 file through
-// `kiln-hdf5-reader arrays FILE NAME...`. DataError naming the file, and the
-// array where one is at fault, for a file kiln cannot read.
-std::vector<Array> read_arrays_in_reader_process(const std::filesystem::path& file,
-                                                 const std::vector<std::string>& names);
+// Where the arrays from kiln-hdf5-reader go as they arrive: each array's
+// begin_array, then all its bytes in pieces, then the next array.
+class ArraySink {
+ public:
+  virtual ~ArraySink() = default;
+  virtual void begin_array(const ArrayInfo& info) = 0;
+  virtual void write(const std::uint8_t* bytes, std::size_t size) = 0;
+};
+
+// Streams the arrays of an HDF5 file named by `specs` (NAME or NAME=PATH,
+// hdf5_source.h), in that order, through `kiln-hdf5-reader arrays FILE SPEC...`
+// into `sink`. Returns array name -> the stored type it was converted from ("u16",
+// "bool") for arrays whose type kiln does not have. DataError naming the file, and
+// the array where one is at fault, for a file kiln cannot read.
+std::map<std::string, std::string> stream_arrays_in_reader_process(
+    const std::filesystem::path& file, const std::vector<std::string>& specs, ArraySink& sink);
+
+struct SourceArrays {
+  std::vector<Array> arrays;
+  // Array name -> the stored type it was converted from ("u16", "bool"), for
+  // arrays whose type kiln does not have (hdf5_source.h).
+  std::map<std::string, std::string> converted;
+};
+
+// stream_arrays_in_reader_process into memory, each array's declared size checked
+// against the file and the import budget (check_declared_size) before it is
+// allocated.
+SourceArrays read_arrays_in_reader_process(const std::filesystem::path& file,
+                                           const std::vector<std::string>& specs);
 
 // The program: $KILN_HDF5_READER if set, else libexec/kiln/kiln-hdf5-reader in
 // the prefix of the running program or of libkiln.
@@ -42,7 +68,7 @@ extern std::atomic<bool> in_reader_process;
 }  // namespace detail
 
 // main() of kiln-hdf5-reader (tools/hdf5_reader): "check FILE" or
-// "arrays FILE NAME...", each after "--memory BYTES --".
+// "arrays FILE NAME[=PATH]...", each after "--memory BYTES --".
 int reader_main(int argc, char** argv);
 
 }  // namespace kiln::data::hdf5

@@ -9,6 +9,7 @@
 
 #include "data/byte_source.h"
 #include "data/hdf5_reader_process.h"
+#include "data/hdf5_source.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -86,15 +87,64 @@ ImportedData read_csv_file(const SourceFile& file, const std::string& label_colu
   return data;
 }
 
-ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::string>& names) {
-  if (names.empty()) throw ConfigError("import of an HDF5 file: name the arrays to copy");
-  ImportedData data;
-  data.source["files"] = {file_record(file, "arrays")};
-  data.source["arrays"] = names;
-  // Read in kiln-hdf5-reader: an imported file is someone else's, and a damaged
-  // one can crash libhdf5.
-  data.arrays = hdf5::read_arrays_in_reader_process(file.path, names);
-  return data;
+// The reader's specs (NAME=PATH) for ImportOptions::hdf5_arrays, in the order
+// given, and the source record naming the file and each array's path.
+struct Hdf5Plan {
+  std::vector<std::string> specs;
+  nlohmann::json source;
+};
+
+Hdf5Plan plan_hdf5(const SourceFile& file, const std::vector<std::string>& entries) {
+  if (entries.empty()) throw ConfigError("import of an HDF5 file: name the arrays to copy");
+  Hdf5Plan plan;
+  nlohmann::json arrays = nlohmann::json::object();
+  for (const std::string& entry : entries) {
+    const hdf5::ArraySpec spec = hdf5::parse_array_spec(entry);
+    if (arrays.contains(spec.name))
+      throw ConfigError(
+          fmt::format("import of an HDF5 file: array name '{}' given twice", spec.name));
+    arrays[spec.name] = spec.path;
+    plan.specs.push_back(hdf5::format_array_spec(spec));
+  }
+  plan.source["files"] = {file_record(file, "arrays")};
+  plan.source["arrays"] = arrays;
+  plan.source["format"] = name_of(SourceFormat::Hdf5);
+  return plan;
+}
+
+// Read in kiln-hdf5-reader: an imported file is someone else's, and a damaged one
+// can crash libhdf5.
+ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::string>& entries) {
+  Hdf5Plan plan = plan_hdf5(file, entries);
+  hdf5::SourceArrays read = hdf5::read_arrays_in_reader_process(file.path, plan.specs);
+  if (!read.converted.empty()) plan.source["converted_from"] = read.converted;
+  return {std::move(read.arrays), std::move(plan.source)};
+}
+
+// Arrays from kiln-hdf5-reader straight into the version's file.
+class WriterSink : public hdf5::ArraySink {
+ public:
+  explicit WriterSink(DatasetWriter& writer) : writer_(writer) {}
+  void begin_array(const ArrayInfo& info) override { writer_.begin_array(info); }
+  void write(const std::uint8_t* bytes, std::size_t size) override { writer_.write(bytes, size); }
+
+ private:
+  DatasetWriter& writer_;
+};
+
+// An HDF5 import streams, block by block, in bounded memory whatever the arrays'
+// size: the writer takes the arrays in name order.
+DatasetVersion import_hdf5(DatasetStore& store, const SourceFile& file,
+                           const ImportOptions& options, const std::string& parent) {
+  Hdf5Plan plan = plan_hdf5(file, options.hdf5_arrays);
+  std::sort(plan.specs.begin(), plan.specs.end(), [](const std::string& a, const std::string& b) {
+    return hdf5::parse_array_spec(a).name < hdf5::parse_array_spec(b).name;
+  });
+  DatasetWriter writer(store, options.name, plan.source, parent);
+  WriterSink sink(writer);
+  const auto converted = hdf5::stream_arrays_in_reader_process(file.path, plan.specs, sink);
+  if (!converted.empty()) writer.source()["converted_from"] = converted;
+  return writer.finish();
 }
 
 std::vector<SourceFile> resolve_formats(const ImportOptions& options) {
@@ -204,6 +254,10 @@ DatasetVersion import_dataset(DatasetStore& store, const ImportOptions& options)
                                     options.parent, store.directory().string()));
     parent = found->id;
   }
+  const std::vector<SourceFile> files = resolve_formats(options);
+  check_arrangement(files);
+  if (files.front().format == SourceFormat::Hdf5)
+    return import_hdf5(store, files.front(), options, parent);
   const ImportedData data = read_sources(options);
   return store.put(options.name, data.arrays, data.source, parent);
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,36 @@ class DatasetStore {
 
  private:
   std::filesystem::path directory_;
+};
+
+// Writes a new version of `store` array by array and block by block, in bounded
+// memory (a few MiB of buffer whatever the arrays' size): what an import of data
+// larger than memory uses, and what put() does for arrays in memory. Arrays come in
+// name order, each with all its bytes before the next; the content id is computed
+// as the bytes pass. Nothing is visible in the store before finish(); a writer
+// destroyed unfinished leaves nothing behind.
+class DatasetWriter {
+ public:
+  DatasetWriter(const DatasetStore& store, std::string name, nlohmann::json source,
+                std::string parent = "");
+  ~DatasetWriter();
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // DataError for a name out of order, a bad name, no axes, or rows that differ
+  // from the first array's.
+  void begin_array(const ArrayInfo& info);
+  // The next bytes of the current array, in any pieces.
+  void write(const std::uint8_t* bytes, std::size_t size);
+  // The version's source record, which may still change until finish().
+  nlohmann::json& source() noexcept;
+  // The stored version; if one with the same content id exists it is kept and
+  // returned unchanged. DataError when an array got fewer bytes than its shape.
+  DatasetVersion finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Reads a dataset version's metadata from its file.

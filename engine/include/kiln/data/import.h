@@ -33,6 +33,9 @@ struct ImportOptions {
   std::string name;
   SourceFormat format = SourceFormat::Auto;  // Auto: each file's own, detected
   std::string label_column = "label";        // CSV: the label column ("" for none)
+  // HDF5: each entry NAME (the dataset /NAME) or NAME=PATH (`x=/train/images`):
+  // the array NAME of the version comes from PATH in the file. u16, u32, u64 and
+  // h5py's bool are widened to i32, i64, i64 and u8 (source["converted_from"]).
   std::vector<std::string> hdf5_arrays = {"x", "y"};
   std::string parent;  // id, unique id prefix or name of a stored version; "" for none
 };
