@@ -16,6 +16,8 @@ packages=(
   # with: LZF (h5py's own), Blosc, LZ4, BZip2, Bitshuffle (docs/formats.md). Debian
   # 12's LZF plugin does not pull in liblzf1, which it needs (kiln-hdf5-reader loads it).
   hdf5-plugin-lzf liblzf1 hdf5-filter-plugin hdf5-filter-plugin-blosc-serial
+  # XXH3-128 row digests for validation's duplicate and overlap checks.
+  libxxhash-dev
   nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
   patchelf xz-utils
   libgtest-dev libgmock-dev libbenchmark-dev
