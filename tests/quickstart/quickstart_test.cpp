@@ -1,5 +1,6 @@
-// The README's main job: the quickstart pipeline on the real Fashion-MNIST, then
-// the registry read back with the real MLflow and safetensors clients.
+// The README's main job: the quickstart pipeline on the real Fashion-MNIST (import,
+// validate, drift, train, evaluate with its gate, register), then the registry read
+// back with the real MLflow and safetensors clients.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -22,6 +23,11 @@ TEST(Quickstart, TrainsToTheAccuracyTargetRegistersAndIsCachedOnTheSecondRun) {
   const CommandResult first = run_command({kiln, "run", pipeline}, env, dir.path());
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_THAT(first.out, HasSubstr("fashion-mnist-mlp version 1 (champion)"));
+  // The training set passed its 7 checks (schema of x and y, label range, label
+  // set, balance, duplicates, overlap with the test set), and the test set did not
+  // drift from it.
+  EXPECT_THAT(first.out, HasSubstr("10 classes; 7 checks passed"));
+  EXPECT_THAT(first.out, HasSubstr("0 of 784 elements features drift"));
   std::cout << first.out;
 
   const CommandResult second = run_command({kiln, "run", pipeline}, env, dir.path());
