@@ -62,6 +62,10 @@ void run_import(kiln::StageContext& context) {
   options.name = params.get_string("name");
   options.format = *kiln::data::source_format_from_name(params.get_string("format"));
   options.label_column = params.get_string("label_column");
+  options.delimiter = params.get_string("delimiter");
+  options.header = params.get_bool("header");
+  options.feature_columns = params.get_string_list("feature_columns");
+  options.ignored_columns = params.get_string_list("ignored_columns");
   options.hdf5_arrays = params.get_string_list("arrays");
   options.parent = params.get_string("parent");
   import_and_emit(context, options);
@@ -81,13 +85,23 @@ kiln::StageType import_type() {
   type.summary = "Import IDX, CSV, NPY or HDF5 files as a versioned dataset with arrays x (and y)";
   type.params
       .required("source", kiln::ParamType::Path,
-                "the data: IDX or NPY array (x), CSV table with a header, or HDF5 file")
+                "the data: IDX or NPY array (x), CSV table or HDF5 file")
       .optional("labels", kiln::ParamType::Path, nullptr,
                 "IDX or NPY labels (one integer per row) for an IDX or NPY source")
       .choice("format", {"auto", "idx", "csv", "npy", "hdf5"},
               "source format; auto detects it from the content")
       .optional("label_column", kiln::ParamType::String, "label",
                 "CSV: the column holding the labels (\"\" for none)")
+      .optional("delimiter", kiln::ParamType::String, ",",
+                "CSV: the field delimiter, one character or \"tab\"")
+      .optional("header", kiln::ParamType::Bool, true,
+                "CSV: the first row names the columns; false: it is data, and columns are "
+                "named by index \"0\", \"1\", ...")
+      .optional("feature_columns", kiln::ParamType::StringList, nlohmann::json::array(),
+                "CSV: the columns of x, in order; [] for every column but the label and the "
+                "ignored ones")
+      .optional("ignored_columns", kiln::ParamType::StringList, nlohmann::json::array(),
+                "CSV: columns dropped without being read")
       .optional("arrays", kiln::ParamType::StringList, nlohmann::json::array({"x", "y"}),
                 "HDF5: the arrays to copy")
       .optional("name", kiln::ParamType::String, "dataset", "human name of the dataset version")

@@ -159,6 +159,31 @@ TEST_F(ImportPlugin, ImportStageReadsACsvWithoutLabelsFile) {
   EXPECT_EQ(ctx.emitted.front().meta["classes"], 2);
 }
 
+TEST_F(ImportPlugin, ImportStageTakesTheCsvDialectAndColumnRoles) {
+  kiln::test::write_text(dir_ / "t.csv", "id7;1,5;0;9\nid8;;1;8\n");
+  FakeContext ctx = context("import", {{"source", (dir_ / "t.csv").string()},
+                                       {"delimiter", ";"},
+                                       {"header", false},
+                                       {"label_column", "2"},
+                                       {"feature_columns", {"3"}},
+                                       {"ignored_columns", {"0"}}});
+  run(ctx);
+  const auto version = read_dataset_info(ctx.emitted.front().path);
+  EXPECT_EQ(testing::values_of<float>(read_array(version.file, "x").bytes),
+            (std::vector<float>{9, 8}));
+  EXPECT_EQ(version.source["feature_columns"], nlohmann::json({"3"}));
+  EXPECT_EQ(version.source["delimiter"], ";");
+  EXPECT_EQ(version.source["header"], false);
+  kiln::test::write_text(dir_ / "t.tsv", "1.5\t0\n2\t1\n");
+  FakeContext tabs = context("import", {{"source", (dir_ / "t.tsv").string()},
+                                        {"delimiter", "tab"},
+                                        {"header", false},
+                                        {"label_column", "1"}});
+  run(tabs);
+  EXPECT_EQ(testing::values_of<float>(read_array(tabs.emitted.front().path, "x").bytes),
+            (std::vector<float>{1.5f, 2}));
+}
+
 TEST_F(ImportPlugin, ImportStageReadsAnNpyPair) {
   write_bytes(dir_ / "x.npy", testing::npy_file("<f4", "(2, 3)",
                                                 testing::little_endian<float>({1, 2, 3, 4, 5, 6})));

@@ -96,6 +96,9 @@ void write_data_seeds(const fs::path& out) {
   write(out / "csv/float-labels.csv", "x0,label,x1\n1,0.5,2\n3,1.5,4\n");
   write(out / "csv/no-label.csv", "f\n1\n2\n3\n");
   write_gzip(out / "csv/gzip.csv.gz", "p,q,label\n1,2,3\n4,5,6\n");
+  write(out / "csv/quoted.csv",
+        "id,\"a, b\",label\r\n\"x \"\"1\"\"\",\"2\",0\r\n\"two\nlines\",,1\r\n");
+  write(out / "csv/semicolons.csv", "r1;0;1.5;nan\nr2;1;;2\n");
 
   const Bytes set = "S" + store_field("rank/0") + store_field("tcp://10.0.0.1:29500");
   const Bytes get = "G" + store_field("rank/0");

@@ -18,7 +18,9 @@ using data::DatasetVersion;
 
 struct DataArguments {
   std::vector<std::string> sources;
-  std::string name, format = "auto", label = "label", parent;
+  std::string name, format = "auto", label = "label", delimiter = ",", parent;
+  bool no_header = false;
+  std::vector<std::string> features, ignored;
   std::vector<std::string> arrays{"x", "y"};
   std::vector<std::string> versions;  // ID|NAME|FILE arguments
   bool json = false;
@@ -55,6 +57,10 @@ void import_command(const GlobalOptions& global, const DataArguments& arguments)
         fmt::format("--format {}: expected auto, idx, csv, npy or hdf5", arguments.format));
   options.format = *format;
   options.label_column = arguments.label;
+  options.delimiter = arguments.delimiter;
+  options.header = !arguments.no_header;
+  options.feature_columns = arguments.features;
+  options.ignored_columns = arguments.ignored;
   options.hdf5_arrays = arguments.arrays;
   options.parent = arguments.parent;
   DatasetStore store(global.registry);
@@ -165,37 +171,45 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   import->add_option("--label", arguments->label, "CSV: the label column (\"\" for none)")
       ->capture_default_str();
+  import->add_option("--delimiter", arguments->delimiter, "CSV: the field delimiter (or \"tab\")")
+      ->capture_default_str();
+  import->add_flag("--no-header", arguments->no_header,
+                   "CSV: the first row is data; columns are named 0, 1, ...");
+  import
+      ->add_option("--features", arguments->features,
+                   "CSV: the feature columns, in order (default: all but the label and ignored)")
+      ->delimiter(',');
+  import->add_option("--ignored", arguments->ignored, "CSV: columns to drop")->delimiter(',');
   import->add_option("--arrays", arguments->arrays, "HDF5: the arrays to copy")
       ->delimiter(',')
       ->capture_default_str();
   import->add_option("--parent", arguments->parent, "Version this one derives from (id or name)");
-  import->callback([&global, arguments] { import_command(global, *arguments);
-});
+  import->callback([&global, arguments] { import_command(global, *arguments); });
 
-command->add_subcommand("ls", "List dataset versions, newest first")->callback([&global] {
-  list_command(global);
-});
+  command->add_subcommand("ls", "List dataset versions, newest first")->callback([&global] {
+    list_command(global);
+  });
 
-CLI::App* show = command->add_subcommand("show", "A version's metadata, arrays and sources");
-show->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
-    ->required()
-    ->expected(1);
-show->add_flag("--json", arguments->json, "Print JSON");
-show->callback([&global, arguments] { show_command(global, *arguments); });
+  CLI::App* show = command->add_subcommand("show", "A version's metadata, arrays and sources");
+  show->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
+      ->required()
+      ->expected(1);
+  show->add_flag("--json", arguments->json, "Print JSON");
+  show->callback([&global, arguments] { show_command(global, *arguments); });
 
-CLI::App* verify =
-    command->add_subcommand("verify", "Re-hash a version's arrays and compare with its id");
-verify->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
-    ->required()
-    ->expected(1);
-verify->callback([&global, arguments] { verify_command(global, *arguments); });
+  CLI::App* verify =
+      command->add_subcommand("verify", "Re-hash a version's arrays and compare with its id");
+  verify->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
+      ->required()
+      ->expected(1);
+  verify->callback([&global, arguments] { verify_command(global, *arguments); });
 
-CLI::App* diff = command->add_subcommand("diff", "Compare two versions");
-diff->add_option("versions", arguments->versions, "A B (ID, id prefix, NAME or file)")
-    ->required()
-    ->expected(2);
-diff->add_flag("--json", arguments->json, "Print JSON");
-diff->callback([&global, arguments] { diff_command(global, *arguments); });
+  CLI::App* diff = command->add_subcommand("diff", "Compare two versions");
+  diff->add_option("versions", arguments->versions, "A B (ID, id prefix, NAME or file)")
+      ->required()
+      ->expected(2);
+  diff->add_flag("--json", arguments->json, "Print JSON");
+  diff->callback([&global, arguments] { diff_command(global, *arguments); });
 }  // namespace kiln::cli
 
 }  // namespace kiln::cli

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 
 namespace kiln::data {
 namespace fs = std::filesystem;
@@ -75,12 +76,34 @@ ImportedData read_array_files(const std::vector<SourceFile>& files) {
   return data;
 }
 
-ImportedData read_csv_file(const SourceFile& file, const std::string& label_column) {
-  CsvTable table = read_csv(file.path, label_column);
+char csv_delimiter(const std::string& text) {
+  if (text == "tab" || text == "\\t") return '\t';
+  if (text.size() != 1)
+    throw ConfigError(
+        fmt::format("import: delimiter '{}' is not one character (or \"tab\")", text));
+  return text.front();
+}
+
+ImportedData read_csv_file(const SourceFile& file, const ImportOptions& options) {
+  const CsvOptions csv{.delimiter = csv_delimiter(options.delimiter),
+                       .header = options.header,
+                       .label_column = options.label_column,
+                       .feature_columns = options.feature_columns,
+                       .ignored_columns = options.ignored_columns};
+  CsvTable table = read_csv(file.path, csv);
   ImportedData data;
   data.source["files"] = {file_record(file, "table")};
-  data.source["label_column"] = label_column;
+  data.source["label_column"] = csv.label_column;
   data.source["feature_columns"] = table.feature_columns;
+  data.source["ignored_columns"] = csv.ignored_columns;
+  data.source["delimiter"] = std::string(1, csv.delimiter);
+  data.source["header"] = csv.header;
+  // Missing cells per feature column that has any, for the stage that imputes them
+  // (columns of the same name add up).
+  std::map<std::string, std::int64_t> missing;
+  for (std::size_t i = 0; i < table.missing.size(); ++i)
+    if (table.missing[i] > 0) missing[table.feature_columns[i]] += table.missing[i];
+  data.source["missing"] = missing;
   data.arrays.push_back(std::move(table.x));
   if (!table.y.name.empty()) data.arrays.push_back(std::move(table.y));
   return data;
@@ -182,7 +205,7 @@ ImportedData read_sources(const ImportOptions& options) {
   ImportedData data;
   switch (files.front().format) {
     case SourceFormat::Csv:
-      data = read_csv_file(files.front(), options.label_column);
+      data = read_csv_file(files.front(), options);
       break;
     case SourceFormat::Hdf5:
       data = read_hdf5_file(files.front(), options.hdf5_arrays);

@@ -28,11 +28,16 @@ SourceFormat detect_format(const std::filesystem::path& file);
 
 struct ImportOptions {
   // IDX or NPY: one file (x) or two (x, then y: the labels, one per row).
-  // CSV: one file with a header; HDF5: one file whose `hdf5_arrays` are copied.
+  // CSV: one table; HDF5: one file whose `hdf5_arrays` are copied.
   std::vector<std::filesystem::path> sources;
   std::string name;
   SourceFormat format = SourceFormat::Auto;  // Auto: each file's own, detected
   std::string label_column = "label";        // CSV: the label column ("" for none)
+  // CSV: the field delimiter, one character or "tab".
+  std::string delimiter = ",";
+  bool header = true;                        // CSV: false names columns "0", "1", ...
+  std::vector<std::string> feature_columns;  // CSV: x's columns; empty: all the others
+  std::vector<std::string> ignored_columns;  // CSV: columns dropped
   std::vector<std::string> hdf5_arrays = {"x", "y"};
   std::string parent;  // id, unique id prefix or name of a stored version; "" for none
 };
