@@ -13,6 +13,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libyaml-cpp-dev libhdf5-dev hdf5-tools libspdlog-dev libfmt-dev libcli11-dev
   nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
+  # libzip: reading NPZ archives (numpy.savez) in `kiln data import`.
+  libzip-dev
   patchelf xz-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist

@@ -66,7 +66,8 @@ void run_import(kiln::StageContext& context) {
   options.header = params.get_bool("header");
   options.feature_columns = params.get_string_list("feature_columns");
   options.ignored_columns = params.get_string_list("ignored_columns");
-  options.hdf5_arrays = params.get_string_list("arrays");
+  options.npz_arrays = params.get_string_list("arrays");
+  options.hdf5_arrays = options.npz_arrays;
   options.parent = params.get_string("parent");
   import_and_emit(context, options);
 }
@@ -82,13 +83,14 @@ void run_idx_import(kiln::StageContext& context) {
 kiln::StageType import_type() {
   kiln::StageType type;
   type.name = "import";
-  type.summary = "Import IDX, CSV, NPY or HDF5 files as a versioned dataset with arrays x (and y)";
+  type.summary =
+      "Import IDX, CSV, NPY, NPZ or HDF5 files as a versioned dataset with arrays x (and y)";
   type.params
       .required("source", kiln::ParamType::Path,
-                "the data: IDX or NPY array (x), CSV table or HDF5 file")
+                "the data: IDX or NPY array (x), CSV table, NPZ archive or HDF5 file")
       .optional("labels", kiln::ParamType::Path, nullptr,
                 "IDX or NPY labels (one integer per row) for an IDX or NPY source")
-      .choice("format", {"auto", "idx", "csv", "npy", "hdf5"},
+      .choice("format", {"auto", "idx", "csv", "npy", "npz", "hdf5"},
               "source format; auto detects it from the content")
       .optional("label_column", kiln::ParamType::String, "label",
                 "CSV: the column holding the labels (\"\" for none)")
@@ -103,7 +105,8 @@ kiln::StageType import_type() {
       .optional("ignored_columns", kiln::ParamType::StringList, nlohmann::json::array(),
                 "CSV: columns dropped without being read")
       .optional("arrays", kiln::ParamType::StringList, nlohmann::json::array({"x", "y"}),
-                "HDF5: the arrays to copy")
+                "NPZ or HDF5: the arrays to copy, each NAME or (NPZ) NAME=MEMBER, e.g. "
+                "[x=images, y=labels]")
       .optional("name", kiln::ParamType::String, "dataset", "human name of the dataset version")
       .optional("parent", kiln::ParamType::String, "",
                 "id, id prefix or name of the version this one derives from");

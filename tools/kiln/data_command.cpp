@@ -54,13 +54,14 @@ void import_command(const GlobalOptions& global, const DataArguments& arguments)
   const auto format = data::source_format_from_name(arguments.format);
   if (!format)
     throw ConfigError(
-        fmt::format("--format {}: expected auto, idx, csv, npy or hdf5", arguments.format));
+        fmt::format("--format {}: expected auto, idx, csv, npy, npz or hdf5", arguments.format));
   options.format = *format;
   options.label_column = arguments.label;
   options.delimiter = arguments.delimiter;
   options.header = !arguments.no_header;
   options.feature_columns = arguments.features;
   options.ignored_columns = arguments.ignored;
+  options.npz_arrays = arguments.arrays;
   options.hdf5_arrays = arguments.arrays;
   options.parent = arguments.parent;
   DatasetStore store(global.registry);
@@ -164,10 +165,10 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
   CLI::App* import = command->add_subcommand("import", "Import files as a new dataset version");
   import
       ->add_option("sources", arguments->sources,
-                   "IDX or NPY data [and labels], a CSV table, or an HDF5 file")
+                   "IDX or NPY data [and labels], a CSV table, an NPZ archive or an HDF5 file")
       ->required();
   import->add_option("--name", arguments->name, "Name of the version")->required();
-  import->add_option("--format", arguments->format, "auto, idx, csv, npy or hdf5")
+  import->add_option("--format", arguments->format, "auto, idx, csv, npy, npz or hdf5")
       ->capture_default_str();
   import->add_option("--label", arguments->label, "CSV: the label column (\"\" for none)")
       ->capture_default_str();
@@ -180,7 +181,9 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
                    "CSV: the feature columns, in order (default: all but the label and ignored)")
       ->delimiter(',');
   import->add_option("--ignored", arguments->ignored, "CSV: columns to drop")->delimiter(',');
-  import->add_option("--arrays", arguments->arrays, "HDF5: the arrays to copy")
+  import
+      ->add_option("--arrays", arguments->arrays,
+                   "NPZ or HDF5: the arrays to copy, NAME or NAME=MEMBER (NPZ)")
       ->delimiter(',')
       ->capture_default_str();
   import->add_option("--parent", arguments->parent, "Version this one derives from (id or name)");

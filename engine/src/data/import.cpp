@@ -4,6 +4,7 @@
 #include <kiln/data/idx.h>
 #include <kiln/data/import.h>
 #include <kiln/data/npy.h>
+#include <kiln/data/npz.h>
 #include <kiln/error.h>
 #include <kiln/hash.h>
 
@@ -23,11 +24,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::array<std::pair<SourceFormat, std::string_view>, 5> kFormatNames{{
+constexpr std::array<std::pair<SourceFormat, std::string_view>, 6> kFormatNames{{
     {SourceFormat::Auto, "auto"},
     {SourceFormat::Idx, "idx"},
     {SourceFormat::Csv, "csv"},
     {SourceFormat::Npy, "npy"},
+    {SourceFormat::Npz, "npz"},
     {SourceFormat::Hdf5, "hdf5"},
 }};
 
@@ -109,6 +111,18 @@ ImportedData read_csv_file(const SourceFile& file, const ImportOptions& options)
   return data;
 }
 
+ImportedData read_npz_file(const SourceFile& file, const std::vector<std::string>& entries) {
+  const std::vector<ArrayChoice> choices = parse_array_choices(entries);
+  ImportedData data;
+  data.source["files"] = {file_record(file, "arrays")};
+  data.source["arrays"] = nlohmann::json::object();
+  for (NpzArray& read : read_npz(file.path, choices)) {
+    data.source["arrays"][read.array.name] = read.member;
+    data.arrays.push_back(std::move(read.array));
+  }
+  return data;
+}
+
 ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::string>& names) {
   if (names.empty()) throw ConfigError("import of an HDF5 file: name the arrays to copy");
   ImportedData data;
@@ -143,6 +157,7 @@ std::optional<SourceFormat> format_from_name(const fs::path& file) {
   const std::string extension = name.extension().string();
   const std::string stem = name.stem().string();
   if (extension == ".npy") return SourceFormat::Npy;
+  if (extension == ".npz") return SourceFormat::Npz;
   if (extension == ".h5" || extension == ".hdf5") return SourceFormat::Hdf5;
   if (extension == ".csv" || extension == ".txt") return SourceFormat::Csv;
   if (extension == ".idx" || name.string().ends_with("-ubyte") ||
@@ -153,7 +168,8 @@ std::optional<SourceFormat> format_from_name(const fs::path& file) {
 
 void check_arrangement(const std::vector<SourceFile>& files) {
   for (const SourceFile& file : files) {
-    const bool alone = file.format == SourceFormat::Csv || file.format == SourceFormat::Hdf5;
+    const bool alone = file.format == SourceFormat::Csv || file.format == SourceFormat::Npz ||
+                       file.format == SourceFormat::Hdf5;
     if (alone && files.size() != 1)
       throw ConfigError(fmt::format(
           "import: a {} source is imported on its own, but {} files "
@@ -186,6 +202,8 @@ SourceFormat detect_format(const fs::path& file) {
   const std::size_t got = detail::open_source(file)->read(head.data(), head.size());
   const std::string_view text(reinterpret_cast<const char*>(head.data()), got);
   if (text.starts_with("\x93NUMPY")) return SourceFormat::Npy;
+  // A zip's first local file header, or the end record of an empty archive.
+  if (text.starts_with("PK\x03\x04") || text.starts_with("PK\x05\x06")) return SourceFormat::Npz;
   if (text == std::string_view("\x89HDF\r\n\x1a\n", 8)) return SourceFormat::Hdf5;
   if (got >= 4 && head[0] == 0 && head[1] == 0) return SourceFormat::Idx;
   if (const auto by_name = format_from_name(file)) return *by_name;
@@ -195,7 +213,7 @@ SourceFormat detect_format(const fs::path& file) {
     return SourceFormat::Csv;
   throw DataError(
       fmt::format("{}: cannot tell its format from the content or the name; set the "
-                  "format explicitly (idx, csv, npy or hdf5)",
+                  "format explicitly (idx, csv, npy, npz or hdf5)",
                   file.string()));
 }
 
@@ -206,6 +224,9 @@ ImportedData read_sources(const ImportOptions& options) {
   switch (files.front().format) {
     case SourceFormat::Csv:
       data = read_csv_file(files.front(), options);
+      break;
+    case SourceFormat::Npz:
+      data = read_npz_file(files.front(), options.npz_arrays);
       break;
     case SourceFormat::Hdf5:
       data = read_hdf5_file(files.front(), options.hdf5_arrays);
