@@ -19,6 +19,8 @@ packages=(
   # XXH3-128 row digests for validation's duplicate and overlap checks.
   libxxhash-dev
   nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev libgloo-dev libssl-dev zlib1g-dev
+  # libzip: reading NPZ archives (numpy.savez) in `kiln data import`.
+  libzip-dev
   patchelf xz-utils
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist

@@ -54,25 +54,25 @@ void import_and_emit(kiln::StageContext& context, const ImportOptions& options) 
                   version.file.string());
 }
 
-// `arrays`: a list of NAME or NAME=PATH, or a mapping NAME: PATH
-// ({x: /train/images, y: /train/labels}); as ImportOptions::hdf5_arrays entries.
+// `arrays`: a list of NAME or NAME=MEMBER, or a mapping NAME: MEMBER
+// ({x: /train/images, y: /train/labels}); as ImportOptions::arrays entries.
 std::vector<std::string> array_entries(const kiln::Params& params) {
   const nlohmann::json& arrays = params.get("arrays");
   std::vector<std::string> entries;
   if (arrays.is_array()) {
     for (const nlohmann::json& entry : arrays) {
       if (!entry.is_string())
-        params.fail("arrays", "a list entry must be a string, NAME or NAME=PATH");
+        params.fail("arrays", "a list entry must be a string, NAME or NAME=MEMBER");
       entries.push_back(entry.get<std::string>());
     }
   } else if (arrays.is_object()) {
     for (const auto& [name, path] : arrays.items()) {
       if (!path.is_string())
-        params.fail("arrays", fmt::format("the path of '{}' must be a string", name));
+        params.fail("arrays", fmt::format("the member of '{}' must be a string", name));
       entries.push_back(name + "=" + path.get<std::string>());
     }
   } else {
-    params.fail("arrays", "must be a list (NAME or NAME=PATH) or a mapping NAME: PATH");
+    params.fail("arrays", "must be a list (NAME or NAME=MEMBER) or a mapping NAME: MEMBER");
   }
   if (entries.empty()) params.fail("arrays", "names no array");
   return entries;
@@ -88,7 +88,11 @@ void run_import(kiln::StageContext& context) {
   options.name = params.get_string("name");
   options.format = *kiln::data::source_format_from_name(params.get_string("format"));
   options.label_column = params.get_string("label_column");
-  options.hdf5_arrays = array_entries(params);
+  options.delimiter = params.get_string("delimiter");
+  options.header = params.get_bool("header");
+  options.feature_columns = params.get_string_list("feature_columns");
+  options.ignored_columns = params.get_string_list("ignored_columns");
+  options.arrays = array_entries(params);
   options.parent = params.get_string("parent");
   import_and_emit(context, options);
 }
@@ -104,19 +108,31 @@ void run_idx_import(kiln::StageContext& context) {
 kiln::StageType import_type() {
   kiln::StageType type;
   type.name = "import";
-  type.summary = "Import IDX, CSV, NPY or HDF5 files as a versioned dataset with arrays x (and y)";
+  type.summary =
+      "Import IDX, CSV, NPY, NPZ or HDF5 files as a versioned dataset with arrays x (and y)";
   type.params
       .required("source", kiln::ParamType::Path,
-                "the data: IDX or NPY array (x), CSV table with a header, or HDF5 file")
+                "the data: IDX or NPY array (x), CSV table, NPZ archive or HDF5 file")
       .optional("labels", kiln::ParamType::Path, nullptr,
                 "IDX or NPY labels (one integer per row) for an IDX or NPY source")
-      .choice("format", {"auto", "idx", "csv", "npy", "hdf5"},
+      .choice("format", {"auto", "idx", "csv", "npy", "npz", "hdf5"},
               "source format; auto detects it from the content")
       .optional("label_column", kiln::ParamType::String, "label",
                 "CSV: the column holding the labels (\"\" for none)")
+      .optional("delimiter", kiln::ParamType::String, ",",
+                "CSV: the field delimiter, one character or \"tab\"")
+      .optional("header", kiln::ParamType::Bool, true,
+                "CSV: the first row names the columns; false: it is data, and columns are "
+                "named by index \"0\", \"1\", ...")
+      .optional("feature_columns", kiln::ParamType::StringList, nlohmann::json::array(),
+                "CSV: the columns of x, in order; [] for every column but the label and the "
+                "ignored ones")
+      .optional("ignored_columns", kiln::ParamType::StringList, nlohmann::json::array(),
+                "CSV: columns dropped without being read")
       .optional("arrays", kiln::ParamType::Object, nlohmann::json::array({"x", "y"}),
-                "HDF5: the arrays to copy, a mapping NAME: PATH in the file "
-                "({x: /train/images, y: /train/labels}) or a list of root dataset names")
+                "NPZ or HDF5: the arrays to copy, a list of NAME or NAME=MEMBER "
+                "([x=images, y=labels]) or a mapping NAME: MEMBER; an HDF5 member is a "
+                "path in the file ({x: /train/images, y: /train/labels})")
       .optional("name", kiln::ParamType::String, "dataset", "human name of the dataset version")
       .optional("parent", kiln::ParamType::String, "",
                 "id, id prefix or name of the version this one derives from");

@@ -138,7 +138,7 @@ TEST(BoundedImport, FileLargerThanTheBudgetImportsAndValidatesWithinIt) {
       ImportOptions options;
       options.sources = {source};
       options.name = "big";
-      options.hdf5_arrays = {"x=/train/images", "y=/train/labels"};
+      options.arrays = {"x=/train/images", "y=/train/labels"};
       const DatasetVersion version = import_dataset(store, options);
       ValidationOptions checks;
       checks.max_duplicate_fraction = 1;

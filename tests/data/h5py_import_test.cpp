@@ -75,8 +75,8 @@ class H5pyImport : public ::testing::Test {
     ImportOptions options;
     options.sources = {source_};
     options.name = "h5py";
-    options.hdf5_arrays.clear();
-    for (const auto& [name, path] : arrays) options.hdf5_arrays.push_back(name + "=" + path);
+    options.arrays.clear();
+    for (const auto& [name, path] : arrays) options.arrays.push_back(name + "=" + path);
     DatasetStore store(dir_.path() / "registry");
     return import_dataset(store, options);
   }

@@ -44,7 +44,7 @@ class Hdf5ReaderProcess : public ::testing::Test {
     ImportOptions options;
     options.sources = {file};
     options.format = SourceFormat::Hdf5;
-    options.hdf5_arrays = std::move(names);
+    options.arrays = std::move(names);
     try {
       read_sources(options);
     } catch (const DataError& error) {
@@ -78,7 +78,7 @@ TEST_F(Hdf5ReaderProcess, ImportedArraysArriveWhole) {
   const fs::path file = stored(arrays);
   ImportOptions options;
   options.sources = {file};
-  options.hdf5_arrays = {"values", "images", "labels"};
+  options.arrays = {"values", "images", "labels"};
   const ImportedData data = read_sources(options);
   ASSERT_EQ(data.arrays.size(), 3u);
   for (const Array& imported : data.arrays) {

@@ -47,7 +47,7 @@ std::string import_error(const fs::path& file, const fs::path& registry) {
   DatasetStore store(registry);
   ImportOptions options;
   options.sources = {file};
-  options.hdf5_arrays = {"x"};
+  options.arrays = {"x"};
   options.name = "t";
   try {
     import_dataset(store, options);

@@ -8,6 +8,7 @@
 #include "data/data_test_support.h"
 #include "data/fake_context.h"
 #include "data/npy_support.h"
+#include "data/npz_support.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -91,7 +92,7 @@ TEST_F(ImportPlugin, DescribesBothStageTypes) {
   EXPECT_EQ(import.params.find("source")->type, ParamType::Path);
   EXPECT_EQ(import.params.find("labels")->default_value, nlohmann::json(nullptr));
   EXPECT_EQ(import.params.find("format")->choices,
-            (std::vector<std::string>{"auto", "idx", "csv", "npy", "hdf5"}));
+            (std::vector<std::string>{"auto", "idx", "csv", "npy", "npz", "hdf5"}));
 }
 
 TEST_F(ImportPlugin, IdxImportWritesADatasetVersion) {
@@ -157,6 +158,45 @@ TEST_F(ImportPlugin, ImportStageReadsACsvWithoutLabelsFile) {
   EXPECT_EQ(version.source["format"], "csv");
   EXPECT_EQ(read_array(version.file, "x").shape, (std::vector<std::int64_t>{2, 2}));
   EXPECT_EQ(ctx.emitted.front().meta["classes"], 2);
+}
+
+TEST_F(ImportPlugin, ImportStageTakesTheCsvDialectAndColumnRoles) {
+  kiln::test::write_text(dir_ / "t.csv", "id7;1,5;0;9\nid8;;1;8\n");
+  FakeContext ctx = context("import", {{"source", (dir_ / "t.csv").string()},
+                                       {"delimiter", ";"},
+                                       {"header", false},
+                                       {"label_column", "2"},
+                                       {"feature_columns", {"3"}},
+                                       {"ignored_columns", {"0"}}});
+  run(ctx);
+  const auto version = read_dataset_info(ctx.emitted.front().path);
+  EXPECT_EQ(testing::values_of<float>(read_array(version.file, "x").bytes),
+            (std::vector<float>{9, 8}));
+  EXPECT_EQ(version.source["feature_columns"], nlohmann::json({"3"}));
+  EXPECT_EQ(version.source["delimiter"], ";");
+  EXPECT_EQ(version.source["header"], false);
+  kiln::test::write_text(dir_ / "t.tsv", "1.5\t0\n2\t1\n");
+  FakeContext tabs = context("import", {{"source", (dir_ / "t.tsv").string()},
+                                        {"delimiter", "tab"},
+                                        {"header", false},
+                                        {"label_column", "1"}});
+  run(tabs);
+  EXPECT_EQ(testing::values_of<float>(read_array(tabs.emitted.front().path, "x").bytes),
+            (std::vector<float>{1.5f, 2}));
+}
+
+TEST_F(ImportPlugin, ImportStageTakesNpzArraysByName) {
+  testing::write_zip(dir_ / "a.npz",
+                     {{"images.npy", testing::npy_file("|u1", "(2, 2)", {1, 2, 3, 4})},
+                      {"labels.npy", testing::npy_file("|u1", "(2,)", {0, 1})}});
+  FakeContext ctx = context(
+      "import", {{"source", (dir_ / "a.npz").string()}, {"arrays", {"x=images", "y=labels"}}});
+  run(ctx);
+  EXPECT_EQ(ctx.emitted.front().meta["arrays"]["x"]["shape"], nlohmann::json({2, 2}));
+  EXPECT_EQ(read_dataset_info(ctx.emitted.front().path).source["format"], "npz");
+  FakeContext missing = context("import", {{"source", (dir_ / "a.npz").string()}});
+  EXPECT_EQ(run_error(missing),
+            (dir_ / "a.npz").string() + ": no member 'x' in the archive (members: images, labels)");
 }
 
 TEST_F(ImportPlugin, ImportStageReadsAnNpyPair) {

@@ -95,7 +95,7 @@ TEST_F(Import, NpyDataWithIdxLabelsIsOnePair) {
 TEST_F(Import, Hdf5CopiesTheNamedArrays) {
   const DatasetVersion source = import({dir_ / "images.idx", dir_ / "labels.idx"});
   ImportOptions options;
-  options.hdf5_arrays = {"y"};
+  options.arrays = {"y"};
   options.name = "labels-only";
   const DatasetVersion copy = import({source.file}, options);
   ASSERT_EQ(copy.arrays.size(), 1u);

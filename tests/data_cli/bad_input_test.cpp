@@ -1,5 +1,6 @@
 // Acceptance: each bad input is one clear error line and a non-zero exit, with
 // nothing written to the dataset store.
+#include "data/npz_support.h"
 #include "data_cli/data_cli_fixture.h"
 
 namespace kiln::test {
@@ -68,6 +69,28 @@ TEST_F(BadDataInput, RaggedCsvRow) {
                 ":3:4: ragged row: 2 cells, but the header has 3 columns");
 }
 
+// A quoted field spanning lines: the error names the line the short row ends on.
+TEST_F(BadDataInput, RaggedCsvRowWithAChosenDelimiter) {
+  write_text(dir_ / "t.csv", "name;a;label\n\"Ann\nLee\";1;0\n\"Bo\";2\n");
+  EXPECT_EQ(import_fails({"t.csv", "--name", "t", "--delimiter", ";", "--ignored", "name"}),
+            "kiln: data error: " + path("t.csv") +
+                ":4:7: ragged row: 2 cells, but the header has 3 columns");
+}
+
+TEST_F(BadDataInput, EmptyCsvLabel) {
+  write_text(dir_ / "t.csv", "a,label\n1,\n");
+  EXPECT_EQ(import_fails({"t.csv", "--name", "t"}),
+            "kiln: data error: " + path("t.csv") +
+                ":2:3: the label in column 'label' is empty (every row needs one)");
+}
+
+TEST_F(BadDataInput, NpzWithoutTheNamedMember) {
+  data::testing::write_zip(dir_ / "a.npz", {{"images.npy", npy_file("|u1", "(1,)", {1})}});
+  EXPECT_EQ(import_fails({"a.npz", "--name", "t", "--arrays", "x=images,y=labels"}),
+            "kiln: data error: " + path("a.npz") +
+                ": no member 'labels' in the archive (members: images)");
+}
+
 TEST_F(BadDataInput, NonNumericCsvCell) {
   write_text(dir_ / "t.csv", "a,b,label\n1,two,0\n");
   EXPECT_EQ(
@@ -101,7 +124,15 @@ TEST_F(BadDataInput, Hdf5WithoutTheExpectedArrays) {
 TEST_F(BadDataInput, UsageErrorsExitWithTwo) {
   EXPECT_THAT(import_fails({"images.idx"}, 2), HasSubstr("--name is required"));
   EXPECT_THAT(import_fails({"images.idx", "--name", "t", "--format", "parquet"}, 2),
-              HasSubstr("--format parquet: expected auto, idx, csv, npy or hdf5"));
+              HasSubstr("--format parquet: expected auto, idx, csv, npy, npz or hdf5"));
+  write_text(dir_ / "t.csv", "a,label\n1,0\n");
+  EXPECT_EQ(import_fails({"t.csv", "--name", "t", "--delimiter", "ab"}, 2),
+            "kiln: config error: import: delimiter 'ab' is not one character (or \"tab\")");
+  EXPECT_EQ(import_fails({"t.csv", "--name", "t", "--features", "a", "--ignored", "a"}, 2),
+            "kiln: config error: CSV: column 'a' is both a feature and ignored");
+  data::testing::write_zip(dir_ / "a.npz", {{"x.npy", npy_file("|u1", "(1,)", {1})}});
+  EXPECT_EQ(import_fails({"a.npz", "--name", "t", "--arrays", "x=images,x"}, 2),
+            "kiln: config error: arrays: the name 'x' is given twice");
   EXPECT_THAT(import_fails({"images.idx", "--name", "t", "--parent", "nothing"}, 2),
               HasSubstr("parent 'nothing' is not a stored dataset version"));
   const CommandResult show = kiln({"data", "show", "nothing"});

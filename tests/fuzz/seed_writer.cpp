@@ -10,6 +10,7 @@
 #include <kiln/nn/optimizer.h>
 #include <kiln/safetensors.h>
 
+#include <zip.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -78,6 +79,22 @@ Bytes store_field(const std::string& field) {
   return Bytes(reinterpret_cast<const char*>(&size), sizeof size) + field;
 }
 
+// An NPZ archive as numpy writes it: members stored (savez) or deflated
+// (savez_compressed).
+void write_zip(const fs::path& file, const std::vector<std::pair<std::string, Bytes>>& members,
+               bool deflate) {
+  fs::create_directories(file.parent_path());
+  int code = 0;
+  zip_t* archive = zip_open(file.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &code);
+  for (const auto& [name, bytes] : members) {
+    const zip_int64_t index = zip_file_add(
+        archive, name.c_str(), zip_source_buffer(archive, bytes.data(), bytes.size(), 0), 0);
+    zip_set_file_compression(archive, static_cast<zip_uint64_t>(index),
+                             deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
+  }
+  zip_close(archive);
+}
+
 void write_data_seeds(const fs::path& out) {
   write(out / "idx/images-u8", idx(0x08, {3, 2, 2}, 1));
   write_gzip(out / "idx/labels-u8.gz", idx(0x08, {3}, 1));
@@ -96,6 +113,14 @@ void write_data_seeds(const fs::path& out) {
   write(out / "csv/float-labels.csv", "x0,label,x1\n1,0.5,2\n3,1.5,4\n");
   write(out / "csv/no-label.csv", "f\n1\n2\n3\n");
   write_gzip(out / "csv/gzip.csv.gz", "p,q,label\n1,2,3\n4,5,6\n");
+  write(out / "csv/quoted.csv",
+        "id,\"a, b\",label\r\n\"x \"\"1\"\"\",\"2\",0\r\n\"two\nlines\",,1\r\n");
+  write(out / "csv/semicolons.csv", "r1;0;1.5;nan\nr2;1;;2\n");
+
+  write_zip(out / "npz/stored.npz",
+            {{"x.npy", npy("|u1", "(3, 2)", 6)}, {"y.npy", npy("<i8", "(3,)", 24)}}, false);
+  write_zip(out / "npz/deflated.npz",
+            {{"x.npy", npy("<f4", "(2, 3)", 24)}, {"y.npy", npy("<i4", "(2,)", 8)}}, true);
 
   const Bytes set = "S" + store_field("rank/0") + store_field("tcp://10.0.0.1:29500");
   const Bytes get = "G" + store_field("rank/0");

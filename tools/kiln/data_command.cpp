@@ -18,7 +18,9 @@ using data::DatasetVersion;
 
 struct DataArguments {
   std::vector<std::string> sources;
-  std::string name, format = "auto", label = "label", parent;
+  std::string name, format = "auto", label = "label", delimiter = ",", parent;
+  bool no_header = false;
+  std::vector<std::string> features, ignored;
   std::vector<std::string> arrays{"x", "y"};
   std::vector<std::string> versions;  // ID|NAME|FILE arguments
   bool json = false;
@@ -52,10 +54,14 @@ void import_command(const GlobalOptions& global, const DataArguments& arguments)
   const auto format = data::source_format_from_name(arguments.format);
   if (!format)
     throw ConfigError(
-        fmt::format("--format {}: expected auto, idx, csv, npy or hdf5", arguments.format));
+        fmt::format("--format {}: expected auto, idx, csv, npy, npz or hdf5", arguments.format));
   options.format = *format;
   options.label_column = arguments.label;
-  options.hdf5_arrays = arguments.arrays;
+  options.delimiter = arguments.delimiter;
+  options.header = !arguments.no_header;
+  options.feature_columns = arguments.features;
+  options.ignored_columns = arguments.ignored;
+  options.arrays = arguments.arrays;
   options.parent = arguments.parent;
   DatasetStore store(global.registry);
   const DatasetVersion version = data::import_dataset(store, options);
@@ -158,17 +164,26 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
   CLI::App* import = command->add_subcommand("import", "Import files as a new dataset version");
   import
       ->add_option("sources", arguments->sources,
-                   "IDX or NPY data [and labels], a CSV table, or an HDF5 file")
+                   "IDX or NPY data [and labels], a CSV table, an NPZ archive or an HDF5 file")
       ->required();
   import->add_option("--name", arguments->name, "Name of the version")->required();
-  import->add_option("--format", arguments->format, "auto, idx, csv, npy or hdf5")
+  import->add_option("--format", arguments->format, "auto, idx, csv, npy, npz or hdf5")
       ->capture_default_str();
   import->add_option("--label", arguments->label, "CSV: the label column (\"\" for none)")
       ->capture_default_str();
+  import->add_option("--delimiter", arguments->delimiter, "CSV: the field delimiter (or \"tab\")")
+      ->capture_default_str();
+  import->add_flag("--no-header", arguments->no_header,
+                   "CSV: the first row is data; columns are named 0, 1, ...");
+  import
+      ->add_option("--features", arguments->features,
+                   "CSV: the feature columns, in order (default: all but the label and ignored)")
+      ->delimiter(',');
+  import->add_option("--ignored", arguments->ignored, "CSV: columns to drop")->delimiter(',');
   import
       ->add_option("--arrays", arguments->arrays,
-                   "HDF5: the arrays to copy, NAME (the dataset /NAME) or NAME=PATH, "
-                   "comma-separated: --arrays x=/train/images,y=/train/labels")
+                   "NPZ or HDF5: the arrays to copy, NAME or NAME=MEMBER, comma-separated "
+                   "(NPZ: x=images; HDF5: x=/train/images)")
       ->delimiter(',')
       ->capture_default_str();
   import->add_option("--parent", arguments->parent, "Version this one derives from (id or name)");

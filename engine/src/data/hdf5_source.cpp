@@ -1,5 +1,6 @@
 #include "data/hdf5_source.h"
 
+#include <kiln/data/array_choice.h>
 #include <kiln/error.h>
 
 #include <fmt/format.h>
@@ -133,19 +134,15 @@ std::string plugin_path() {
 
 }  // namespace
 
-ArraySpec parse_array_spec(std::string_view entry) {
-  const std::size_t equals = entry.find('=');
-  ArraySpec spec{std::string(entry.substr(0, equals)), equals == std::string_view::npos
-                                                           ? "/" + std::string(entry)
-                                                           : std::string(entry.substr(equals + 1))};
-  if (spec.name.empty() || spec.name.find('/') != std::string::npos || spec.name == "." ||
-      spec.name == ".." || spec.path.empty())
-    throw ConfigError(
-        fmt::format("array '{}': expected NAME or NAME=PATH (NAME: the array's name in the dataset "
-                    "version, without '/'; PATH: where it is in the file, such as /train/images)",
-                    entry));
-  return spec;
+std::vector<ArraySpec> array_specs(const std::vector<std::string>& entries) {
+  std::vector<ArraySpec> specs;
+  for (const ArrayChoice& choice : parse_array_choices(entries))
+    specs.push_back(
+        {choice.name, choice.member.starts_with('/') ? choice.member : "/" + choice.member});
+  return specs;
 }
+
+ArraySpec parse_array_spec(const std::string& entry) { return array_specs({entry}).front(); }
 
 std::string format_array_spec(const ArraySpec& spec) { return spec.name + "=" + spec.path; }
 

@@ -19,12 +19,15 @@ namespace kiln::data::hdf5 {
 // One array to import: `name` in the dataset version, `path` in the source file.
 struct ArraySpec {
   std::string name;
-  std::string path;  // "/train/images"; a bare "x" means "/x"
+  std::string path;  // "/train/images"
 };
 
-// "NAME" (the dataset /NAME) or "NAME=PATH". ConfigError for an empty part or a
-// NAME holding '/'.
-ArraySpec parse_array_spec(std::string_view entry);
+// The import's `arrays` entries (NAME or NAME=MEMBER, parse_array_choices, whose
+// ConfigErrors they raise) as HDF5 paths: a member without a leading '/' is
+// relative to the root group, so a bare "x" is "/x".
+std::vector<ArraySpec> array_specs(const std::vector<std::string>& entries);
+// One "NAME=PATH" entry, as kiln-hdf5-reader takes it on its command line.
+ArraySpec parse_array_spec(const std::string& entry);
 std::string format_array_spec(const ArraySpec& spec);  // "x=/train/images"
 
 // Opens the dataset at spec.path, following only links inside the file. DataError

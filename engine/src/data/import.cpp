@@ -4,6 +4,7 @@
 #include <kiln/data/idx.h>
 #include <kiln/data/import.h>
 #include <kiln/data/npy.h>
+#include <kiln/data/npz.h>
 #include <kiln/error.h>
 #include <kiln/hash.h>
 
@@ -17,17 +18,19 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 
 namespace kiln::data {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::array<std::pair<SourceFormat, std::string_view>, 5> kFormatNames{{
+constexpr std::array<std::pair<SourceFormat, std::string_view>, 6> kFormatNames{{
     {SourceFormat::Auto, "auto"},
     {SourceFormat::Idx, "idx"},
     {SourceFormat::Csv, "csv"},
     {SourceFormat::Npy, "npy"},
+    {SourceFormat::Npz, "npz"},
     {SourceFormat::Hdf5, "hdf5"},
 }};
 
@@ -76,18 +79,52 @@ ImportedData read_array_files(const std::vector<SourceFile>& files) {
   return data;
 }
 
-ImportedData read_csv_file(const SourceFile& file, const std::string& label_column) {
-  CsvTable table = read_csv(file.path, label_column);
+char csv_delimiter(const std::string& text) {
+  if (text == "tab" || text == "\\t") return '\t';
+  if (text.size() != 1)
+    throw ConfigError(
+        fmt::format("import: delimiter '{}' is not one character (or \"tab\")", text));
+  return text.front();
+}
+
+ImportedData read_csv_file(const SourceFile& file, const ImportOptions& options) {
+  const CsvOptions csv{.delimiter = csv_delimiter(options.delimiter),
+                       .header = options.header,
+                       .label_column = options.label_column,
+                       .feature_columns = options.feature_columns,
+                       .ignored_columns = options.ignored_columns};
+  CsvTable table = read_csv(file.path, csv);
   ImportedData data;
   data.source["files"] = {file_record(file, "table")};
-  data.source["label_column"] = label_column;
+  data.source["label_column"] = csv.label_column;
   data.source["feature_columns"] = table.feature_columns;
+  data.source["ignored_columns"] = csv.ignored_columns;
+  data.source["delimiter"] = std::string(1, csv.delimiter);
+  data.source["header"] = csv.header;
+  // Missing cells per feature column that has any, for the stage that imputes them
+  // (columns of the same name add up).
+  std::map<std::string, std::int64_t> missing;
+  for (std::size_t i = 0; i < table.missing.size(); ++i)
+    if (table.missing[i] > 0) missing[table.feature_columns[i]] += table.missing[i];
+  data.source["missing"] = missing;
   data.arrays.push_back(std::move(table.x));
   if (!table.y.name.empty()) data.arrays.push_back(std::move(table.y));
   return data;
 }
 
-// The reader's specs (NAME=PATH) for ImportOptions::hdf5_arrays, in the order
+ImportedData read_npz_file(const SourceFile& file, const std::vector<std::string>& entries) {
+  const std::vector<ArrayChoice> choices = parse_array_choices(entries);
+  ImportedData data;
+  data.source["files"] = {file_record(file, "arrays")};
+  data.source["arrays"] = nlohmann::json::object();
+  for (NpzArray& read : read_npz(file.path, choices)) {
+    data.source["arrays"][read.array.name] = read.member;
+    data.arrays.push_back(std::move(read.array));
+  }
+  return data;
+}
+
+// The reader's specs (NAME=PATH) for ImportOptions::arrays, in the order
 // given, and the source record naming the file and each array's path.
 struct Hdf5Plan {
   std::vector<std::string> specs;
@@ -95,14 +132,9 @@ struct Hdf5Plan {
 };
 
 Hdf5Plan plan_hdf5(const SourceFile& file, const std::vector<std::string>& entries) {
-  if (entries.empty()) throw ConfigError("import of an HDF5 file: name the arrays to copy");
   Hdf5Plan plan;
   nlohmann::json arrays = nlohmann::json::object();
-  for (const std::string& entry : entries) {
-    const hdf5::ArraySpec spec = hdf5::parse_array_spec(entry);
-    if (arrays.contains(spec.name))
-      throw ConfigError(
-          fmt::format("import of an HDF5 file: array name '{}' given twice", spec.name));
+  for (const hdf5::ArraySpec& spec : hdf5::array_specs(entries)) {
     arrays[spec.name] = spec.path;
     plan.specs.push_back(hdf5::format_array_spec(spec));
   }
@@ -136,7 +168,7 @@ class WriterSink : public hdf5::ArraySink {
 // size: the writer takes the arrays in name order.
 DatasetVersion import_hdf5(DatasetStore& store, const SourceFile& file,
                            const ImportOptions& options, const std::string& parent) {
-  Hdf5Plan plan = plan_hdf5(file, options.hdf5_arrays);
+  Hdf5Plan plan = plan_hdf5(file, options.arrays);
   std::sort(plan.specs.begin(), plan.specs.end(), [](const std::string& a, const std::string& b) {
     return hdf5::parse_array_spec(a).name < hdf5::parse_array_spec(b).name;
   });
@@ -170,6 +202,7 @@ std::optional<SourceFormat> format_from_name(const fs::path& file) {
   const std::string extension = name.extension().string();
   const std::string stem = name.stem().string();
   if (extension == ".npy") return SourceFormat::Npy;
+  if (extension == ".npz") return SourceFormat::Npz;
   if (extension == ".h5" || extension == ".hdf5") return SourceFormat::Hdf5;
   if (extension == ".csv" || extension == ".txt") return SourceFormat::Csv;
   if (extension == ".idx" || name.string().ends_with("-ubyte") ||
@@ -180,7 +213,8 @@ std::optional<SourceFormat> format_from_name(const fs::path& file) {
 
 void check_arrangement(const std::vector<SourceFile>& files) {
   for (const SourceFile& file : files) {
-    const bool alone = file.format == SourceFormat::Csv || file.format == SourceFormat::Hdf5;
+    const bool alone = file.format == SourceFormat::Csv || file.format == SourceFormat::Npz ||
+                       file.format == SourceFormat::Hdf5;
     if (alone && files.size() != 1)
       throw ConfigError(fmt::format(
           "import: a {} source is imported on its own, but {} files "
@@ -213,6 +247,8 @@ SourceFormat detect_format(const fs::path& file) {
   const std::size_t got = detail::open_source(file)->read(head.data(), head.size());
   const std::string_view text(reinterpret_cast<const char*>(head.data()), got);
   if (text.starts_with("\x93NUMPY")) return SourceFormat::Npy;
+  // A zip's first local file header, or the end record of an empty archive.
+  if (text.starts_with("PK\x03\x04") || text.starts_with("PK\x05\x06")) return SourceFormat::Npz;
   if (text == std::string_view("\x89HDF\r\n\x1a\n", 8)) return SourceFormat::Hdf5;
   if (got >= 4 && head[0] == 0 && head[1] == 0) return SourceFormat::Idx;
   if (const auto by_name = format_from_name(file)) return *by_name;
@@ -222,7 +258,7 @@ SourceFormat detect_format(const fs::path& file) {
     return SourceFormat::Csv;
   throw DataError(
       fmt::format("{}: cannot tell its format from the content or the name; set the "
-                  "format explicitly (idx, csv, npy or hdf5)",
+                  "format explicitly (idx, csv, npy, npz or hdf5)",
                   file.string()));
 }
 
@@ -232,10 +268,13 @@ ImportedData read_sources(const ImportOptions& options) {
   ImportedData data;
   switch (files.front().format) {
     case SourceFormat::Csv:
-      data = read_csv_file(files.front(), options.label_column);
+      data = read_csv_file(files.front(), options);
+      break;
+    case SourceFormat::Npz:
+      data = read_npz_file(files.front(), options.arrays);
       break;
     case SourceFormat::Hdf5:
-      data = read_hdf5_file(files.front(), options.hdf5_arrays);
+      data = read_hdf5_file(files.front(), options.arrays);
       break;
     default:
       data = read_array_files(files);

@@ -8,6 +8,7 @@
 #include <kiln/error.h>
 
 #include "data/byte_source.h"
+#include "data/npy_source.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -39,78 +40,78 @@ constexpr std::array<NpyType, 5> kTypes{{
     {"f8", DType::F64},
 }};
 
-[[noreturn]] void fail(const fs::path& path, const std::string& what) {
-  throw DataError(fmt::format("{}: {}", path.string(), what));
+[[noreturn]] void fail(std::string_view where, const std::string& what) {
+  throw DataError(fmt::format("{}: {}", where, what));
 }
 
 void read_exactly(detail::ByteSource& source, std::uint8_t* out, std::size_t size,
-                  const fs::path& path, std::string_view what) {
+                  std::string_view where, std::string_view what) {
   const std::size_t got = source.read(out, size);
-  if (got < size) fail(path, fmt::format("{} is cut short ({} of {} bytes)", what, got, size));
+  if (got < size) fail(where, fmt::format("{} is cut short ({} of {} bytes)", what, got, size));
 }
 
-std::string read_header_text(detail::ByteSource& source, const fs::path& path) {
+std::string read_header_text(detail::ByteSource& source, std::string_view where) {
   std::array<std::uint8_t, 8> prefix{};
-  read_exactly(source, prefix.data(), prefix.size(), path, "NPY preamble");
+  read_exactly(source, prefix.data(), prefix.size(), where, "NPY preamble");
   if (std::string_view(reinterpret_cast<const char*>(prefix.data()), 6) != "\x93NUMPY")
-    fail(path, "not an NPY file (the magic \\x93NUMPY is missing)");
+    fail(where, "not an NPY file (the magic \\x93NUMPY is missing)");
   const std::uint8_t major = prefix[6];
   if (major < 1 || major > 3)
-    fail(path, fmt::format("unsupported NPY format version {}.{} (kiln reads 1.0, 2.0, 3.0)", major,
-                           prefix[7]));
+    fail(where, fmt::format("unsupported NPY format version {}.{} (kiln reads 1.0, 2.0, 3.0)",
+                            major, prefix[7]));
   std::uint32_t length = 0;
   if (major == 1) {
     std::array<std::uint8_t, 2> bytes{};
-    read_exactly(source, bytes.data(), bytes.size(), path, "NPY header length");
+    read_exactly(source, bytes.data(), bytes.size(), where, "NPY header length");
     length = bytes[0] | (bytes[1] << 8);
   } else {
     std::array<std::uint8_t, 4> bytes{};
-    read_exactly(source, bytes.data(), bytes.size(), path, "NPY header length");
+    read_exactly(source, bytes.data(), bytes.size(), where, "NPY header length");
     length = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (std::uint32_t{bytes[3]} << 24);
   }
   if (length > kMaxHeaderBytes)
-    fail(path, fmt::format("NPY header of {} bytes is larger than the {} kiln accepts", length,
-                           kMaxHeaderBytes));
+    fail(where, fmt::format("NPY header of {} bytes is larger than the {} kiln accepts", length,
+                            kMaxHeaderBytes));
   std::string text(length, '\0');
-  read_exactly(source, reinterpret_cast<std::uint8_t*>(text.data()), length, path, "NPY header");
+  read_exactly(source, reinterpret_cast<std::uint8_t*>(text.data()), length, where, "NPY header");
   return text;
 }
 
 // The text after "'key':" up to the next top-level delimiter, trimmed.
-std::string_view dict_value(std::string_view header, std::string_view key, const fs::path& path) {
+std::string_view dict_value(std::string_view header, std::string_view key, std::string_view where) {
   const std::string quoted = fmt::format("'{}'", key);
   std::size_t at = header.find(quoted);
   if (at == std::string_view::npos)
-    fail(path, fmt::format("NPY header has no '{}': {}", key, header));
+    fail(where, fmt::format("NPY header has no '{}': {}", key, header));
   at = header.find(':', at + quoted.size());
-  if (at == std::string_view::npos) fail(path, fmt::format("NPY header is malformed: {}", header));
+  if (at == std::string_view::npos) fail(where, fmt::format("NPY header is malformed: {}", header));
   std::string_view rest = header.substr(at + 1);
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-  if (rest.empty()) fail(path, fmt::format("NPY header is malformed: {}", header));
+  if (rest.empty()) fail(where, fmt::format("NPY header is malformed: {}", header));
   const std::size_t end = rest.front() == '(' ? rest.find(')') + 1 : rest.find_first_of(",}");
   if (end == std::string_view::npos || end == 0)
-    fail(path, fmt::format("NPY header is malformed: {}", header));
+    fail(where, fmt::format("NPY header is malformed: {}", header));
   return rest.substr(0, end);
 }
 
-DType parse_descr(std::string_view value, const fs::path& path) {
+DType parse_descr(std::string_view value, std::string_view where) {
   if (value.size() < 4 || (value.front() != '\'' && value.front() != '"'))
-    fail(path, fmt::format("NPY dtype {} is not a simple type string", value));
+    fail(where, fmt::format("NPY dtype {} is not a simple type string", value));
   const std::string_view descr = value.substr(1, value.size() - 2);
   const char order = descr.front();
   const std::string_view code = descr.substr(1);
   if (order == '>')
-    fail(path, fmt::format("NPY dtype '{}' is big-endian; kiln reads little-endian data "
-                           "(convert with a.astype(a.dtype.newbyteorder('<')))",
-                           descr));
+    fail(where, fmt::format("NPY dtype '{}' is big-endian; kiln reads little-endian data "
+                            "(convert with a.astype(a.dtype.newbyteorder('<')))",
+                            descr));
   for (const NpyType& type : kTypes)
     if (type.code == code && (order == '<' || order == '|' || order == '=')) return type.dtype;
-  fail(path, fmt::format("NPY dtype '{}' is not one kiln reads (u1, i4, i8, f4, f8, "
-                         "little-endian)",
-                         descr));
+  fail(where, fmt::format("NPY dtype '{}' is not one kiln reads (u1, i4, i8, f4, f8, "
+                          "little-endian)",
+                          descr));
 }
 
-std::vector<std::int64_t> parse_shape(std::string_view value, const fs::path& path) {
+std::vector<std::int64_t> parse_shape(std::string_view value, std::string_view where) {
   std::vector<std::int64_t> shape;
   std::string_view rest = value.substr(1, value.size() - 2);  // inside the parentheses
   while (!rest.empty()) {
@@ -119,60 +120,63 @@ std::vector<std::int64_t> parse_shape(std::string_view value, const fs::path& pa
     std::int64_t extent = -1;
     const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), extent);
     if (error != std::errc() || extent < 0)
-      fail(path, fmt::format("NPY shape {} is malformed", value));
+      fail(where, fmt::format("NPY shape {} is malformed", value));
     shape.push_back(extent);
     rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
   }
-  if (shape.empty()) fail(path, "NPY array is 0-dimensional; kiln needs at least one axis (rows)");
+  if (shape.empty()) fail(where, "NPY array is 0-dimensional; kiln needs at least one axis (rows)");
   return shape;
 }
 
-Array parse_header(std::string_view header, const fs::path& path) {
+Array parse_header(std::string_view header, std::string_view where) {
   Array array;
-  array.dtype = parse_descr(dict_value(header, "descr", path), path);
-  const std::string_view fortran = dict_value(header, "fortran_order", path);
+  array.dtype = parse_descr(dict_value(header, "descr", where), where);
+  const std::string_view fortran = dict_value(header, "fortran_order", where);
   if (fortran == "True")
-    fail(path,
+    fail(where,
          "NPY array is in Fortran order; kiln reads C order (save "
          "np.ascontiguousarray(a))");
-  if (fortran != "False") fail(path, fmt::format("NPY fortran_order {} is malformed", fortran));
-  const std::string_view shape = dict_value(header, "shape", path);
-  if (shape.front() != '(') fail(path, fmt::format("NPY shape {} is malformed", shape));
-  array.shape = parse_shape(shape, path);
+  if (fortran != "False") fail(where, fmt::format("NPY fortran_order {} is malformed", fortran));
+  const std::string_view shape = dict_value(header, "shape", where);
+  if (shape.front() != '(') fail(where, fmt::format("NPY shape {} is malformed", shape));
+  array.shape = parse_shape(shape, where);
   return array;
 }
 
-std::uint64_t data_bytes(const Array& array, const fs::path& path) {
+std::uint64_t data_bytes(const Array& array, std::string_view where) {
   return static_cast<std::uint64_t>(checked_bytes(array.shape,
                                                   static_cast<std::int64_t>(size_of(array.dtype)),
-                                                  fmt::format("{}: NPY header", path.string())));
+                                                  fmt::format("{}: NPY header", where)));
 }
 
-void read_data(detail::ByteSource& source, Array& array, const fs::path& path) {
-  const std::uint64_t expected = data_bytes(array, path);
+void read_data(detail::ByteSource& source, Array& array, std::string_view where) {
+  const std::uint64_t expected = data_bytes(array, where);
   while (array.bytes.size() < expected) {
     const std::size_t offset = array.bytes.size();
     const std::size_t block = std::min<std::uint64_t>(kBlockBytes, expected - offset);
     array.bytes.resize(offset + block);
     const std::size_t got = source.read(array.bytes.data() + offset, block);
     if (got < block)
-      fail(path,
+      fail(where,
            fmt::format("NPY data too short: shape [{}] of {} needs {} bytes, {} follow",
                        fmt::join(array.shape, ", "), name_of(array.dtype), expected, offset + got));
   }
   std::uint8_t extra = 0;
   if (source.read(&extra, 1) > 0)
-    fail(path, fmt::format("NPY data has trailing bytes after the {} that shape [{}] of {} needs",
-                           expected, fmt::join(array.shape, ", "), name_of(array.dtype)));
+    fail(where, fmt::format("NPY data has trailing bytes after the {} that shape [{}] of {} needs",
+                            expected, fmt::join(array.shape, ", "), name_of(array.dtype)));
 }
 
 }  // namespace
 
 Array read_npy(const fs::path& path) {
-  const auto source = detail::open_source(path);
-  const std::string header = read_header_text(*source, path);
-  Array array = parse_header(header, path);
-  read_data(*source, array, path);
+  return detail::read_npy(*detail::open_source(path), path.string());
+}
+
+Array detail::read_npy(ByteSource& source, std::string_view where) {
+  const std::string header = read_header_text(source, where);
+  Array array = parse_header(header, where);
+  read_data(source, array, where);
   return array;
 }
 

@@ -1,4 +1,4 @@
-// Importing source files (IDX, CSV, NPY, HDF5) as a dataset version: what `kiln
+// Importing source files (IDX, CSV, NPY, NPZ, HDF5) as a dataset version: what `kiln
 // data import` and the `import` stage run. Every source is read and checked before
 // anything is written, so a bad input leaves the dataset store untouched.
 #pragma once
@@ -15,28 +15,36 @@
 
 namespace kiln::data {
 
-enum class SourceFormat { Auto, Idx, Csv, Npy, Hdf5 };
+enum class SourceFormat { Auto, Idx, Csv, Npy, Npz, Hdf5 };
 
 std::string_view name_of(SourceFormat format) noexcept;
-// "auto", "idx", "csv", "npy", "hdf5"; nullopt for anything else.
+// "auto", "idx", "csv", "npy", "npz", "hdf5"; nullopt for anything else.
 std::optional<SourceFormat> source_format_from_name(std::string_view name) noexcept;
-// From the content (gzip looked through): NPY magic, HDF5 signature, IDX's two
-// leading zero bytes; failing those, from the name (.npy, .h5, .hdf5, .csv, .txt,
-// .idx, "-ubyte"), so that a damaged file is read by the reader its name promises
-// and gets its error; failing that, text is CSV. DataError otherwise.
+// From the content (gzip looked through): NPY magic, zip magic (NPZ), HDF5
+// signature, IDX's two leading zero bytes; failing those, from the name (.npy,
+// .npz, .h5, .hdf5, .csv, .txt, .idx, "-ubyte"), so that a damaged file is read by
+// the reader its name promises and gets its error; failing that, text is CSV.
+// DataError otherwise.
 SourceFormat detect_format(const std::filesystem::path& file);
 
 struct ImportOptions {
   // IDX or NPY: one file (x) or two (x, then y: the labels, one per row).
-  // CSV: one file with a header; HDF5: one file whose `hdf5_arrays` are copied.
+  // CSV: one table; NPZ: one archive, HDF5: one file, whose `arrays` are copied.
   std::vector<std::filesystem::path> sources;
   std::string name;
   SourceFormat format = SourceFormat::Auto;  // Auto: each file's own, detected
   std::string label_column = "label";        // CSV: the label column ("" for none)
-  // HDF5: each entry NAME (the dataset /NAME) or NAME=PATH (`x=/train/images`):
-  // the array NAME of the version comes from PATH in the file. u16, u32, u64 and
-  // h5py's bool are widened to i32, i64, i64 and u8 (source["converted_from"]).
-  std::vector<std::string> hdf5_arrays = {"x", "y"};
+  // CSV: the field delimiter, one character or "tab".
+  std::string delimiter = ",";
+  bool header = true;                        // CSV: false names columns "0", "1", ...
+  std::vector<std::string> feature_columns;  // CSV: x's columns; empty: all the others
+  std::vector<std::string> ignored_columns;  // CSV: columns dropped
+  // NPZ and HDF5: which arrays to import, each "NAME" or "NAME=MEMBER"
+  // (kiln/data/array_choice.h): the version's array NAME comes from the archive's
+  // member MEMBER (NPZ) or from the dataset at path MEMBER (HDF5: `x=/train/images`;
+  // a bare `x` is `/x`). HDF5's u16, u32, u64 and h5py's bool are widened to i32,
+  // i64, i64 and u8 (source["converted_from"]).
+  std::vector<std::string> arrays = {"x", "y"};
   std::string parent;  // id, unique id prefix or name of a stored version; "" for none
 };
 
