@@ -8,11 +8,13 @@
 #include <kiln/device.h>
 #include <kiln/dist/process_group.h>
 #include <kiln/error.h>
+#include <kiln/fs.h>
 #include <kiln/log.h>
 #include <kiln/nn/model.h>
 #include <kiln/plugin.h>
 #include <kiln/train/objectives.h>
 #include <kiln/train/predict.h>
+#include <kiln/train/tabular.h>
 #include <kiln/train/trainer.h>
 
 #include <fmt/format.h>
@@ -126,10 +128,10 @@ kiln::Device pick_device(const std::string& requested, int local_rank) {
 // The model after `epoch` on the validation split (a `split` stage's second output):
 // val/accuracy and val/loss at step = epoch, the objective a sweep reads per epoch.
 void score_validation(kiln::StageContext& context, const kiln::Artifact& validation,
-                      std::int64_t epoch, kiln::nn::Model& model) {
+                      const Json& preprocess, std::int64_t epoch, kiln::nn::Model& model) {
   const auto start = std::chrono::steady_clock::now();
-  const kiln::train::Scores scores = kiln::train::score_classifier(
-      model, context.params().get("preprocess"), validation.path, kValidationBatch);
+  const kiln::train::Scores scores =
+      kiln::train::score_classifier(model, preprocess, validation.path, kValidationBatch);
   context.run().log_metric("val/accuracy", scores.accuracy, epoch);
   context.run().log_metric("val/loss", scores.loss, epoch);
   kiln::log::info("train: epoch {} validation accuracy {:.4f}, loss {:.4f} ({} rows, {:.2f} s)",
@@ -152,7 +154,20 @@ void run_train(kiln::StageContext& context) {
   data_options.targets = loss.classifies ? "labels" : "values";
   data_options.device = config.device;
   data_options.memory_budget_bytes = static_cast<std::size_t>(params.get_int("memory_mb")) << 20;
-  data_options.preprocess = params.get("preprocess");
+  // Tabular impute/scale is fitted here, on the training data, once; the fitted
+  // numbers then go with every batch, the validation scores and the weights.
+  Json preprocess = params.get("preprocess");
+  if (kiln::train::is_tabular(preprocess)) {
+    preprocess = kiln::train::fit_tabular(preprocess, dataset.path);
+    if (context.placement().rank == 0)
+      kiln::write_file_atomic(context.run().artifact_dir() / "preprocess.json",
+                              preprocess.dump(2) + "\n");
+    kiln::log::info("train: preprocess fitted on {} rows: impute {}, scale {}",
+                    preprocess["fitted"]["rows"].get<std::int64_t>(),
+                    preprocess["impute"].get<std::string>(),
+                    preprocess["scale"].get<std::string>());
+  }
+  data_options.preprocess = preprocess;
   // Data parallel: this rank's slice of every global batch of batch_size rows.
   const kiln::Placement& placement = context.placement();
   kiln::dist::ProcessGroup* group = context.process_group();
@@ -185,7 +200,8 @@ void run_train(kiln::StageContext& context) {
                                 .on_epoch_end =
                                     [&](std::int64_t epoch, kiln::nn::Model& model) {
                                       if (validation != nullptr && placement.rank == 0)
-                                        score_validation(context, *validation, epoch, model);
+                                        score_validation(context, *validation, preprocess, epoch,
+                                                         model);
                                     }});
   if (group != nullptr)
     kiln::log::info(
@@ -207,7 +223,7 @@ void run_train(kiln::StageContext& context) {
   trainer.model().save(context.work_dir() / "model.safetensors",
                        {{"kiln.dataset", dataset.content_id},
                         {"kiln.run_id", run_id},
-                        {"kiln.preprocess", params.get("preprocess").dump()}});
+                        {"kiln.preprocess", preprocess.dump()}});
   context.emit(
       {.name = "model",
        .kind = "model",
@@ -291,7 +307,9 @@ kiln::ParamSchema schema() {
       .optional("clip_norm", ParamType::Float, 0.0, "clip gradients to this global norm; 0: off")
       .optional("seed", ParamType::Int, 0, "seed of initialisation, shuffling and dropout")
       .optional("preprocess", ParamType::Object, Json::object(),
-                "image normalisation and augmentation: mean, std, crop_padding, flip, erase, ...")
+                "u8 images: normalisation and augmentation (mean, std, crop_padding, flip, "
+                "erase, ...); f32 features: impute (mean, median, constant with fill_value) "
+                "and scale (standard, minmax), fitted on the training data")
       .optional("memory_mb", ParamType::Int, 256, "the data loader's memory budget")
       .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
       .choice("precision", {"f32", "bf16"},

@@ -12,7 +12,18 @@ namespace kiln::onnx {
 
 proto::Graph model_graph(const nn::Layer& root, const ModelParts& parts, const std::string& name) {
   GraphWriter graph(parts.tensors);
-  const std::string last = root.to_onnx(graph, kInputName);
+  std::string input = kInputName;
+  if (parts.tensors.contains(std::string(kPreprocessCenter))) {
+    const std::string missing = graph.add("IsNaN", "preprocess/isnan", {input});
+    const std::string filled =
+        graph.add("Where", "preprocess/impute",
+                  {missing, graph.initializer(std::string(kPreprocessFill)), input});
+    const std::string centered = graph.add(
+        "Sub", "preprocess/center", {filled, graph.initializer(std::string(kPreprocessCenter))});
+    input = graph.add("Div", "preprocess/scale",
+                      {centered, graph.initializer(std::string(kPreprocessScale))});
+  }
+  const std::string last = root.to_onnx(graph, input);
   return graph.finish(name, last, parts.input, parts.output);
 }
 

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "onnx/onnx_proto.h"
 
@@ -28,5 +29,11 @@ struct ModelParts {
 // with no ONNX form; InternalError when the layers and the tensors disagree (a
 // tensor missing, or one that no layer uses).
 proto::Graph model_graph(const nn::Layer& root, const ModelParts& parts, const std::string& name);
+
+// Tensors that, when ModelParts holds them, put fitted tabular preprocessing before
+// the first layer: x = (IsNaN(x) ? fill : x) - center) / scale.
+inline constexpr std::string_view kPreprocessFill = "preprocess.fill";
+inline constexpr std::string_view kPreprocessCenter = "preprocess.center";
+inline constexpr std::string_view kPreprocessScale = "preprocess.scale";
 
 }  // namespace kiln::onnx

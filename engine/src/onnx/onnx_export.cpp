@@ -1,15 +1,42 @@
 #include <kiln/error.h>
 #include <kiln/fs.h>
 #include <kiln/onnx.h>
+#include <kiln/train/tabular.h>
 #include <kiln/version.h>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "onnx/model_graph.h"
 
 namespace kiln::onnx {
+
+namespace {
+
+// Fitted tabular impute/scale in the weights' kiln.preprocess (train/tabular.h)
+// becomes the graph's first nodes: the exported model takes raw features.
+void add_tabular_preprocess(ModelParts& parts,
+                            const std::vector<std::pair<std::string, std::string>>& metadata) {
+  for (const auto& [key, text] : metadata) {
+    if (key != "kiln.preprocess") continue;
+    const nlohmann::json preprocess = nlohmann::json::parse(text, nullptr, false);
+    if (!train::is_tabular(preprocess) || parts.input.size() != 1) return;
+    const train::TabularTransform transform =
+        train::tabular_transform(preprocess, parts.input.front());
+    const auto vector = [](const std::vector<float>& values) {
+      Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())});
+      std::copy(values.begin(), values.end(), tensor.data<float>());
+      return tensor;
+    };
+    parts.tensors[std::string(kPreprocessFill)] = vector(transform.fill);
+    parts.tensors[std::string(kPreprocessCenter)] = vector(transform.center);
+    parts.tensors[std::string(kPreprocessScale)] = vector(transform.scale);
+  }
+}
+
+}  // namespace
 
 ExportedModel export_model(nn::Model& model, const ExportOptions& options) {
   ModelParts parts{model.input_shape(), model.output_shape(), {}};
@@ -18,6 +45,7 @@ ExportedModel export_model(nn::Model& model, const ExportOptions& options) {
   };
   for (const nn::Parameter* parameter : model.parameters()) add(parameter->name, parameter->value);
   for (const auto& [name, tensor] : model.buffers()) add(name, *tensor);
+  add_tabular_preprocess(parts, options.metadata);
 
   proto::Model onnx_model;
   onnx_model.ir_version = kIrVersion;

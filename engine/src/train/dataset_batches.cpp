@@ -4,11 +4,13 @@
 #include <kiln/data/loader.h>
 #include <kiln/error.h>
 #include <kiln/train/batches.h>
+#include <kiln/train/tabular.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "kernels/preprocess.h"
 #ifdef KILN_HAVE_CUDA
@@ -137,9 +139,15 @@ class DatasetBatches final : public BatchSource {
   void set_up_preprocessing() {
     images_ = x_dtype_ == DType::U8 && (stored_shape_.size() == 2 || stored_shape_.size() == 3);
     if (!images_) {
+      if (is_tabular(options_.preprocess) && x_dtype_ == DType::F32 && stored_shape_.size() == 1) {
+        tabular_ = tabular_transform(options_.preprocess, stored_shape_[0]);
+        return;
+      }
       if (!options_.preprocess.is_null() && !options_.preprocess.empty())
-        throw ConfigError("preprocess: applies to u8 images ([N, H, W] or [N, H, W, C]); /x is " +
-                          std::string(name_of(x_dtype_)) + " " + shape_string(stored_shape_));
+        throw ConfigError(
+            "preprocess: applies to u8 images ([N, H, W] or [N, H, W, C]), or impute/scale to "
+            "f32 features [N, columns]; /x is " +
+            std::string(name_of(x_dtype_)) + " " + shape_string(stored_shape_));
       return;
     }
     const int channels = stored_shape_.size() == 3 ? static_cast<int>(stored_shape_[2]) : 1;
@@ -157,6 +165,7 @@ class DatasetBatches final : public BatchSource {
                                     preprocess_, {options_.seed, epoch_}, out.data<float>());
     } else if (x.dtype == DType::F32) {
       std::memcpy(out.raw(), x.bytes.data(), out.nbytes());
+      if (tabular_) apply(*tabular_, out.data<float>(), loaded.rows);
     } else {
       float* values = out.data<float>();
       for (std::int64_t i = 0; i < out.numel(); ++i)
@@ -220,6 +229,7 @@ class DatasetBatches final : public BatchSource {
   std::int64_t epoch_ = 0;
   bool images_ = false;
   kernels::PreprocessOptions preprocess_;
+  std::optional<TabularTransform> tabular_;  // impute/scale of f32 features (train/tabular.h)
 };
 
 }  // namespace
