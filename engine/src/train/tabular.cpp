@@ -22,7 +22,8 @@ std::string choice(const nlohmann::json& preprocess, const char* key,
                    const std::vector<std::string>& allowed) {
   if (!preprocess.contains(key)) return "none";
   const nlohmann::json& value = preprocess[key];
-  if (!value.is_string() || std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+  if (!value.is_string() ||
+      std::find(allowed.begin(), allowed.end(), value.get<std::string>()) == allowed.end())
     throw ConfigError(fmt::format("preprocess: {} must be one of {}; got {}", key,
                                   fmt::join(allowed, ", "), value.dump()));
   return value.get<std::string>();
