@@ -42,6 +42,9 @@ class DatasetFileWriter {
   void finish(const DatasetVersion& version);
 
  private:
+  // Writes `chunks` whole chunks of the current array, deflated in parallel.
+  void write_chunks(const std::uint8_t* bytes, std::int64_t chunks);
+
   std::filesystem::path path_;
   hdf5::Handle file_;
   hdf5::Handle dataset_;
