@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Usage: bundle_test.sh SOURCE_DIR BUILD_DIR
-# Makes the bundle, unpacks it into an empty folder and runs a one-epoch quickstart
+# Usage: bundle_test.sh SOURCE_DIR BUILD_DIR [BUNDLE]
+# Makes the bundle (or takes BUNDLE, one tools/bundle.sh made of BUILD_DIR: ctest
+# passes GpuCheck.MakeBundle's), unpacks it into an empty folder and runs a one-epoch quickstart
 # with the bundled kiln. Fails when the run fails, when any shared object is loaded
 # from the build tree (the dynamic loader's own log says where each came from), or
 # when a plugin is not the bundle's.
@@ -11,9 +12,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$source_dir/tools/bundle.sh" "$build_dir" "$work/kiln.tar.xz"
+bundle=${3:-$work/kiln.tar.xz}
+[[ $# -ge 3 ]] || "$source_dir/tools/bundle.sh" "$build_dir" "$bundle"
+[[ -f "$bundle" ]] || fail "$bundle: no such bundle"
 mkdir "$work/unpacked"
-tar -C "$work/unpacked" -xJf "$work/kiln.tar.xz"
+tar -C "$work/unpacked" -xJf "$bundle"
 kiln=$work/unpacked/kiln/bin/kiln
 [[ -x "$kiln" ]] || fail "the archive has no kiln/bin/kiln"
 
@@ -34,4 +37,4 @@ for plugin in idx_import train evaluate register; do
     fail "plugin $plugin was not loaded from the bundle"
 done
 grep -q "ended: FINISHED" "$work/run.log" || fail "the run did not finish"
-echo "PASS: quickstart ran from the unpacked bundle ($(du -sh "$work/kiln.tar.xz" | cut -f1) archive)"
+echo "PASS: quickstart ran from the unpacked bundle ($(du -sh "$bundle" | cut -f1) archive)"
