@@ -77,6 +77,8 @@ def main():
     parser.add_argument("--work", default="/var/tmp/kiln-large-hdf5")
     parser.add_argument("--kiln", default=str(HERE / "build/bin/kiln"))
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--steps", default="data,validate,train",
+                        help="which steps to run, in order (data first)")
     parser.add_argument("--out", help="append the table rows to this file")
     args = parser.parse_args()
 
@@ -111,7 +113,7 @@ def main():
     env = dict(os.environ, KILN_IMPORT_MEMORY_BUDGET=str(args.budget_mib << 20),
                KILN_PLAIN_PROGRESS="1")
     results = []
-    for step in ("data", "validate", "train"):
+    for step in args.steps.split(","):
         peak, seconds, log = run(step, [args.kiln, "--registry", str(registry), "run",
                                         str(pipeline), "--only", step], env)
         detail = ""

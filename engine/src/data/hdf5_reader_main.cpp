@@ -98,6 +98,18 @@ void read_like_kiln(const fs::path& file) {
   }
 }
 
+// Rows per chunk of a chunked source dataset whose chunks span whole rows; 1 for
+// any other layout.
+std::int64_t source_chunk_rows(hid_t dataset, std::size_t rank) {
+  const Handle properties(H5Dget_create_plist(dataset), H5Pclose);
+  if (properties.get() < 0 || rank == 0 || H5Pget_layout(properties.get()) != H5D_CHUNKED) return 1;
+  std::vector<hsize_t> chunk(rank);
+  if (H5Pget_chunk(properties.get(), static_cast<int>(rank), chunk.data()) !=
+      static_cast<int>(rank))
+    return 1;
+  return static_cast<std::int64_t>(std::max<hsize_t>(chunk.front(), 1));
+}
+
 struct Source {
   ArraySpec spec;
   Handle dataset;
@@ -134,7 +146,11 @@ void send_arrays(const fs::path& file, const std::vector<std::string>& entries) 
     for (std::size_t axis = 1; axis < info.shape.size(); ++axis) row_elements *= info.shape[axis];
     const std::int64_t row_bytes = row_elements * static_cast<std::int64_t>(size_of(info.dtype));
     if (row_bytes == 0) continue;
-    const std::int64_t block_rows = std::max<std::int64_t>(kBlockBytes / row_bytes, 1);
+    // Whole chunks of the source per read: a chunk that straddled two reads would be
+    // inflated twice whenever it is larger than HDF5's chunk cache (1 MiB).
+    const std::int64_t chunk = source_chunk_rows(source.dataset.get(), info.shape.size());
+    const std::int64_t block_rows =
+        std::max<std::int64_t>(kBlockBytes / (row_bytes * chunk), 1) * chunk;
     buffer.resize(static_cast<std::size_t>(std::min(block_rows, rows) * row_bytes));
     for (std::int64_t first = 0; first < rows; first += block_rows) {
       const std::int64_t count = std::min(block_rows, rows - first);
