@@ -28,6 +28,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 constexpr std::int64_t kMiB = 1 << 20;
 constexpr std::int64_t kRowBytes = 32 * 32 * 3;
 constexpr std::int64_t kRows = 512 * kMiB / kRowBytes + 1;  // just over 512 MiB of images
@@ -177,8 +189,13 @@ TEST(BoundedImport, FileLargerThanTheBudgetImportsAndValidatesWithinIt) {
             << kBudget / kMiB << " MiB budget: kiln's peak RSS grew by " << (peak - before) / 1024
             << " MiB, the reader's peak RSS was " << reader_peak / 1024 << " MiB (limit "
             << limit_kib / 1024 << " MiB each)\n";
-  EXPECT_LT(peak - before, limit_kib);
-  EXPECT_LT(reader_peak, limit_kib);
+  // Under AddressSanitizer freed blocks wait in its quarantine (256 MiB by default),
+  // so resident memory says nothing about kiln's; the import is still checked there
+  // for memory errors, and its bound here, in the normal build.
+  if (!kAddressSanitizer) {
+    EXPECT_LT(peak - before, limit_kib);
+    EXPECT_LT(reader_peak, limit_kib);
+  }
 }
 
 }  // namespace
