@@ -11,6 +11,7 @@
 #include <kiln/data/import.h>
 #include <kiln/data/validate.h>
 #include <kiln/error.h>
+#include <kiln/sanitizer.h>
 
 #include "data/data_test_support.h"
 
@@ -27,18 +28,6 @@ namespace kiln::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 constexpr std::int64_t kMiB = 1 << 20;
 constexpr std::int64_t kRowBytes = 32 * 32 * 3;

@@ -9,6 +9,7 @@
 #include <kiln/data/dataset.h>
 #include <kiln/data/reader.h>
 #include <kiln/error.h>
+#include <kiln/sanitizer.h>
 
 #include "data/dataset_file.h"
 #include "data/hdf5_reader_process.h"
@@ -33,18 +34,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::int64_t kBlockBytes = 4 << 20;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 // The address space this process may grow by: `bytes` beyond what it has mapped
 // now. Not under AddressSanitizer, which maps terabytes of shadow memory up front.
