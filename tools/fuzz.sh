@@ -33,6 +33,7 @@ cmake --build --preset fuzz
 
 build="build-fuzz"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
+export LSAN_OPTIONS="suppressions=$here/tests/fuzz/lsan-suppressions.txt"  # libhdf5's own leaks
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # The targets' input files (tests/fuzz/fuzz_input.h); a crashed target leaves its own.
 export TMPDIR="$here/$build/tmp"
