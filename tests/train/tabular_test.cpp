@@ -24,9 +24,8 @@ constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 // b = 5 everywhere (constant).
 fs::path table(const fs::path& registry, DType dtype = DType::F32) {
   const std::vector<float> values = {1, 5, 2, 5, 3, 5, kNan, 5, 10, 5};
-  data::Array x{"x", dtype, {5, 2}, std::vector<std::uint8_t>(values.size() * 4)};
-  std::memcpy(x.bytes.data(), values.data(), x.bytes.size());
-  if (dtype != DType::F32) x = {"x", dtype, {5, 2}, std::vector<std::uint8_t>(10 * size_of(dtype))};
+  data::Array x{"x", dtype, {5, 2}, std::vector<std::uint8_t>(values.size() * size_of(dtype))};
+  if (dtype == DType::F32) std::memcpy(x.bytes.data(), values.data(), x.bytes.size());
   data::Array y{"y", DType::U8, {5}, {0, 1, 0, 1, 0}};
   return data::DatasetStore(registry).put("table", {x, y}, Json::object()).file;
 }

@@ -171,6 +171,12 @@ DatasetVersion read_dataset_info(const fs::path& file) {
   return version;
 }
 
+std::int64_t detail::row_bytes(const ArrayInfo& info) {
+  std::int64_t bytes = static_cast<std::int64_t>(size_of(info.dtype));
+  for (std::size_t axis = 1; axis < info.shape.size(); ++axis) bytes *= info.shape[axis];
+  return bytes;
+}
+
 Handle detail::open_array(hid_t file, const std::string& name, const fs::path& path) {
   const bool plain_name = !name.empty() && name.find('/') == std::string::npos && name != ".";
   if (!plain_name || H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0)

@@ -62,6 +62,9 @@ std::optional<DatasetVersion> stored_version(const std::filesystem::path& file, 
 // Opens an existing HDF5 file read-only, after kiln-hdf5-reader read it without
 // crashing (hdf5_reader_process.h); DataError naming it if either fails.
 hdf5::Handle open_file(const std::filesystem::path& path);
+// Bytes of one row (the first axis's element) of an array of this dtype and shape.
+std::int64_t row_bytes(const ArrayInfo& info);
+
 // Opens the dataset `name` directly under the root group; DataError listing the
 // root datasets when there is none of that name.
 hdf5::Handle open_array(hid_t file, const std::string& name, const std::filesystem::path& path);

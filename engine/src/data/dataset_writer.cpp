@@ -53,12 +53,6 @@ std::int64_t elements_of(const ArrayInfo& info) {
   return elements;
 }
 
-std::int64_t row_bytes_of(const ArrayInfo& info) {
-  std::int64_t bytes = static_cast<std::int64_t>(size_of(info.dtype));
-  for (std::size_t axis = 1; axis < info.shape.size(); ++axis) bytes *= info.shape[axis];
-  return bytes;
-}
-
 Handle creation_properties(const ArrayInfo& info, std::int64_t chunk_rows, const fs::path& path) {
   Handle properties(check(H5Pcreate(H5P_DATASET_CREATE), path, "cannot create properties"),
                     H5Pclose);
@@ -139,7 +133,7 @@ void detail::DatasetFileWriter::begin_array(const ArrayInfo& info) {
   info_ = info;
   written_rows_ = 0;
   const std::int64_t rows = info.shape.front();
-  const std::int64_t row_bytes = std::max<std::int64_t>(row_bytes_of(info), 1);
+  const std::int64_t row_bytes = std::max<std::int64_t>(detail::row_bytes(info), 1);
   chunk_rows_ =
       std::clamp<std::int64_t>(kChunkTargetBytes / row_bytes, 1, std::max<std::int64_t>(rows, 1));
   const std::vector<hsize_t> dims(info.shape.begin(), info.shape.end());
@@ -160,7 +154,7 @@ void detail::DatasetFileWriter::write_rows(const std::uint8_t* bytes, std::int64
   if (size_of(info_.dtype) == 1 && written_rows_ % chunk_rows_ == 0 && rows >= chunk_rows_) {
     const std::int64_t chunks = rows / chunk_rows_;
     write_chunks(bytes, chunks);
-    bytes += chunks * chunk_rows_ * row_bytes_of(info_);
+    bytes += chunks * chunk_rows_ * detail::row_bytes(info_);
     rows -= chunks * chunk_rows_;
   }
   if (rows == 0) return;
@@ -184,7 +178,7 @@ void detail::DatasetFileWriter::write_rows(const std::uint8_t* bytes, std::int64
 }
 
 void detail::DatasetFileWriter::write_chunks(const std::uint8_t* bytes, std::int64_t chunks) {
-  const auto chunk_bytes = static_cast<std::size_t>(chunk_rows_ * row_bytes_of(info_));
+  const auto chunk_bytes = static_cast<std::size_t>(chunk_rows_ * detail::row_bytes(info_));
   std::vector<std::vector<std::uint8_t>> packed(static_cast<std::size_t>(chunks));
   // What HDF5's deflate filter writes: a zlib stream at the dataset's level.
 #pragma omp parallel for schedule(dynamic)
@@ -310,7 +304,7 @@ void DatasetWriter::begin_array(const ArrayInfo& info) {
     s.first_name = info.name;
   }
   s.received = 0;
-  s.row_bytes = row_bytes_of(info);
+  s.row_bytes = detail::row_bytes(info);
   s.content.begin_array(info.name, info.dtype, info.shape);
   s.array_hash.emplace();
   s.file->begin_array(info);

@@ -131,9 +131,8 @@ void send_arrays(const fs::path& file, const std::vector<std::string>& entries) 
   for (const Source& source : sources) {
     const ArrayInfo info{source.spec.path, source.type.dtype, source.shape};
     const std::int64_t rows = info.shape.empty() ? 1 : info.shape.front();
-    std::int64_t row_elements = 1;
-    for (std::size_t axis = 1; axis < info.shape.size(); ++axis) row_elements *= info.shape[axis];
-    const std::int64_t row_bytes = row_elements * static_cast<std::int64_t>(size_of(info.dtype));
+    const std::int64_t row_bytes = data::detail::row_bytes(info);
+    const std::int64_t row_elements = row_bytes / static_cast<std::int64_t>(size_of(info.dtype));
     if (row_bytes == 0) continue;
     // Whole chunks of the source per read: a chunk that straddled two reads would be
     // inflated twice whenever it is larger than HDF5's chunk cache (1 MiB).

@@ -124,20 +124,24 @@ ImportedData read_npz_file(const SourceFile& file, const std::vector<std::string
   return data;
 }
 
-// The reader's specs (NAME=PATH) for ImportOptions::arrays, in the order
-// given, and the source record naming the file and each array's path.
+// The arrays of ImportOptions::arrays as HDF5 paths, in the order given, and the
+// source record naming the file and each array's path.
 struct Hdf5Plan {
-  std::vector<std::string> specs;
+  std::vector<hdf5::ArraySpec> arrays;
   nlohmann::json source;
+
+  // As kiln-hdf5-reader takes them: NAME=PATH.
+  std::vector<std::string> specs() const {
+    std::vector<std::string> specs;
+    for (const hdf5::ArraySpec& spec : arrays) specs.push_back(hdf5::format_array_spec(spec));
+    return specs;
+  }
 };
 
 Hdf5Plan plan_hdf5(const SourceFile& file, const std::vector<std::string>& entries) {
-  Hdf5Plan plan;
+  Hdf5Plan plan{hdf5::array_specs(entries), {}};
   nlohmann::json arrays = nlohmann::json::object();
-  for (const hdf5::ArraySpec& spec : hdf5::array_specs(entries)) {
-    arrays[spec.name] = spec.path;
-    plan.specs.push_back(hdf5::format_array_spec(spec));
-  }
+  for (const hdf5::ArraySpec& spec : plan.arrays) arrays[spec.name] = spec.path;
   plan.source["files"] = {file_record(file, "arrays")};
   plan.source["arrays"] = arrays;
   plan.source["format"] = name_of(SourceFormat::Hdf5);
@@ -148,7 +152,7 @@ Hdf5Plan plan_hdf5(const SourceFile& file, const std::vector<std::string>& entri
 // can crash libhdf5.
 ImportedData read_hdf5_file(const SourceFile& file, const std::vector<std::string>& entries) {
   Hdf5Plan plan = plan_hdf5(file, entries);
-  hdf5::SourceArrays read = hdf5::read_arrays_in_reader_process(file.path, plan.specs);
+  hdf5::SourceArrays read = hdf5::read_arrays_in_reader_process(file.path, plan.specs());
   if (!read.converted.empty()) plan.source["converted_from"] = read.converted;
   return {std::move(read.arrays), std::move(plan.source)};
 }
@@ -169,12 +173,11 @@ class WriterSink : public hdf5::ArraySink {
 DatasetVersion import_hdf5(DatasetStore& store, const SourceFile& file,
                            const ImportOptions& options, const std::string& parent) {
   Hdf5Plan plan = plan_hdf5(file, options.arrays);
-  std::sort(plan.specs.begin(), plan.specs.end(), [](const std::string& a, const std::string& b) {
-    return hdf5::parse_array_spec(a).name < hdf5::parse_array_spec(b).name;
-  });
+  std::sort(plan.arrays.begin(), plan.arrays.end(),
+            [](const hdf5::ArraySpec& a, const hdf5::ArraySpec& b) { return a.name < b.name; });
   DatasetWriter writer(store, options.name, plan.source, parent);
   WriterSink sink(writer);
-  const auto converted = hdf5::stream_arrays_in_reader_process(file.path, plan.specs, sink);
+  const auto converted = hdf5::stream_arrays_in_reader_process(file.path, plan.specs(), sink);
   if (!converted.empty()) writer.source()["converted_from"] = converted;
   return writer.finish();
 }

@@ -83,10 +83,7 @@ std::int64_t DatasetReader::chunk_rows(std::string_view name) const {
 }
 
 std::int64_t DatasetReader::row_bytes(std::string_view name) const {
-  const ArrayInfo& info = array(name);
-  std::int64_t bytes = static_cast<std::int64_t>(size_of(info.dtype));
-  for (std::size_t axis = 1; axis < info.shape.size(); ++axis) bytes *= info.shape[axis];
-  return bytes;
+  return detail::row_bytes(array(name));
 }
 
 void DatasetReader::read_rows(std::string_view name, std::int64_t first, std::int64_t count,
