@@ -85,8 +85,7 @@ np.savez(out + "/positional.npz", np.arange(12, dtype=np.float64).reshape(4, 3),
       import_dataset(store_, {.sources = {dir_ / "x.npy", dir_ / "y.npy"}, .name = "n"});
   EXPECT_EQ(plain.id, npy.id);
   const DatasetVersion packed = import_dataset(
-      store_,
-      {.sources = {dir_ / "packed.npz"}, .name = "c", .arrays = {"x=images", "y=labels"}});
+      store_, {.sources = {dir_ / "packed.npz"}, .name = "c", .arrays = {"x=images", "y=labels"}});
   EXPECT_EQ(packed.source["format"], "npz");
   EXPECT_EQ(packed.source["arrays"], nlohmann::json({{"x", "images.npy"}, {"y", "labels.npy"}}));
   const DatasetVersion positional =
