@@ -92,6 +92,7 @@ void run_import(kiln::StageContext& context) {
   options.header = params.get_bool("header");
   options.feature_columns = params.get_string_list("feature_columns");
   options.ignored_columns = params.get_string_list("ignored_columns");
+  options.categorical_columns = params.get_string_list("categorical_columns");
   options.arrays = array_entries(params);
   options.parent = params.get_string("parent");
   import_and_emit(context, options);
@@ -129,6 +130,9 @@ kiln::StageType import_type() {
                 "ignored ones")
       .optional("ignored_columns", kiln::ParamType::StringList, nlohmann::json::array(),
                 "CSV: columns dropped without being read")
+      .optional("categorical_columns", kiln::ParamType::StringList, nlohmann::json::array(),
+                "CSV: feature columns of category names (text), stored as codes; train "
+                "one-hot encodes them")
       .optional("arrays", kiln::ParamType::Object, nlohmann::json::array({"x", "y"}),
                 "NPZ or HDF5: the arrays to copy, a list of NAME or NAME=MEMBER "
                 "([x=images, y=labels]) or a mapping NAME: MEMBER; an HDF5 member is a "

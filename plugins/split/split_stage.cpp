@@ -216,6 +216,10 @@ void run(StageContext& context) {
                            {"seed", params.get_int("seed")},
                            {"stratify", params.get_bool("stratify")},
                            {"validation_rows", count}};
+  // The parts keep the input's codes, so they keep the names behind them: train
+  // one-hot encodes categorical columns by these (kiln/train/tabular.h).
+  for (const char* key : {"feature_columns", "categories"})
+    if (info.source.is_object() && info.source.contains(key)) source[key] = info.source[key];
   data::DatasetStore store(context.registry_root());
   source["part"] = "validation";
   context.progress().update({.note = "writing the validation part"});

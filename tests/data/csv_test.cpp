@@ -1,6 +1,7 @@
 #include <kiln/data/csv.h>
 #include <kiln/data/dataset.h>
 #include <kiln/data/import.h>
+#include <kiln/data/inspect.h>
 #include <kiln/error.h>
 
 #include "data/data_test_support.h"
@@ -9,6 +10,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace kiln::data {
 namespace {
@@ -241,6 +244,70 @@ TEST_F(Csv, ContradictoryOptionsAreConfigErrors) {
             "CSV: column 'b' is listed twice");
   EXPECT_EQ(error<ConfigError>(text, {.delimiter = '"'}),
             "CSV: the delimiter cannot be a quote or a line break");
+}
+
+// A categorical column holds each cell's index among the column's sorted names, so
+// the same rows in another order give the same codes; an empty cell is missing.
+TEST_F(Csv, CategoricalColumnsAreCodedByTheirSortedNames) {
+  const CsvTable table =
+      read_csv(write("city,size,label\n\"Paris, TX\",1,0\nLima,2,1\n,3,0\nAthens,4,1\nLima,5,0\n"),
+               {.categorical_columns = {"city"}});
+  EXPECT_EQ(table.feature_columns, (std::vector<std::string>{"city", "size"}));
+  EXPECT_EQ(table.categories.at("city"), (std::vector<std::string>{"Athens", "Lima", "Paris, TX"}));
+  const std::vector<float> x = values_of<float>(table.x.bytes);
+  ASSERT_EQ(x.size(), 10u);
+  EXPECT_EQ(x[0], 2.0f);
+  EXPECT_EQ(x[2], 1.0f);
+  EXPECT_TRUE(std::isnan(x[4]));
+  EXPECT_EQ(x[6], 0.0f);
+  EXPECT_EQ(x[8], 1.0f);
+  EXPECT_EQ(table.missing, (std::vector<std::int64_t>{1, 0}));
+  EXPECT_EQ(table.categories.size(), 1u);  // size is a number
+}
+
+TEST_F(Csv, CategoricalOptionsThatContradictAreConfigErrors) {
+  const std::string text = "a,b,label\nx,2,0\n";
+  EXPECT_EQ(error<ConfigError>(text, {.ignored_columns = {"a"}, .categorical_columns = {"a"}}),
+            "CSV: column 'a' is both categorical and ignored");
+  EXPECT_EQ(error<ConfigError>(text, {.categorical_columns = {"label"}}),
+            "CSV: column 'label' is the label; it cannot also be a feature or ignored");
+  EXPECT_EQ(error<ConfigError>(text, {.feature_columns = {"b"}, .categorical_columns = {"a"}}),
+            "CSV: categorical column 'a' is not among the feature columns (b)");
+  EXPECT_EQ(error(text, {.categorical_columns = {"c"}}),
+            at(":1:1: no categorical column 'c' in the header (columns: a, b, label)"));
+  // Without the option, text is not a number.
+  EXPECT_EQ(error(text), at(":2:1: cell 'x' in column 'a' is not a number"));
+}
+
+TEST_F(Csv, ACategoricalColumnOfMoreThan65536NamesIsRefused) {
+  std::string text = "id,label\n";
+  for (int i = 0; i <= 65536; ++i) text += "u" + std::to_string(i) + ",0\n";
+  EXPECT_THAT(error(text, {.categorical_columns = {"id"}}),
+              ::testing::HasSubstr(":65538:1: categorical column 'id' has more than 65536 "
+                                   "distinct values"));
+}
+
+// The import records the categories in the version's source.
+TEST_F(Csv, ImportRecordsTheCategories) {
+  DatasetStore store(dir_ / "registry");
+  const DatasetVersion imported =
+      import_dataset(store, {.sources = {write("kind,v,label\nb,1,0\na,2,1\n")},
+                             .name = "csv",
+                             .categorical_columns = {"kind"}});
+  EXPECT_EQ(imported.source["categories"], (nlohmann::json{{"kind", {"a", "b"}}}));
+  // The same codes over other names are other data: another id, its own names.
+  const DatasetVersion renamed =
+      import_dataset(store, {.sources = {write("kind,v,label\nd,1,0\nc,2,1\n", "r.csv")},
+                             .name = "renamed",
+                             .categorical_columns = {"kind"}});
+  EXPECT_NE(renamed.id, imported.id);
+  EXPECT_EQ(renamed.source["categories"], (nlohmann::json{{"kind", {"c", "d"}}}));
+  const Verification verified = verify_dataset(renamed.file);
+  EXPECT_EQ(verified.actual_id, renamed.id);
+  EXPECT_EQ(verified.recorded_id, renamed.id);
+  const DatasetVersion plain =
+      import_dataset(store, {.sources = {write("v,label\n1,0\n", "p.csv")}, .name = "plain"});
+  EXPECT_FALSE(plain.source.contains("categories"));
 }
 
 // A plain numeric CSV imports as it always did: f32 features, i32 labels, and so

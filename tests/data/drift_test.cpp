@@ -4,6 +4,7 @@
 #include <kiln/data/dataset.h>
 #include <kiln/data/drift.h>
 #include <kiln/data/idx.h>
+#include <kiln/error.h>
 
 #include "data/data_test_support.h"
 
@@ -84,6 +85,45 @@ TEST_F(Drift, FashionMnistBrightnessShiftTripsTheThresholdAndTheTestSetDoesNot) 
   EXPECT_GT(shifted.drifting_fraction(), kMaxDriftingFraction) << shifted.to_json().dump();
   EXPECT_LT(unshifted.max_psi, 0.05);
   EXPECT_GT(shifted.max_psi, 1.0);
+}
+
+// One column of codes, categorical over `names` (as a CSV import stores it).
+fs::path put_cities(DatasetStore& store, const std::string& name, const std::vector<float>& codes,
+                    const std::vector<std::string>& names) {
+  testing::Bytes bytes(codes.size() * 4);
+  std::memcpy(bytes.data(), codes.data(), bytes.size());
+  Array x = make_array("x", DType::F32, {static_cast<std::int64_t>(codes.size()), 1}, bytes);
+  return store
+      .put(name, {std::move(x)}, {{"feature_columns", {"city"}}, {"categories", {{"city", names}}}})
+      .file;
+}
+
+// The same cities coded differently (each version sorts its own names) do not
+// drift; cities the reference never had do.
+TEST_F(Drift, CategoricalColumnsAreComparedByName) {
+  std::vector<float> reference_codes, same_codes, new_codes;
+  for (int i = 0; i < 300; ++i) {
+    reference_codes.push_back(static_cast<float>(1 + i % 2));  // Lima, Oslo
+    same_codes.push_back(static_cast<float>(i % 2));           // Lima, Oslo in [Lima, Oslo]
+    new_codes.push_back(static_cast<float>(i % 3 == 0 ? 0 : 1 + i % 2));  // Bogota too
+  }
+  const fs::path reference = put_cities(store_, "ref", reference_codes, {"Athens", "Lima", "Oslo"});
+  const DriftReport same =
+      drift_report(reference, put_cities(store_, "same", same_codes, {"Lima", "Oslo"}), {});
+  EXPECT_EQ(same.drifting, 0) << same.to_json().dump();
+  EXPECT_LT(same.max_psi, 0.01);
+  const DriftReport other =
+      drift_report(reference, put_cities(store_, "new", new_codes, {"Bogota", "Lima", "Oslo"}), {});
+  EXPECT_EQ(other.drifting, 1) << other.to_json().dump();
+
+  const fs::path numbers = put(make_array("x", DType::F32, {1, 1}, testing::Bytes(4)));
+  try {
+    drift_report(reference, numbers, {});
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), "drift: column 'city' is categorical in " +
+                                         reference.string() + " but not in " + numbers.string());
+  }
 }
 
 }  // namespace

@@ -137,6 +137,38 @@ TEST_F(SplitStage, LastTakesTheLastRowsAsTheyAre) {
             testing::Bytes(y.bytes.begin(), y.bytes.begin() + 500));
 }
 
+// A CSV import's categorical codes mean the names in its source; both parts keep
+// them, so that train can one-hot encode a part.
+TEST_F(SplitStage, PartsKeepTheNamesBehindCategoricalCodes) {
+  std::vector<float> x;
+  std::vector<std::uint8_t> y;
+  for (std::int64_t i = 0; i < 50; ++i) {
+    x.push_back(static_cast<float>(i % 3));
+    y.push_back(label_of(i));
+  }
+  const nlohmann::json source = {{"format", "csv"},
+                                 {"feature_columns", {"city"}},
+                                 {"categories", {{"city", {"Athens", "Lima", "Oslo"}}}}};
+  const DatasetVersion version =
+      DatasetStore(dir_ / "registry")
+          .put("cities",
+               {testing::make_array("x", DType::F32, {50, 1}, testing::little_endian(x)),
+                testing::make_array("y", DType::U8, {50}, y)},
+               source);
+  const Artifact input{.name = "dataset",
+                       .kind = "dataset",
+                       .path = version.file,
+                       .content_id = version.id,
+                       .producer = "import"};
+  const auto outputs = split(input, {{"validation", 10}, {"order", "last"}});
+  ASSERT_EQ(outputs.size(), 2u);
+  for (const Artifact& part : outputs) {
+    const DatasetVersion stored = read_dataset_info(part.path);
+    EXPECT_EQ(stored.source["categories"], source["categories"]) << part.name;
+    EXPECT_EQ(stored.source["feature_columns"], source["feature_columns"]) << part.name;
+  }
+}
+
 TEST_F(SplitStage, RandomPartsAreDisjointAndCoverTheInput) {
   const Artifact input = dataset(600);
   const auto outputs = split(input, {{"validation", 0.25}, {"seed", 3}});

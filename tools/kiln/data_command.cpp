@@ -20,7 +20,7 @@ struct DataArguments {
   std::vector<std::string> sources;
   std::string name, format = "auto", label = "label", delimiter = ",", parent;
   bool no_header = false;
-  std::vector<std::string> features, ignored;
+  std::vector<std::string> features, ignored, categorical;
   std::vector<std::string> arrays{"x", "y"};
   std::vector<std::string> versions;  // ID|NAME|FILE arguments
   bool json = false;
@@ -61,6 +61,7 @@ void import_command(const GlobalOptions& global, const DataArguments& arguments)
   options.header = !arguments.no_header;
   options.feature_columns = arguments.features;
   options.ignored_columns = arguments.ignored;
+  options.categorical_columns = arguments.categorical;
   options.arrays = arguments.arrays;
   options.parent = arguments.parent;
   DatasetStore store(global.registry);
@@ -180,6 +181,10 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
                    "CSV: the feature columns, in order (default: all but the label and ignored)")
       ->delimiter(',');
   import->add_option("--ignored", arguments->ignored, "CSV: columns to drop")->delimiter(',');
+  import
+      ->add_option("--categorical", arguments->categorical,
+                   "CSV: feature columns of category names (train one-hot encodes them)")
+      ->delimiter(',');
   import
       ->add_option("--arrays", arguments->arrays,
                    "NPZ or HDF5: the arrays to copy, NAME or NAME=MEMBER, comma-separated "

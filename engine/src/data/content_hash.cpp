@@ -29,4 +29,12 @@ void ContentHasher::begin_array(std::string_view name, DType dtype,
   hash_u64(hash_, bytes);
 }
 
+std::string ContentHasher::finish(const nlohmann::json& source) {
+  if (source.is_object() && source.contains("categories") && !source["categories"].empty()) {
+    hash_.update_field("kiln.categories");
+    hash_.update_field(source["categories"].dump());
+  }
+  return hash_.hex_digest();
+}
+
 }  // namespace kiln::data::detail

@@ -6,6 +6,8 @@
 #include <kiln/dtype.h>
 #include <kiln/hash.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,7 +20,9 @@ class ContentHasher {
   // Arrays must be added in name order, each with all its bytes before the next.
   void begin_array(std::string_view name, DType dtype, const std::vector<std::int64_t>& shape);
   void update(const std::uint8_t* bytes, std::size_t size) { hash_.update(bytes, size); }
-  std::string finish() { return hash_.hex_digest(); }
+  // The id. `source`: the version's source record, whose "categories" (the names
+  // behind a CSV import's categorical codes) are part of the content.
+  std::string finish(const nlohmann::json& source);
 
  private:
   Sha256 hash_;

@@ -3,7 +3,7 @@
 // blank lines between records are skipped, the last record needs no line end. A
 // number is whatever std::from_chars reads in full (a leading '+' allowed), so
 // "nan" and "inf" are numbers: NaN counts as missing, infinity is for validation
-// to judge.
+// to judge. Categorical columns hold text, coded as described in kiln/data/csv.h.
 #include <kiln/data/csv.h>
 #include <kiln/error.h>
 
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string_view>
 
 namespace kiln::data {
@@ -156,7 +157,8 @@ void check_options(const CsvOptions& options) {
   const auto listed = [](const std::vector<std::string>& names, const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
   };
-  for (const auto* names : {&options.feature_columns, &options.ignored_columns})
+  for (const auto* names :
+       {&options.feature_columns, &options.ignored_columns, &options.categorical_columns})
     for (auto it = names->begin(); it != names->end(); ++it)
       if (std::find(std::next(it), names->end(), *it) != names->end())
         throw ConfigError(fmt::format("CSV: column '{}' is listed twice", *it));
@@ -164,13 +166,25 @@ void check_options(const CsvOptions& options) {
     if (listed(options.ignored_columns, name))
       throw ConfigError(fmt::format("CSV: column '{}' is both a feature and ignored", name));
   if (!options.label_column.empty() && (listed(options.feature_columns, options.label_column) ||
-                                        listed(options.ignored_columns, options.label_column)))
+                                        listed(options.ignored_columns, options.label_column) ||
+                                        listed(options.categorical_columns, options.label_column)))
     throw ConfigError(
         fmt::format("CSV: column '{}' is the label; it cannot also be a feature or ignored",
                     options.label_column));
+  for (const std::string& name : options.categorical_columns) {
+    if (listed(options.ignored_columns, name))
+      throw ConfigError(fmt::format("CSV: column '{}' is both categorical and ignored", name));
+    if (!options.feature_columns.empty() && !listed(options.feature_columns, name))
+      throw ConfigError(
+          fmt::format("CSV: categorical column '{}' is not among the feature columns ({})", name,
+                      fmt::join(options.feature_columns, ", ")));
+  }
 }
 
 enum class Role { Dropped, Feature, Label };
+
+// Codes are stored in f32, exact up to 2^24; one-hot encoding stops far below that.
+constexpr std::size_t kMaxCategories = 65536;
 
 class CsvParser {
  public:
@@ -241,6 +255,10 @@ class CsvParser {
       }
     }
     missing_.assign(feature_names_.size(), 0);
+    categorical_.assign(feature_names_.size(), false);
+    for (const std::string& name : options_.categorical_columns)
+      categorical_[slots_[column_named(name, "categorical")]] = true;
+    codes_.resize(feature_names_.size());
   }
 
   void check_width(const std::vector<Field>& fields) const {
@@ -268,12 +286,32 @@ class CsvParser {
 
   float feature(const Field& field, std::size_t column) {
     const std::string_view text = records_.text(field);
+    if (categorical_[slots_[column]]) return category(field, column);
     double value = std::numeric_limits<double>::quiet_NaN();
     if (!text.empty() && !parse_number(text, value))
       records_.fail(field.line, field.column,
                     fmt::format("cell '{}' in column '{}' is not a number", text, names_[column]));
     if (std::isnan(value)) ++missing_[slots_[column]];
     return static_cast<float>(value);
+  }
+
+  // A categorical cell: for now the index of its name's first appearance (finish()
+  // turns it into the index among the sorted names); NaN when empty.
+  float category(const Field& field, std::size_t column) {
+    const std::string_view text = records_.text(field);
+    const std::size_t slot = slots_[column];
+    if (text.empty()) {
+      ++missing_[slot];
+      return std::numeric_limits<float>::quiet_NaN();
+    }
+    auto& codes = codes_[slot];
+    const auto [it, added] = codes.try_emplace(std::string(text), codes.size());
+    if (added && codes.size() > kMaxCategories)
+      records_.fail(field.line, field.column,
+                    fmt::format("categorical column '{}' has more than {} distinct values; "
+                                "is it an identifier (ignore it) or a number (not categorical)?",
+                                names_[column], kMaxCategories));
+    return static_cast<float>(it->second);
   }
 
   void store_label(const Field& field, std::size_t column) {
@@ -298,8 +336,26 @@ class CsvParser {
     return bytes;
   }
 
+  // Codes of first appearance become indices among the sorted names.
+  void sort_categories(CsvTable& table) {
+    const std::size_t width = feature_names_.size();
+    for (std::size_t slot = 0; slot < width; ++slot) {
+      if (!categorical_[slot]) continue;
+      std::vector<std::string> names;
+      for (const auto& entry : codes_[slot]) names.push_back(entry.first);  // a sorted map
+      std::vector<float> sorted_index(names.size());
+      for (std::size_t i = 0; i < names.size(); ++i)
+        sorted_index[codes_[slot].at(names[i])] = static_cast<float>(i);
+      for (std::size_t at = slot; at < features_.size(); at += width)
+        if (!std::isnan(features_[at]))
+          features_[at] = sorted_index[static_cast<std::size_t>(features_[at])];
+      table.categories[feature_names_[slot]] = std::move(names);
+    }
+  }
+
   CsvTable finish() {
     CsvTable table;
+    sort_categories(table);
     table.feature_columns = feature_names_;
     table.missing = missing_;
     table.x.name = "x";
@@ -329,6 +385,9 @@ class CsvParser {
   std::vector<std::size_t> slots_;  // per feature column: its column of x
   std::vector<std::string> feature_names_;
   std::vector<std::int64_t> missing_;  // per column of x
+  std::vector<bool> categorical_;      // per column of x
+  // Per column of x that is categorical: each name and the order it first appeared.
+  std::vector<std::map<std::string, std::size_t>> codes_;
   std::vector<float> features_;
   std::vector<double> labels_;
   bool labels_integral_ = true;

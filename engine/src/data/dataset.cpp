@@ -107,14 +107,14 @@ std::optional<DatasetVersion> detail::stored_version(const fs::path& file, bool 
   }
 }
 
-std::string content_id(const std::vector<Array>& arrays) {
+std::string content_id(const std::vector<Array>& arrays, const nlohmann::json& source) {
   detail::ContentHasher hash;
   for (const Array* array : sorted_by_name(arrays)) {
     check_array(*array);
     hash.begin_array(array->name, array->dtype, array->shape);
     hash.update(array->bytes.data(), array->bytes.size());
   }
-  return hash.finish();
+  return hash.finish(source);
 }
 
 DatasetStore::DatasetStore(fs::path registry_root)
@@ -124,7 +124,8 @@ DatasetVersion DatasetStore::put(const std::string& name, const std::vector<Arra
                                  const nlohmann::json& source, const std::string& parent) {
   check_storable(name, arrays, parent);
   // The same content stored before: nothing to write.
-  if (auto existing = detail::stored_version(directory_ / (content_id(arrays) + ".h5"), true))
+  if (auto existing =
+          detail::stored_version(directory_ / (content_id(arrays, source) + ".h5"), true))
     return *existing;
   DatasetWriter writer(*this, name, source, parent);
   for (const Array* array : sorted_by_name(arrays)) {

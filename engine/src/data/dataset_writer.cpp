@@ -344,7 +344,7 @@ DatasetVersion DatasetWriter::finish() {
   State& s = *state_;
   s.end_array();
   if (s.version.arrays.empty()) throw DataError(fmt::format("{} has no arrays", s.where()));
-  s.version.id = s.content.finish();
+  s.version.id = s.content.finish(s.version.source);
   s.version.created = now_iso8601_utc();
   const fs::path target = s.directory / (s.version.id + ".h5");
   if (auto existing = detail::stored_version(target, true)) return *existing;

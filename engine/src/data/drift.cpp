@@ -1,7 +1,8 @@
 // drift_report: samples rows of both versions into feature columns, then per
 // feature sorts both columns once and reads PSI bin counts and the KS distance off
-// the sorted values.
+// the sorted values. Categorical CSV columns are compared by category name.
 #include <kiln/data/array.h>
+#include <kiln/data/dataset.h>
 #include <kiln/data/drift.h>
 #include <kiln/data/reader.h>
 #include <kiln/error.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 
 namespace kiln::data {
 namespace fs = std::filesystem;
@@ -114,6 +116,42 @@ double ks(const std::vector<float>& reference, const std::vector<float>& current
   return distance;
 }
 
+// A CSV import codes each categorical column by its own sorted names
+// (kiln/data/csv.h), so one code can name different categories in two versions.
+// The current version's codes are re-expressed in the reference's names; a name
+// the reference lacks gets the code after the reference's last, a category of its
+// own. DataError when a column is categorical in one version only.
+void align_categories(const fs::path& reference, const fs::path& current, Columns& columns) {
+  const DatasetVersion a = read_dataset_info(reference), b = read_dataset_info(current);
+  const nlohmann::json none = nlohmann::json::object();
+  const nlohmann::json& ours = a.source.is_object() ? a.source.value("categories", none) : none;
+  const nlohmann::json& theirs = b.source.is_object() ? b.source.value("categories", none) : none;
+  for (const auto* side : {&ours, &theirs})
+    for (const auto& item : side->items())
+      if (!ours.contains(item.key()) || !theirs.contains(item.key()))
+        throw DataError(fmt::format("drift: column '{}' is categorical in {} but not in {}",
+                                    item.key(),
+                                    (ours.contains(item.key()) ? reference : current).string(),
+                                    (ours.contains(item.key()) ? current : reference).string()));
+  if (theirs.empty()) return;
+  const nlohmann::json names = b.source.value("feature_columns", nlohmann::json::array());
+  for (const auto& item : theirs.items()) {
+    const auto at = std::find(names.begin(), names.end(), item.key());
+    const auto column = static_cast<std::size_t>(at - names.begin());
+    if (at == names.end() || column >= columns.size()) continue;
+    const auto reference_names = ours[item.key()].get<std::vector<std::string>>();
+    std::vector<float> code;
+    for (const nlohmann::json& name : item.value()) {
+      const auto found =
+          std::find(reference_names.begin(), reference_names.end(), name.get<std::string>());
+      code.push_back(static_cast<float>(found - reference_names.begin()));
+    }
+    for (float& value : columns[column])
+      if (value >= 0 && value < static_cast<float>(code.size()))
+        value = code[static_cast<std::size_t>(value)];
+  }
+}
+
 bool use_summary(const DriftOptions& options, std::int64_t elements) {
   if (options.features == DriftFeatures::Auto) return elements > kAutoElementLimit;
   return options.features == DriftFeatures::Summary;
@@ -169,6 +207,7 @@ DriftReport drift_report(const fs::path& reference, const fs::path& current,
                                                 static_cast<std::int64_t>(size_of(a.dtype)));
   Columns ref = sample_columns(reference_reader, options.array, summary, options.max_rows);
   Columns cur = sample_columns(current_reader, options.array, summary, options.max_rows);
+  if (!summary && options.array == "x") align_categories(reference, current, cur);
   DriftReport report;
   report.features = summary ? "summary" : "elements";
   report.reference_rows = ref.empty() ? 0 : static_cast<std::int64_t>(ref.front().size());

@@ -92,7 +92,8 @@ ImportedData read_csv_file(const SourceFile& file, const ImportOptions& options)
                        .header = options.header,
                        .label_column = options.label_column,
                        .feature_columns = options.feature_columns,
-                       .ignored_columns = options.ignored_columns};
+                       .ignored_columns = options.ignored_columns,
+                       .categorical_columns = options.categorical_columns};
   CsvTable table = read_csv(file.path, csv);
   ImportedData data;
   data.source["files"] = {file_record(file, "table")};
@@ -107,6 +108,7 @@ ImportedData read_csv_file(const SourceFile& file, const ImportOptions& options)
   for (std::size_t i = 0; i < table.missing.size(); ++i)
     if (table.missing[i] > 0) missing[table.feature_columns[i]] += table.missing[i];
   data.source["missing"] = missing;
+  if (!table.categories.empty()) data.source["categories"] = table.categories;
   data.arrays.push_back(std::move(table.x));
   if (!table.y.name.empty()) data.arrays.push_back(std::move(table.y));
   return data;

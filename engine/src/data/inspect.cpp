@@ -56,7 +56,7 @@ Verification verify_dataset(const fs::path& file) {
     result.arrays.push_back(
         {info.name, reader.recorded_sha256(info.name), array_hash.hex_digest()});
   }
-  result.actual_id = content.finish();
+  result.actual_id = content.finish(read_dataset_info(file).source);
   return result;
 }
 

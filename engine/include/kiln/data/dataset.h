@@ -38,8 +38,11 @@ struct DatasetVersion {
 };
 
 // SHA-256 over the arrays sorted by name; for each: name, dtype name, rank, each
-// dimension as u64 little-endian, then the raw bytes (length-prefixed fields).
-std::string content_id(const std::vector<Array>& arrays);
+// dimension as u64 little-endian, then the raw bytes (length-prefixed fields). When
+// `source` has "categories" (a CSV import's categorical columns: the names behind
+// the codes in x), then "kiln.categories" and their JSON text as two more fields.
+std::string content_id(const std::vector<Array>& arrays,
+                       const nlohmann::json& source = nlohmann::json::object());
 
 class DatasetStore {
  public:

@@ -8,6 +8,11 @@
 // catch brightness, contrast and blank-image shifts in large images at a fraction
 // of the cost. `auto`: elements when a row has at most 4096 of them (a 64x64 image),
 // else summary.
+//
+// A categorical column of a CSV import (kiln/data/csv.h) is compared by category
+// name: each version codes its own sorted names, so the current version's codes are
+// re-expressed in the reference's, and a name the reference lacks counts as a
+// category of its own.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -50,8 +55,8 @@ struct DriftReport {
   nlohmann::json to_json() const;  // summary plus the 20 most drifting features
 };
 
-// DataError when a file or the array is missing, or the two arrays' row shapes
-// differ.
+// DataError when a file or the array is missing, the two arrays' row shapes
+// differ, or a column is categorical in one version only.
 DriftReport drift_report(const std::filesystem::path& reference,
                          const std::filesystem::path& current, const DriftOptions& options);
 

@@ -39,6 +39,9 @@ struct ImportOptions {
   bool header = true;                        // CSV: false names columns "0", "1", ...
   std::vector<std::string> feature_columns;  // CSV: x's columns; empty: all the others
   std::vector<std::string> ignored_columns;  // CSV: columns dropped
+  // CSV: feature columns of category names, coded in x (kiln/data/csv.h); their
+  // names go to source["categories"].
+  std::vector<std::string> categorical_columns;
   // NPZ and HDF5: which arrays to import, each "NAME" or "NAME=MEMBER"
   // (kiln/data/array_choice.h): the version's array NAME comes from the archive's
   // member MEMBER (NPZ) or from the dataset at path MEMBER (HDF5: `x=/train/images`;
