@@ -154,18 +154,19 @@ void run_train(kiln::StageContext& context) {
   data_options.targets = loss.classifies ? "labels" : "values";
   data_options.device = config.device;
   data_options.memory_budget_bytes = static_cast<std::size_t>(params.get_int("memory_mb")) << 20;
-  // Tabular impute/scale is fitted here, on the training data, once; the fitted
-  // numbers then go with every batch, the validation scores and the weights.
+  // Tabular impute/scale/one-hot is fitted here, on the training data, once; the
+  // fitted numbers then go with every batch, the validation scores and the weights.
   Json preprocess = params.get("preprocess");
-  if (kiln::train::is_tabular(preprocess)) {
+  if (kiln::train::is_tabular(preprocess) ||
+      kiln::train::has_categories(kiln::data::read_dataset_info(dataset.path).source)) {
     preprocess = kiln::train::fit_tabular(preprocess, dataset.path);
     if (context.placement().rank == 0)
       kiln::write_file_atomic(context.run().artifact_dir() / "preprocess.json",
                               preprocess.dump(2) + "\n");
-    kiln::log::info("train: preprocess fitted on {} rows: impute {}, scale {}",
+    kiln::log::info("train: preprocess fitted on {} rows: impute {}, scale {}, {} one-hot columns",
                     preprocess["fitted"]["rows"].get<std::int64_t>(),
-                    preprocess["impute"].get<std::string>(),
-                    preprocess["scale"].get<std::string>());
+                    preprocess["impute"].get<std::string>(), preprocess["scale"].get<std::string>(),
+                    preprocess["fitted"].value("categorical", Json::array()).size());
   }
   data_options.preprocess = preprocess;
   // Data parallel: this rank's slice of every global batch of batch_size rows.

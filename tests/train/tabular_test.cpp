@@ -1,5 +1,6 @@
-// Tabular impute/scale (kiln/train/tabular.h): the fitted numbers for each method on
-// a small table with known statistics, the transform they make, and what is refused.
+// Tabular impute/scale/one-hot (kiln/train/tabular.h): the fitted numbers for each
+// method on a small table with known statistics, the transform they make, and what
+// is refused.
 #include <kiln/data/dataset.h>
 #include <kiln/error.h>
 #include <kiln/train/tabular.h>
@@ -48,7 +49,7 @@ TEST(Tabular, MeanImputationAndStandardScaling) {
   EXPECT_EQ(preprocess["fitted"]["rows"], 5);
 
   std::vector<float> rows = {kNan, 5, 10, 7};
-  apply(tabular_transform(preprocess, 2), rows.data(), 2);
+  apply(tabular_transform(preprocess, 2), rows.data(), rows.data(), 2);
   EXPECT_EQ(rows[0], 0.0f);  // the mean, centred
   EXPECT_EQ(rows[1], 0.0f);
   EXPECT_FLOAT_EQ(rows[2], 6 / std::sqrt(12.5f));
@@ -68,7 +69,7 @@ TEST(Tabular, MedianConstantAndMinMax) {
   // Without imputation a missing value stays missing.
   const Json scale_only = fit_tabular({{"scale", "minmax"}}, file);
   std::vector<float> row = {kNan, 5};
-  apply(tabular_transform(scale_only, 2), row.data(), 1);
+  apply(tabular_transform(scale_only, 2), row.data(), row.data(), 1);
   EXPECT_TRUE(std::isnan(row[0]));
 }
 
@@ -102,6 +103,72 @@ TEST(Tabular, BadSettingsAndDataAreRefused) {
       },
       ::testing::ThrowsMessage<DataError>(
           ::testing::HasSubstr("needs /x as f32 [rows, columns]; it is i32 [5, 2]")));
+}
+
+// Columns a (numbers) and city (codes into `categories`), as a CSV import with
+// categorical_columns: [city] stores them.
+data::DatasetVersion city_table(const fs::path& registry, const std::string& name,
+                                const std::vector<float>& values, const Json& categories) {
+  const std::int64_t rows = static_cast<std::int64_t>(values.size() / 2);
+  data::Array x{"x", DType::F32, {rows, 2}, std::vector<std::uint8_t>(values.size() * 4)};
+  std::memcpy(x.bytes.data(), values.data(), x.bytes.size());
+  data::Array y{"y", DType::U8, {rows}, std::vector<std::uint8_t>(static_cast<std::size_t>(rows))};
+  Json source = {{"feature_columns", {"a", "city"}}};
+  if (!categories.is_null()) source["categories"] = categories;
+  return data::DatasetStore(registry).put(name, {x, y}, source);
+}
+
+TEST(Tabular, CategoricalColumnsAreOneHotEncodedByCategoryName) {
+  test::TempDir dir;
+  const data::DatasetVersion train =
+      city_table(dir.path(), "train", {1, 0, 2, 1, 3, 0}, {{"city", {"Lima", "Paris"}}});
+  const Json preprocess = fit_tabular({{"scale", "standard"}}, train.file);
+  EXPECT_EQ(preprocess["fitted"]["categorical"],
+            Json::parse(R"([{"column": 1, "name": "city", "categories": ["Lima", "Paris"]}])"));
+  EXPECT_TRUE(preprocess["fitted"]["fill"][1].is_null());
+  EXPECT_EQ(fitted(preprocess, "center")[1], 0.0f);
+
+  // Another version knows Athens and Paris: Paris (its code 1) is fitted category 1,
+  // Athens was never seen and, like a missing cell, is all zeros.
+  const data::DatasetVersion test =
+      city_table(dir.path(), "test", {2, 0, 2, 1, 2, kNan}, {{"city", {"Athens", "Paris"}}});
+  const TabularTransform transform = tabular_transform(preprocess, 2, &test);
+  ASSERT_EQ(transform.output_columns(), 3);
+  const std::vector<float> in = {2, 0, 2, 1, 2, kNan};
+  std::vector<float> out(9, -7);
+  apply(transform, in.data(), out.data(), 3);
+  EXPECT_EQ(out, (std::vector<float>{0, 0, 0, 0, 0, 1, 0, 0, 0}));
+
+  // Without a version the codes are the fitted categories' own (the ONNX input).
+  const std::vector<float> lima = {3, 0};
+  std::vector<float> encoded(3);
+  apply(tabular_transform(preprocess, 2), lima.data(), encoded.data(), 1);
+  EXPECT_FLOAT_EQ(encoded[0], 1 / std::sqrt(2.0f / 3));
+  EXPECT_EQ(encoded[1], 1.0f);
+  EXPECT_EQ(encoded[2], 0.0f);
+}
+
+TEST(Tabular, CategoricalColumnsThatDisagreeAreRefused) {
+  test::TempDir dir;
+  const data::DatasetVersion train =
+      city_table(dir.path(), "train", {1, 0, 2, 1}, {{"city", {"Lima", "Paris"}}});
+  const Json preprocess = fit_tabular(Json::object(), train.file);
+  const data::DatasetVersion numbers = city_table(dir.path(), "numbers", {1, 5}, nullptr);
+  EXPECT_THAT([&] { tabular_transform(preprocess, 2, &numbers); },
+              ::testing::ThrowsMessage<DataError>(::testing::HasSubstr(
+                  "column 'city' is categorical in the training data but holds numbers here")));
+  const data::DatasetVersion other =
+      city_table(dir.path(), "other", {1, 0}, {{"city", {"Lima"}}, {"a", {"x"}}});
+  EXPECT_THAT([&] { tabular_transform(preprocess, 2, &other); },
+              ::testing::ThrowsMessage<DataError>(::testing::HasSubstr(
+                  "column 'a' is categorical here but held numbers in the training data")));
+  Json many = Json::array();
+  for (int i = 0; i <= 1024; ++i) many.push_back("c" + std::to_string(i));
+  const data::DatasetVersion wide = city_table(dir.path(), "wide", {1, 0}, {{"city", many}});
+  EXPECT_THAT([&] { fit_tabular(Json::object(), wide.file); },
+              ::testing::ThrowsMessage<DataError>(::testing::HasSubstr(
+                  "categorical column 'city' has 1025 categories; one-hot encoding takes at "
+                  "most 1024")));
 }
 
 }  // namespace

@@ -23,16 +23,37 @@ void add_tabular_preprocess(ModelParts& parts,
     if (key != "kiln.preprocess") continue;
     const nlohmann::json preprocess = nlohmann::json::parse(text, nullptr, false);
     if (!train::is_tabular(preprocess) || parts.input.size() != 1) return;
-    const train::TabularTransform transform =
-        train::tabular_transform(preprocess, parts.input.front());
+    // The raw columns: one-hot encoding makes the model's input wider than them.
+    const auto columns =
+        static_cast<std::int64_t>(preprocess.value("fitted", nlohmann::json::object())
+                                      .value("fill", nlohmann::json::array())
+                                      .size());
+    const train::TabularTransform transform = train::tabular_transform(preprocess, columns);
+    if (transform.output_columns() != parts.input.front())
+      throw ConfigError(fmt::format(
+          "onnx export: kiln.preprocess makes {} features of {} columns; the model takes {}",
+          transform.output_columns(), columns, parts.input.front()));
     const auto vector = [](const std::vector<float>& values) {
       Tensor tensor = Tensor::empty({static_cast<std::int64_t>(values.size())});
       std::copy(values.begin(), values.end(), tensor.data<float>());
       return tensor;
     };
-    parts.tensors[std::string(kPreprocessFill)] = vector(transform.fill);
-    parts.tensors[std::string(kPreprocessCenter)] = vector(transform.center);
-    parts.tensors[std::string(kPreprocessScale)] = vector(transform.scale);
+    if (!transform.numeric.empty()) {
+      parts.tensors[std::string(kPreprocessFill)] = vector(transform.fill);
+      parts.tensors[std::string(kPreprocessCenter)] = vector(transform.center);
+      parts.tensors[std::string(kPreprocessScale)] = vector(transform.scale);
+    }
+    if (transform.one_hot.empty()) return;
+    parts.input = {columns};
+    parts.numeric_columns = transform.numeric;
+    for (std::size_t i = 0; i < transform.one_hot.size(); ++i) {
+      const train::OneHot& block = transform.one_hot[i];
+      std::vector<float> codes(static_cast<std::size_t>(block.width));
+      for (std::size_t code = 0; code < codes.size(); ++code)
+        codes[code] = static_cast<float>(code);
+      parts.tensors[one_hot_codes_name(i)] = vector(codes);
+      parts.one_hot.emplace_back(block.column, block.width);
+    }
   }
 }
 

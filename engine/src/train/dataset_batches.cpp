@@ -78,16 +78,18 @@ class DatasetBatches final : public BatchSource {
     if (x_dtype_ != DType::U8 && x_dtype_ != DType::F32)
       throw DataError(fmt::format("{}: /x has dtype {}; training reads u8 or f32 features",
                                   file.string(), name_of(x_dtype_)));
-    sample_shape_ = stored_shape_;
+    set_up_preprocessing(info);
+    // The features a row becomes: as stored, or one-hot encoded columns wider.
+    sample_shape_ = tabular_ ? Shape{tabular_->output_columns()} : stored_shape_;
     if (!options.sample_shape.empty()) {
-      if (shape_elements(options.sample_shape) != shape_elements(stored_shape_))
-        throw DataError(fmt::format("{}: rows of /x are {}, which cannot be viewed as {}",
-                                    file.string(), shape_string(stored_shape_),
+      if (shape_elements(options.sample_shape) != shape_elements(sample_shape_))
+        throw DataError(fmt::format("{}: rows of /x are {}{}, which cannot be viewed as {}",
+                                    file.string(), shape_string(sample_shape_),
+                                    tabular_ ? " after preprocessing" : "",
                                     shape_string(options.sample_shape)));
       sample_shape_ = options.sample_shape;
     }
     if (options.targets == "labels") classes_ = count_classes(file);
-    set_up_preprocessing();
 #ifdef KILN_HAVE_CUDA
     if (options.device.is_cuda()) upload_ = std::make_unique<DeviceUpload>(options.device);
 #endif
@@ -136,13 +138,18 @@ class DatasetBatches final : public BatchSource {
   }
 
   // u8 rows of [H, W] or [H, W, C] are images for the fused preprocessing.
-  void set_up_preprocessing() {
+  void set_up_preprocessing(const data::DatasetVersion& info) {
     images_ = x_dtype_ == DType::U8 && (stored_shape_.size() == 2 || stored_shape_.size() == 3);
     if (!images_) {
       if (is_tabular(options_.preprocess) && x_dtype_ == DType::F32 && stored_shape_.size() == 1) {
-        tabular_ = tabular_transform(options_.preprocess, stored_shape_[0]);
+        tabular_ = tabular_transform(options_.preprocess, stored_shape_[0], &info);
         return;
       }
+      if (has_categories(info.source))
+        throw ConfigError(fmt::format(
+            "{}: /x has categorical columns, which need a fitted preprocess to be one-hot "
+            "encoded (train fits one)",
+            info.file.string()));
       if (!options_.preprocess.is_null() && !options_.preprocess.empty())
         throw ConfigError(
             "preprocess: applies to u8 images ([N, H, W] or [N, H, W, C]), or impute/scale to "
@@ -164,8 +171,11 @@ class DatasetBatches final : public BatchSource {
       kernels::preprocess_batch_cpu(x.bytes.data(), loaded.rows, loaded.sample_ids.data(),
                                     preprocess_, {options_.seed, epoch_}, out.data<float>());
     } else if (x.dtype == DType::F32) {
-      std::memcpy(out.raw(), x.bytes.data(), out.nbytes());
-      if (tabular_) apply(*tabular_, out.data<float>(), loaded.rows);
+      if (tabular_)
+        apply(*tabular_, reinterpret_cast<const float*>(x.bytes.data()), out.data<float>(),
+              loaded.rows);
+      else
+        std::memcpy(out.raw(), x.bytes.data(), out.nbytes());
     } else {
       float* values = out.data<float>();
       for (std::int64_t i = 0; i < out.numel(); ++i)
@@ -207,7 +217,7 @@ class DatasetBatches final : public BatchSource {
         kernels::launch_preprocess(pixels.data<std::uint8_t>(), loaded.rows,
                                    ids.data<std::int64_t>(), preprocess_, {options_.seed, epoch_},
                                    batch.x.data<float>(), cuda::stream(device));
-    } else if (x_dtype_ == DType::F32) {  // as stored: straight from the loader's bytes
+    } else if (x_dtype_ == DType::F32 && !tabular_) {  // as stored: straight from the loader
       batch.x = upload_->upload(loaded.array("x").bytes.data(),
                                 with_rows(sample_shape_, loaded.rows), DType::F32);
     } else {
