@@ -11,6 +11,7 @@
 #include <kiln/registry/mlflow_store.h>
 #include <kiln/train/predict.h>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -46,21 +47,23 @@ for name, part in (("train", slice(0, 450)), ("test", slice(450, rows))):
             f.write(",".join(cells) + f",{y}\n")
 )";
 
-constexpr const char* kPipeline = R"(name: tabular
+// The pipeline of both tests: two CSV imports, train with fitted preprocessing,
+// evaluate with a gate, register NAME-mlp.
+constexpr const char* kPipelineTemplate = R"(name: {name}
 stages:
   train_data:
     uses: import
-    with: {source: train.csv, name: tabular-train}
+    with: {{source: train.csv, name: {name}-train{import}}}
   test_data:
     uses: import
-    with: {source: test.csv, name: tabular-test}
+    with: {{source: test.csv, name: {name}-test{import}}}
   train:
     uses: train
     needs: [train_data]
     with:
-      model: {layers: [{linear: {out: 32}}, relu, {linear: {out: 2}}]}
-      preprocess: {impute: mean, scale: standard}
-      epochs: 60
+      model: {{layers: [{{linear: {{out: {width}}}}}, relu, {{linear: {{out: 2}}}}]}}
+      preprocess: {{impute: {impute}, scale: standard}}
+      epochs: {epochs}
       batch_size: 32
       optimizer: adamw
       lr: 3.0e-3
@@ -68,11 +71,23 @@ stages:
   evaluate:
     uses: evaluate
     needs: [train, test_data]
-    with: {gate: {accuracy: 0.95}}
+    with: {{gate: {{accuracy: {gate}}}}}
   register:
     uses: register
     needs: [train, evaluate]
-    with: {model_name: tabular-mlp}
+    with: {{model_name: {name}-mlp}}
+)";
+
+// The end of both comparisons: onnxruntime's predictions for `x` must equal kiln's,
+// read one per line from `expected`.
+constexpr const char* kAgree = R"(
+logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+ours = logits.argmax(axis=1)
+kiln = np.loadtxt(expected, dtype=np.int64)
+assert ours.shape == kiln.shape, (ours.shape, kiln.shape)
+different = np.flatnonzero(ours != kiln)
+assert different.size == 0, f"rows {different[:10]} differ: onnxruntime {ours[different[:10]]}, kiln {kiln[different[:10]]}"
+print(f"onnxruntime agrees with kiln on all {kiln.size} rows")
 )";
 
 // onnxruntime's predictions on the raw test CSV (empty cells as NaN) must equal
@@ -85,55 +100,62 @@ model, table, expected = sys.argv[1:4]
 x = np.genfromtxt(table, delimiter=",", skip_header=1, dtype=np.float32)[:, :-1]
 assert np.isnan(x).any(), "the test table has no missing cell"
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-logits = session.run(None, {session.get_inputs()[0].name: x})[0]
-ours = logits.argmax(axis=1)
-kiln = np.loadtxt(expected, dtype=np.int64)
-assert ours.shape == kiln.shape, (ours.shape, kiln.shape)
-different = np.flatnonzero(ours != kiln)
-assert different.size == 0, f"rows {different[:10]} differ: onnxruntime {ours[different[:10]]}, kiln {kiln[different[:10]]}"
-print(f"onnxruntime agrees with kiln on all {kiln.size} rows")
 )";
 
-TEST(Tabular, FittedScalingReachesTheGateAndTravelsIntoOnnx) {
-  TempDir dir;
-  KILN_RUN_PYTHON_CHECK(dir.path(), kMakeTables, {dir.path().string()});
-  write_text(dir / "tabular.yaml", kPipeline);
-  const std::string kiln = std::string(KILN_BINARY_DIR) + "/bin/kiln";
-  const CommandResult run = run_command({kiln, "--registry", "registry", "run", "tabular.yaml"},
-                                        {{"KILN_PLAIN_PROGRESS", "1"}}, dir.path());
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_THAT(run.err,
-              HasSubstr("train: preprocess fitted on 450 rows: impute mean, scale standard"));
+// Runs `pipeline` (written to NAME.yaml) in `dir` and checks that it passed its
+// gate; returns the run's stderr.
+std::string run_pipeline(const TempDir& dir, const std::string& name, const std::string& pipeline) {
+  write_text(dir / (name + ".yaml"), pipeline);
+  const CommandResult run = run_command(
+      {std::string(KILN_BINARY_DIR) + "/bin/kiln", "--registry", "registry", "run", name + ".yaml"},
+      {{"KILN_PLAIN_PROGRESS", "1"}}, dir.path());
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_THAT(run.out, HasSubstr("gate passed"));
-  std::cout << run.out;
+  return run.err;
+}
 
+// Exports registered `model` to ONNX (`onnx_file` in `dir`), predicts with kiln on
+// dataset version `dataset` with the model's stored preprocessing, writes those
+// predictions one per line to kiln-predictions.txt and returns kiln's accuracy.
+double export_and_predict(const TempDir& dir, const std::string& model,
+                          const std::string& onnx_file, const std::string& dataset) {
   const CommandResult exported =
-      run_command({kiln, "--registry", "registry", "registry", "export-onnx", "tabular-mlp",
-                   "--output", "tabular.onnx"},
+      run_command({std::string(KILN_BINARY_DIR) + "/bin/kiln", "--registry", "registry", "registry",
+                   "export-onnx", model, "--output", onnx_file},
                   {}, dir.path());
-  ASSERT_EQ(exported.exit_code, 0) << exported.err;
-
-  // kiln's own predictions on the test version, with the model's stored preprocessing.
+  EXPECT_EQ(exported.exit_code, 0) << exported.err;
   const registry::MlflowStore store(dir / "registry");
-  const auto version = registry::resolve_model_ref(store, registry::parse_model_ref("tabular-mlp"));
+  const auto version = registry::resolve_model_ref(store, registry::parse_model_ref(model));
   const auto weights = registry::model_weights_file(version);
-  ASSERT_TRUE(weights.has_value());
-  const auto test_version = data::DatasetStore(dir / "registry").find("tabular-test");
-  ASSERT_TRUE(test_version.has_value());
+  const auto test_version = data::DatasetStore(dir / "registry").find(dataset);
+  if (!weights || !test_version) {
+    ADD_FAILURE() << "no weights for " << model << " or no dataset " << dataset;
+    return 0;
+  }
   const train::Predictions predictions = train::predict_classes(*weights, test_version->file, 64);
   std::int64_t right = 0;
-  {
-    std::ofstream out(dir / "kiln-predictions.txt");
-    for (std::size_t i = 0; i < predictions.predicted.size(); ++i) {
-      out << predictions.predicted[i] << "\n";
-      right += predictions.predicted[i] == predictions.labels[i];
-    }
+  std::ofstream out(dir / "kiln-predictions.txt");
+  for (std::size_t i = 0; i < predictions.predicted.size(); ++i) {
+    out << predictions.predicted[i] << "\n";
+    right += predictions.predicted[i] == predictions.labels[i];
   }
   const double accuracy =
       static_cast<double>(right) / static_cast<double>(predictions.labels.size());
   std::cout << "test accuracy " << accuracy << " on " << predictions.labels.size() << " rows\n";
-  EXPECT_GE(accuracy, 0.95);
-  KILN_RUN_PYTHON_CHECK(dir.path(), kCompare,
+  return accuracy;
+}
+
+TEST(Tabular, FittedScalingReachesTheGateAndTravelsIntoOnnx) {
+  TempDir dir;
+  KILN_RUN_PYTHON_CHECK(dir.path(), kMakeTables, {dir.path().string()});
+  EXPECT_THAT(run_pipeline(dir, "tabular",
+                           fmt::format(kPipelineTemplate, fmt::arg("name", "tabular"),
+                                       fmt::arg("import", ""), fmt::arg("width", 32),
+                                       fmt::arg("impute", "mean"), fmt::arg("epochs", 60),
+                                       fmt::arg("gate", 0.95))),
+              HasSubstr("train: preprocess fitted on 450 rows: impute mean, scale standard"));
+  EXPECT_GE(export_and_predict(dir, "tabular-mlp", "tabular.onnx", "tabular-test"), 0.95);
+  KILN_RUN_PYTHON_CHECK(dir.path(), std::string(kCompare) + kAgree,
                         {(dir / "tabular.onnx").string(), (dir / "test.csv").string(),
                          (dir / "kiln-predictions.txt").string()});
 }
@@ -163,35 +185,6 @@ write("train", 480, ["Athens", "Lima", "Oslo", "Paris, TX"])
 write("test", 160, ["Lima", "Oslo", "Paris, TX"] * 2 + ["Quito"])
 )";
 
-constexpr const char* kCityPipeline = R"(name: cities
-stages:
-  train_data:
-    uses: import
-    with: {source: train.csv, name: cities-train, categorical_columns: [city]}
-  test_data:
-    uses: import
-    with: {source: test.csv, name: cities-test, categorical_columns: [city]}
-  train:
-    uses: train
-    needs: [train_data]
-    with:
-      model: {layers: [{linear: {out: 16}}, relu, {linear: {out: 2}}]}
-      preprocess: {impute: median, scale: standard}
-      epochs: 40
-      batch_size: 32
-      optimizer: adamw
-      lr: 3.0e-3
-      seed: 0
-  evaluate:
-    uses: evaluate
-    needs: [train, test_data]
-    with: {gate: {accuracy: 0.8}}
-  register:
-    uses: register
-    needs: [train, evaluate]
-    with: {model_name: cities-mlp}
-)";
-
 // The exported model takes the raw columns with each city as the index of its name
 // among the fitted categories in the model's kiln.preprocess (NaN when missing or
 // unseen); onnxruntime's predictions must equal kiln's.
@@ -213,26 +206,18 @@ def code(text):
 with open(table, newline="") as f:
     rows = list(csv.DictReader(f))
 x = np.array([[number(r["a"]), code(r["city"]), number(r["b"])] for r in rows], dtype=np.float32)
-logits = session.run(None, {session.get_inputs()[0].name: x})[0]
-ours = logits.argmax(axis=1)
-kiln = np.loadtxt(expected, dtype=np.int64)
-assert ours.shape == kiln.shape, (ours.shape, kiln.shape)
-different = np.flatnonzero(ours != kiln)
-assert different.size == 0, f"rows {different[:10]} differ: onnxruntime {ours[different[:10]]}, kiln {kiln[different[:10]]}"
-print(f"onnxruntime agrees with kiln on all {kiln.size} rows")
 )";
 
 TEST(Tabular, CategoricalColumnsAreOneHotEncodedByNameAndInOnnx) {
   TempDir dir;
   KILN_RUN_PYTHON_CHECK(dir.path(), kMakeCityTables, {dir.path().string()});
-  write_text(dir / "cities.yaml", kCityPipeline);
-  const std::string kiln = std::string(KILN_BINARY_DIR) + "/bin/kiln";
-  const CommandResult run = run_command({kiln, "--registry", "registry", "run", "cities.yaml"},
-                                        {{"KILN_PLAIN_PROGRESS", "1"}}, dir.path());
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_THAT(run.err, HasSubstr("train: preprocess fitted on 480 rows: impute median, scale "
-                                 "standard, 1 one-hot columns"));
-  EXPECT_THAT(run.out, HasSubstr("gate passed"));
+  EXPECT_THAT(run_pipeline(dir, "cities",
+                           fmt::format(kPipelineTemplate, fmt::arg("name", "cities"),
+                                       fmt::arg("import", ", categorical_columns: [city]"),
+                                       fmt::arg("width", 16), fmt::arg("impute", "median"),
+                                       fmt::arg("epochs", 40), fmt::arg("gate", 0.8))),
+              HasSubstr("train: preprocess fitted on 480 rows: impute median, scale "
+                        "standard, 1 one-hot columns"));
   const fs::path artifact_json = [&] {
     for (const auto& entry : fs::recursive_directory_iterator(dir / "registry"))
       if (entry.path().filename() == "preprocess.json") return entry.path();
@@ -240,31 +225,12 @@ TEST(Tabular, CategoricalColumnsAreOneHotEncodedByNameAndInOnnx) {
   }();
   ASSERT_FALSE(artifact_json.empty()) << "no preprocess.json artifact";
   EXPECT_THAT(read_text(artifact_json), HasSubstr("\"Paris, TX\""));
-
-  const CommandResult exported =
-      run_command({kiln, "--registry", "registry", "registry", "export-onnx", "cities-mlp",
-                   "--output", "cities.onnx"},
-                  {}, dir.path());
-  ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  const registry::MlflowStore store(dir / "registry");
-  const auto version = registry::resolve_model_ref(store, registry::parse_model_ref("cities-mlp"));
-  const auto weights = registry::model_weights_file(version);
-  ASSERT_TRUE(weights.has_value());
   const auto test_version = data::DatasetStore(dir / "registry").find("cities-test");
   ASSERT_TRUE(test_version.has_value());
   EXPECT_EQ(test_version->source["categories"]["city"],
             nlohmann::json({"Lima", "Oslo", "Paris, TX", "Quito"}));
-  const train::Predictions predictions = train::predict_classes(*weights, test_version->file, 64);
-  std::int64_t right = 0;
-  {
-    std::ofstream out(dir / "kiln-predictions.txt");
-    for (std::size_t i = 0; i < predictions.predicted.size(); ++i) {
-      out << predictions.predicted[i] << "\n";
-      right += predictions.predicted[i] == predictions.labels[i];
-    }
-  }
-  std::cout << "test accuracy " << static_cast<double>(right) / 160.0 << " on 160 rows\n";
-  KILN_RUN_PYTHON_CHECK(dir.path(), kCompareCities,
+  EXPECT_GE(export_and_predict(dir, "cities-mlp", "cities.onnx", "cities-test"), 0.8);
+  KILN_RUN_PYTHON_CHECK(dir.path(), std::string(kCompareCities) + kAgree,
                         {(dir / "cities.onnx").string(), (dir / "test.csv").string(),
                          (dir / "kiln-predictions.txt").string()});
 }
