@@ -123,6 +123,21 @@ TEST_F(Import, BadIdxInputsWriteNothing) {
               HasSubstr("images.idx has 6 rows but " + (dir_ / "five.idx").string() + " has 5"));
 }
 
+// Options of another format would be ignored without a word: they are refused.
+TEST_F(Import, OptionsOfAnotherFormatAreUsageErrors) {
+  const fs::path images = dir_ / "images.idx", labels = dir_ / "labels.idx";
+  EXPECT_EQ(error<ConfigError>({images, labels}, {.label_column = "target", .header = false}),
+            "import: label_column (--label), header (--no-header) apply to CSV tables only; " +
+                images.string() + " is idx");
+  EXPECT_EQ(error<ConfigError>({images, labels}, {.categorical_columns = {"city"}}),
+            "import: categorical_columns (--categorical) applies to CSV tables only; " +
+                images.string() + " is idx");
+  kiln::test::write_text(dir_ / "t.csv", "a,label\n1,0\n");
+  EXPECT_EQ(error<ConfigError>({dir_ / "t.csv"}, {.arrays = {"x=/a"}}),
+            "import: arrays (--arrays) applies to NPZ and HDF5 only; " + (dir_ / "t.csv").string() +
+                " is csv");
+}
+
 TEST_F(Import, ArrangementErrorsAreUsageErrors) {
   kiln::test::write_text(dir_ / "t.csv", "a,label\n1,0\n");
   EXPECT_THAT(error<ConfigError>({dir_ / "t.csv", dir_ / "labels.idx"}),

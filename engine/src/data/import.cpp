@@ -233,6 +233,30 @@ void check_arrangement(const std::vector<SourceFile>& files) {
                     files.size()));
 }
 
+// Options of one format given for another would be silently ignored: refused.
+void check_options_fit(const ImportOptions& options, const SourceFile& file) {
+  const ImportOptions defaults;
+  std::vector<std::string> csv_options;
+  const auto set = [&](bool differs, const char* name) {
+    if (differs) csv_options.emplace_back(name);
+  };
+  set(options.label_column != defaults.label_column, "label_column (--label)");
+  set(options.delimiter != defaults.delimiter, "delimiter (--delimiter)");
+  set(options.header != defaults.header, "header (--no-header)");
+  set(!options.feature_columns.empty(), "feature_columns (--features)");
+  set(!options.ignored_columns.empty(), "ignored_columns (--ignored)");
+  set(!options.categorical_columns.empty(), "categorical_columns (--categorical)");
+  if (file.format != SourceFormat::Csv && !csv_options.empty())
+    throw ConfigError(fmt::format(
+        "import: {} appl{} to CSV tables only; {} is {}", fmt::join(csv_options, ", "),
+        csv_options.size() == 1 ? "ies" : "y", file.path.string(), name_of(file.format)));
+  if (file.format != SourceFormat::Npz && file.format != SourceFormat::Hdf5 &&
+      options.arrays != defaults.arrays)
+    throw ConfigError(
+        fmt::format("import: arrays (--arrays) applies to NPZ and HDF5 only; {} is {}",
+                    file.path.string(), name_of(file.format)));
+}
+
 }  // namespace
 
 std::string_view name_of(SourceFormat format) noexcept {
@@ -270,6 +294,7 @@ SourceFormat detect_format(const fs::path& file) {
 ImportedData read_sources(const ImportOptions& options) {
   const std::vector<SourceFile> files = resolve_formats(options);
   check_arrangement(files);
+  check_options_fit(options, files.front());
   ImportedData data;
   switch (files.front().format) {
     case SourceFormat::Csv:
