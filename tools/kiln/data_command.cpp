@@ -192,32 +192,33 @@ void add_data_command(CLI::App& app, const GlobalOptions& global) {
       ->delimiter(',')
       ->capture_default_str();
   import->add_option("--parent", arguments->parent, "Version this one derives from (id or name)");
-  import->callback([&global, arguments] { import_command(global, *arguments); });
+  import->callback([&global, arguments] { import_command(global, *arguments);
+});
 
-  command->add_subcommand("ls", "List dataset versions, newest first")->callback([&global] {
-    list_command(global);
-  });
+command->add_subcommand("ls", "List dataset versions, newest first")->callback([&global] {
+  list_command(global);
+});
 
-  CLI::App* show = command->add_subcommand("show", "A version's metadata, arrays and sources");
-  show->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
-      ->required()
-      ->expected(1);
-  show->add_flag("--json", arguments->json, "Print JSON");
-  show->callback([&global, arguments] { show_command(global, *arguments); });
+CLI::App* show = command->add_subcommand("show", "A version's metadata, arrays and sources");
+show->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
+    ->required()
+    ->expected(1);
+show->add_flag("--json", arguments->json, "Print JSON");
+show->callback([&global, arguments] { show_command(global, *arguments); });
 
-  CLI::App* verify =
-      command->add_subcommand("verify", "Re-hash a version's arrays and compare with its id");
-  verify->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
-      ->required()
-      ->expected(1);
-  verify->callback([&global, arguments] { verify_command(global, *arguments); });
+CLI::App* verify =
+    command->add_subcommand("verify", "Re-hash a version's arrays and compare with its id");
+verify->add_option("version", arguments->versions, "ID, id prefix, NAME or file")
+    ->required()
+    ->expected(1);
+verify->callback([&global, arguments] { verify_command(global, *arguments); });
 
-  CLI::App* diff = command->add_subcommand("diff", "Compare two versions");
-  diff->add_option("versions", arguments->versions, "A B (ID, id prefix, NAME or file)")
-      ->required()
-      ->expected(2);
-  diff->add_flag("--json", arguments->json, "Print JSON");
-  diff->callback([&global, arguments] { diff_command(global, *arguments); });
+CLI::App* diff = command->add_subcommand("diff", "Compare two versions");
+diff->add_option("versions", arguments->versions, "A B (ID, id prefix, NAME or file)")
+    ->required()
+    ->expected(2);
+diff->add_flag("--json", arguments->json, "Print JSON");
+diff->callback([&global, arguments] { diff_command(global, *arguments); });
 }  // namespace kiln::cli
 
 }  // namespace kiln::cli
