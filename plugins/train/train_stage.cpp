@@ -157,9 +157,10 @@ void run_train(kiln::StageContext& context) {
   // Tabular impute/scale/one-hot is fitted here, on the training data, once; the
   // fitted numbers then go with every batch, the validation scores and the weights.
   Json preprocess = params.get("preprocess");
+  const kiln::data::DatasetVersion dataset_info = kiln::data::read_dataset_info(dataset.path);
   if (kiln::train::is_tabular(preprocess) ||
-      kiln::train::has_categories(kiln::data::read_dataset_info(dataset.path).source)) {
-    preprocess = kiln::train::fit_tabular(preprocess, dataset.path);
+      !kiln::data::categories_of(dataset_info.source).empty()) {
+    preprocess = kiln::train::fit_tabular(preprocess, dataset_info);
     if (context.placement().rank == 0)
       kiln::write_file_atomic(context.run().artifact_dir() / "preprocess.json",
                               preprocess.dump(2) + "\n");

@@ -23,12 +23,12 @@ constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 
 // Columns: a = 1, 2, 3, NaN, 10 (mean 4, median 2.5, std sqrt(12.5), min 1, max 10);
 // b = 5 everywhere (constant).
-fs::path table(const fs::path& registry, DType dtype = DType::F32) {
+data::DatasetVersion table(const fs::path& registry, DType dtype = DType::F32) {
   const std::vector<float> values = {1, 5, 2, 5, 3, 5, kNan, 5, 10, 5};
   data::Array x{"x", dtype, {5, 2}, std::vector<std::uint8_t>(values.size() * size_of(dtype))};
   if (dtype == DType::F32) std::memcpy(x.bytes.data(), values.data(), x.bytes.size());
   data::Array y{"y", DType::U8, {5}, {0, 1, 0, 1, 0}};
-  return data::DatasetStore(registry).put("table", {x, y}, Json::object()).file;
+  return data::DatasetStore(registry).put("table", {x, y}, Json::object());
 }
 
 std::vector<float> fitted(const Json& preprocess, const char* key) {
@@ -58,7 +58,7 @@ TEST(Tabular, MeanImputationAndStandardScaling) {
 
 TEST(Tabular, MedianConstantAndMinMax) {
   test::TempDir dir;
-  const fs::path file = table(dir.path());
+  const data::DatasetVersion file = table(dir.path());
   EXPECT_EQ(fitted(fit_tabular({{"impute", "median"}}, file), "fill"),
             (std::vector<float>{2.5, 5}));
   const Json constant =
@@ -75,7 +75,7 @@ TEST(Tabular, MedianConstantAndMinMax) {
 
 TEST(Tabular, BadSettingsAndDataAreRefused) {
   test::TempDir dir;
-  const fs::path file = table(dir.path());
+  const data::DatasetVersion file = table(dir.path());
   EXPECT_THAT(
       [&] {
         fit_tabular({{"impute", "mode"}}, file);
@@ -122,7 +122,7 @@ TEST(Tabular, CategoricalColumnsAreOneHotEncodedByCategoryName) {
   test::TempDir dir;
   const data::DatasetVersion train =
       city_table(dir.path(), "train", {1, 0, 2, 1, 3, 0}, {{"city", {"Lima", "Paris"}}});
-  const Json preprocess = fit_tabular({{"scale", "standard"}}, train.file);
+  const Json preprocess = fit_tabular({{"scale", "standard"}}, train);
   EXPECT_EQ(preprocess["fitted"]["categorical"],
             Json::parse(R"([{"column": 1, "name": "city", "categories": ["Lima", "Paris"]}])"));
   EXPECT_TRUE(preprocess["fitted"]["fill"][1].is_null());
@@ -152,7 +152,7 @@ TEST(Tabular, CategoricalColumnsThatDisagreeAreRefused) {
   test::TempDir dir;
   const data::DatasetVersion train =
       city_table(dir.path(), "train", {1, 0, 2, 1}, {{"city", {"Lima", "Paris"}}});
-  const Json preprocess = fit_tabular(Json::object(), train.file);
+  const Json preprocess = fit_tabular(Json::object(), train);
   const data::DatasetVersion numbers = city_table(dir.path(), "numbers", {1, 5}, nullptr);
   EXPECT_THAT([&] { tabular_transform(preprocess, 2, &numbers); },
               ::testing::ThrowsMessage<DataError>(::testing::HasSubstr(
@@ -165,7 +165,7 @@ TEST(Tabular, CategoricalColumnsThatDisagreeAreRefused) {
   Json many = Json::array();
   for (int i = 0; i <= 1024; ++i) many.push_back("c" + std::to_string(i));
   const data::DatasetVersion wide = city_table(dir.path(), "wide", {1, 0}, {{"city", many}});
-  EXPECT_THAT([&] { fit_tabular(Json::object(), wide.file); },
+  EXPECT_THAT([&] { fit_tabular(Json::object(), wide); },
               ::testing::ThrowsMessage<DataError>(::testing::HasSubstr(
                   "categorical column 'city' has 1025 categories; one-hot encoding takes at "
                   "most 1024")));

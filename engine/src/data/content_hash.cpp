@@ -1,5 +1,7 @@
 #include "data/content_hash.h"
 
+#include <kiln/data/dataset.h>
+
 #include <array>
 
 namespace kiln::data::detail {
@@ -30,9 +32,9 @@ void ContentHasher::begin_array(std::string_view name, DType dtype,
 }
 
 std::string ContentHasher::finish(const nlohmann::json& source) {
-  if (source.is_object() && source.contains("categories") && !source["categories"].empty()) {
+  if (const nlohmann::json categories = categories_of(source); !categories.empty()) {
     hash_.update_field("kiln.categories");
-    hash_.update_field(source["categories"].dump());
+    hash_.update_field(categories.dump());
   }
   return hash_.hex_digest();
 }

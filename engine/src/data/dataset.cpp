@@ -107,6 +107,12 @@ std::optional<DatasetVersion> detail::stored_version(const fs::path& file, bool 
   }
 }
 
+nlohmann::json categories_of(const nlohmann::json& source) {
+  if (!source.is_object() || !source.contains("categories") || !source["categories"].is_object())
+    return nlohmann::json::object();
+  return source["categories"];
+}
+
 std::string content_id(const std::vector<Array>& arrays, const nlohmann::json& source) {
   detail::ContentHasher hash;
   for (const Array* array : sorted_by_name(arrays)) {

@@ -123,9 +123,7 @@ double ks(const std::vector<float>& reference, const std::vector<float>& current
 // own. DataError when a column is categorical in one version only.
 void align_categories(const fs::path& reference, const fs::path& current, Columns& columns) {
   const DatasetVersion a = read_dataset_info(reference), b = read_dataset_info(current);
-  const nlohmann::json none = nlohmann::json::object();
-  const nlohmann::json& ours = a.source.is_object() ? a.source.value("categories", none) : none;
-  const nlohmann::json& theirs = b.source.is_object() ? b.source.value("categories", none) : none;
+  const nlohmann::json ours = categories_of(a.source), theirs = categories_of(b.source);
   for (const auto* side : {&ours, &theirs})
     for (const auto& item : side->items())
       if (!ours.contains(item.key()) || !theirs.contains(item.key()))

@@ -145,7 +145,7 @@ class DatasetBatches final : public BatchSource {
         tabular_ = tabular_transform(options_.preprocess, stored_shape_[0], &info);
         return;
       }
-      if (has_categories(info.source))
+      if (!data::categories_of(info.source).empty())
         throw ConfigError(fmt::format(
             "{}: /x has categorical columns, which need a fitted preprocess to be one-hot "
             "encoded (train fits one)",

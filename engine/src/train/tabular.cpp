@@ -78,9 +78,10 @@ std::vector<float> floats(const nlohmann::json& fitted, const char* key, std::in
 // The categorical columns of a version, as fit_tabular records them.
 nlohmann::json categorical_columns(const data::DatasetVersion& version, const data::ArrayInfo& x) {
   nlohmann::json columns = nlohmann::json::array();
-  if (!has_categories(version.source)) return columns;
+  const nlohmann::json categories_by_name = data::categories_of(version.source);
+  if (categories_by_name.empty()) return columns;
   const nlohmann::json names = version.source.value("feature_columns", nlohmann::json::array());
-  for (const auto& [name, categories] : version.source["categories"].items()) {
+  for (const auto& [name, categories] : categories_by_name.items()) {
     const auto at = std::find(names.begin(), names.end(), name);
     if (at == names.end() || x.shape.size() != 2 || at - names.begin() >= x.shape[1])
       throw DataError(fmt::format("{}: categorical column '{}' is not a column of /x",
@@ -101,9 +102,8 @@ nlohmann::json categorical_columns(const data::DatasetVersion& version, const da
 // mapped to the fitted category of its name (identity without `data`).
 std::vector<OneHot> one_hot_blocks(const nlohmann::json& categorical, std::int64_t columns,
                                    const data::DatasetVersion* data) {
-  const nlohmann::json none = nlohmann::json::object();
-  const nlohmann::json& data_categories =
-      data && has_categories(data->source) ? data->source["categories"] : none;
+  const nlohmann::json data_categories =
+      data ? data::categories_of(data->source) : nlohmann::json::object();
   std::vector<OneHot> blocks;
   std::set<std::string> fitted_names;
   for (const nlohmann::json& entry : categorical) {
@@ -148,12 +148,7 @@ bool is_tabular(const nlohmann::json& preprocess) {
                                     preprocess.contains("fitted"));
 }
 
-bool has_categories(const nlohmann::json& source) {
-  return source.is_object() && source.contains("categories") && source["categories"].is_object() &&
-         !source["categories"].empty();
-}
-
-nlohmann::json fit_tabular(const nlohmann::json& preprocess, const fs::path& file) {
+nlohmann::json fit_tabular(const nlohmann::json& preprocess, const data::DatasetVersion& data) {
   for (const auto& [key, value] : preprocess.items())
     if (key != "impute" && key != "scale" && key != "fill_value" && key != "fitted")
       throw ConfigError(fmt::format(
@@ -164,9 +159,10 @@ nlohmann::json fit_tabular(const nlohmann::json& preprocess, const fs::path& fil
   if (!fill_value.is_number())
     throw ConfigError("preprocess: fill_value must be a number; got " + fill_value.dump());
 
+  const fs::path& file = data.file;
   const data::DatasetReader reader(file);
   const data::ArrayInfo& x = reader.array("x");
-  const nlohmann::json categorical = categorical_columns(data::read_dataset_info(file), x);
+  const nlohmann::json categorical = categorical_columns(data, x);
   if (x.dtype != DType::F32 || x.shape.size() != 2)
     throw DataError(
         fmt::format("{}: preprocess impute/scale needs /x as f32 [rows, columns]; it "

@@ -37,6 +37,11 @@ struct DatasetVersion {
   }
 };
 
+// The names behind a CSV import's categorical codes, source["categories"] (column
+// name -> its sorted category names, kiln/data/csv.h); an empty object when the
+// version has none.
+nlohmann::json categories_of(const nlohmann::json& source);
+
 // SHA-256 over the arrays sorted by name; for each: name, dtype name, rank, each
 // dimension as u64 little-endian, then the raw bytes (length-prefixed fields). When
 // `source` has "categories" (a CSV import's categorical columns: the names behind

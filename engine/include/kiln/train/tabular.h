@@ -53,16 +53,13 @@ struct TabularTransform {
 // fitted numbers).
 bool is_tabular(const nlohmann::json& preprocess);
 
-// Whether a version's source record names categorical columns.
-bool has_categories(const nlohmann::json& source);
-
-// Fits `preprocess` on /x (f32 [rows, columns]) of a dataset file and returns it
+// Fits `preprocess` on /x (f32 [rows, columns]) of a dataset version and returns it
 // with the fitted numbers added under "fitted": {"fill", "center", "scale" (one per
 // column; null, 0, 1 for a categorical one), "categorical": [{"column", "name",
 // "categories"}], "rows"}. ConfigError for an unknown key or value; DataError for /x
 // of another dtype or rank, a numeric column with no value to fit on, or a
 // categorical column with more than kMaxOneHot categories.
-nlohmann::json fit_tabular(const nlohmann::json& preprocess, const std::filesystem::path& file);
+nlohmann::json fit_tabular(const nlohmann::json& preprocess, const data::DatasetVersion& data);
 
 inline constexpr std::size_t kMaxOneHot = 1024;
 
