@@ -315,7 +315,8 @@ kiln::ParamSchema schema() {
       .optional("memory_mb", ParamType::Int, 256, "the data loader's memory budget")
       .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
       .choice("precision", {"f32", "bf16"},
-              "matrix products: float32, or bf16 inputs with float32 accumulation (CUDA only)")
+              "matrix products: float32, or bf16 inputs with float32 accumulation (CUDA; on the "
+              "CPU with AVX512-BF16 or AMX-BF16, else float32 with a warning)")
       .optional("threads", ParamType::Int, 0, "CPU threads; 0: KILN_NUM_THREADS or all cores")
       .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")
       .optional("checkpoint_every", ParamType::Int, 500,

@@ -3,10 +3,11 @@
 // and buffers is asserted. A refactor of the layers, ops or optimizers that reorders
 // one floating-point operation on the CPU changes a hash here.
 //
-// The hashes were taken on x86-64 with one CPU thread (OpenBLAS and oneDNN pick their
-// kernels by CPU model, so another CPU generation may round GEMMs and convolutions
-// differently: a failure there shows the new values, which are checked once against
-// the unchanged code before they are pinned).
+// The hashes were taken on x86-64 with AVX-512 and one CPU thread (oneDNN picks its
+// GEMM and convolution kernels by the CPU's instruction set, so a CPU with another
+// one may round them differently: a failure there shows the new values, which are
+// checked once against the unchanged code before they are pinned). They last
+// changed when GEMMs moved from OpenBLAS to oneDNN.
 #include <kiln/cpu_threads.h>
 #include <kiln/hash.h>
 #include <kiln/nn/model.h>
@@ -90,19 +91,19 @@ const char* kCnn = R"([{"conv2d": {"out": 4, "kernel": 3, "padding": 1}}, {"batc
 TEST(TrainingBits, MlpAdamW) {
   auto optimizer = make_adamw({.lr = 1e-2, .weight_decay = 0.01});
   EXPECT_EQ(train_and_hash(Json::parse(kMlp), *optimizer, 12),
-            "5dffbd3492f19326c445dfbff85f6a17c7560dbc63e32635fab3fbe16f5ef7d4");
+            "5415d7a31309026dac655d5db64f5b17aa039d19c1b3d0ae7e7aabe4a6fd2e87");
 }
 
 TEST(TrainingBits, MlpSgdNesterov) {
   auto optimizer = make_sgd({.lr = 0.05, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-4});
   EXPECT_EQ(train_and_hash(Json::parse(kMlp), *optimizer, 12),
-            "7c6127a4eb376f9aa8099cd797c789a0d973b39dbe12c1344f483d6e45a45040");
+            "ddaad483fc654c239f2c644d9072df33bcffb60485b05905cc8f7aa4d612483d");
 }
 
 TEST(TrainingBits, CnnAdamW) {
   auto optimizer = make_adamw({.lr = 1e-2});
   EXPECT_EQ(train_and_hash(Json::parse(kCnn), *optimizer, 8),
-            "e77f6b9b95f0d4e265ffca95f5e0dd2116bcdc1197e0d9770d4d1328d67bfca4");
+            "b666a5c15f4bcf7bf202365de283882db360cc87fddea8afb56c7e17a464a659");
 }
 
 }  // namespace

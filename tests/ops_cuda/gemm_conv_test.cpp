@@ -1,5 +1,5 @@
 // The matrix ops' CUDA twins (cuBLASLt GEMM, cuDNN convolution) against the CPU's
-// OpenBLAS and oneDNN. Tolerances: float32 1e-5 relative (GEMM) and 1e-4 (cuDNN may
+// float32 oneDNN. Tolerances: float32 1e-5 relative (GEMM) and 1e-4 (cuDNN may
 // pick Winograd or FFT, which round differently from direct summation); bf16
 // 1e-2 relative in norm.
 #include <string>

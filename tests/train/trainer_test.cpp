@@ -11,8 +11,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
+#include "ops/precision.h"
 #include "support/memory_run_log.h"
 #include "support/support.h"
 
@@ -229,6 +231,67 @@ TEST_F(TrainerTest, EpochHookScoresTheModelAfterEveryEpoch) {
   trainer.run();
   EXPECT_EQ(epochs, (std::vector<std::int64_t>{1, 2, 3}));
   EXPECT_GT(accuracies.back(), 0.9);  // the quadrant task is learnt in 3 epochs
+}
+
+// Trains the quadrant task in `precision`: the last window's loss and accuracy, and
+// the weights.
+struct Trained {
+  double loss, accuracy;
+  std::vector<std::vector<float>> weights;
+};
+
+// bf16 on the CPU (oneDNN with AVX512-BF16 or AMX-BF16): the convolution's and the
+// linear layer's factors are rounded, so the weights move off float32's, and the
+// task is learnt as well. Stated tolerance: the last window's loss within 0.01 of
+// float32's (both end near 0.03 here; they differed by 3e-5 when written) and the
+// same accuracy within 0.05.
+TEST_F(TrainerTest, Bf16OnTheCpuLearnsWhatFloat32Learns) {
+  if (!ops::cpu_has_bf16())
+    GTEST_SKIP() << "this CPU lacks CPU bf16 instructions (oneDNN runs " << ops::cpu_isa_name()
+                 << ")";
+  const fs::path data = write_dataset(dir_ / "registry", 200);
+  auto train = [&](nn::Precision precision) {
+    auto source = batches(data);
+    MemoryRunLog run;
+    TrainerConfig c = config();
+    c.precision = precision;
+    Trainer trainer(c, *source, {&run, nullptr, [] { return false; }, {}});
+    const TrainResult result = trainer.run();
+    return Trained{result.last_loss, run.metrics["train/accuracy"].back().second, weights(trainer)};
+  };
+  const Trained f32 = train(nn::Precision::F32);
+  const Trained bf16 = train(nn::Precision::BF16);
+  EXPECT_NE(bf16.weights, f32.weights) << "bf16 trained exactly as float32: nothing was rounded";
+  EXPECT_NEAR(bf16.loss, f32.loss, 0.01);
+  EXPECT_NEAR(bf16.accuracy, f32.accuracy, 0.05);
+  EXPECT_GT(bf16.accuracy, 0.9);
+}
+
+// Where the CPU lacks bf16 instructions, bf16 training is float32 training, bit for
+// bit, after one warning. The CPU is made to lack them by limiting oneDNN to
+// AVX-512 without BF16 (ONEDNN_MAX_CPU_ISA), which oneDNN reads once per process:
+// so the training runs in a fresh process, gtest's "threadsafe" death test.
+TEST_F(TrainerTest, Bf16WithoutTheInstructionsTrainsInFloat32AndSaysSo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ::setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE", 1);
+  EXPECT_EXIT(
+      {
+        if (ops::cpu_has_bf16()) std::exit(2);  // the limit came too late
+        const fs::path data = write_dataset(dir_ / "registry", 100);
+        auto train = [&](nn::Precision precision) {
+          auto source = batches(data);
+          TrainerConfig c = config();
+          c.epochs = 1;
+          c.precision = precision;
+          Trainer trainer(c, *source, {});
+          trainer.run();
+          return weights(trainer);
+        };
+        std::exit(train(nn::Precision::F32) == train(nn::Precision::BF16) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0),
+      "precision bf16 needs AVX512-BF16 or AMX-BF16 instructions, which this CPU lacks "
+      "\\(oneDNN runs [a-z0-9_]+ here\\); training in float32");
 }
 
 TEST_F(TrainerTest, ModelThatCannotScoreTheClassesIsAConfigError) {

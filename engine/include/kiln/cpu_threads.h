@@ -1,4 +1,4 @@
-// Thread count for CPU math (OpenBLAS GEMM and kiln's own loops).
+// Thread count for CPU math (oneDNN's GEMMs and convolutions, kiln's own loops).
 #pragma once
 
 namespace kiln {

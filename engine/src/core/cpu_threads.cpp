@@ -1,7 +1,6 @@
 #include <kiln/cpu_threads.h>
 #include <kiln/error.h>
 
-#include <cblas.h>
 #include <omp.h>
 #include <sched.h>
 
@@ -39,8 +38,7 @@ int set_cpu_threads(int requested) {
       threads = available_cores();
     }
   }
-  openblas_set_num_threads(threads);
-  omp_set_num_threads(threads);  // oneDNN's convolutions run on OpenMP
+  omp_set_num_threads(threads);  // oneDNN's GEMMs and convolutions run on OpenMP
   g_threads.store(threads);
   return threads;
 }

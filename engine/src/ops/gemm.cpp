@@ -1,10 +1,26 @@
+// CPU matrix products through oneDNN's matmul. It picks its kernels by the
+// instructions the CPU reports (AVX-512, AMX), where Debian's OpenBLAS 0.3.21 picks
+// them by CPU model and fell back to its SSE3 kernels on a Xeon it did not know
+// (benchmarks/RESULTS.md). Primitives are built once per shape and kept. In bf16
+// the two factors are rounded into bf16 copies of the same layout first (oneDNN's
+// blocked choice measured 10% slower for the MLP, its reorders costing more than
+// they gave); the product accumulates and lands in float32.
 #include "ops/gemm.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
+
+#include <bit>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "ops/onednn.h"
 
 namespace kiln::ops {
 namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
 
 struct MatrixShape {
   std::int64_t rows, columns;
@@ -16,6 +32,58 @@ MatrixShape matrix(const Tensor& tensor, bool transpose, const char* what) {
                                     shape_string(tensor.shape())));
   return transpose ? MatrixShape{tensor.dim(1), tensor.dim(0)}
                    : MatrixShape{tensor.dim(0), tensor.dim(1)};
+}
+
+// One product's shape and arithmetic; alpha and beta by their bits.
+struct GemmShape {
+  std::int64_t m, n, k;
+  bool transpose_a, transpose_b, bias, bf16;
+  float alpha, beta;
+
+  auto key() const {
+    return std::make_tuple(m, n, k, transpose_a, transpose_b, bias, bf16,
+                           std::bit_cast<std::uint32_t>(alpha), std::bit_cast<std::uint32_t>(beta));
+  }
+  // op(x) as oneDNN sees the row-major tensor x: a transposed factor is the
+  // same bytes read column-major.
+  static Tag layout(bool transpose) { return transpose ? Tag::ba : Tag::ab; }
+  memory::desc a() const { return {{m, k}, memory::data_type::f32, layout(transpose_a)}; }
+  memory::desc b() const { return {{k, n}, memory::data_type::f32, layout(transpose_b)}; }
+  memory::desc c() const { return {{m, n}, memory::data_type::f32, Tag::ab}; }
+};
+
+struct GemmPrimitive {
+  dnnl::matmul matmul;
+  memory::desc a, b;  // what it reads: the tensors themselves in float32, or bf16 copies
+  onednn::Staged staged_a, staged_b;
+};
+
+GemmPrimitive build(const GemmShape& s) {
+  dnnl::primitive_attr attr;
+  if (s.alpha != 1.0f) attr.set_output_scales(0, {s.alpha});
+  if (s.beta != 0.0f) {
+    dnnl::post_ops sum;
+    sum.append_sum(s.beta);
+    attr.set_post_ops(sum);
+  }
+  const auto bf16 = memory::data_type::bf16;
+  const memory::desc a =
+      s.bf16 ? memory::desc({s.m, s.k}, bf16, GemmShape::layout(s.transpose_a)) : s.a();
+  const memory::desc b =
+      s.bf16 ? memory::desc({s.k, s.n}, bf16, GemmShape::layout(s.transpose_b)) : s.b();
+  const memory::desc bias =
+      s.bias ? memory::desc({1, s.n}, memory::data_type::f32, Tag::ab) : memory::desc();
+  const dnnl::matmul::primitive_desc pd({a, b, bias, s.c()}, attr, onednn::engine());
+  return {dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), {}, {}};
+}
+
+GemmPrimitive& primitive(const GemmShape& shape) {
+  static std::mutex mutex;
+  static std::map<decltype(shape.key()), GemmPrimitive> cache;
+  std::lock_guard lock(mutex);
+  auto it = cache.find(shape.key());
+  if (it == cache.end()) it = cache.emplace(shape.key(), build(shape)).first;
+  return it->second;
 }
 
 }  // namespace
@@ -33,17 +101,33 @@ void BiasAdd<DeviceType::CPU>::run(Tensor& y, const Tensor& bias) {
 template <>
 void Gemm<DeviceType::CPU>::run(const Tensor& a, bool transpose_a, const Tensor& b,
                                 bool transpose_b, Tensor& c, float alpha, float beta,
-                                const Tensor& bias, MathPrecision) {
+                                const Tensor& bias, MathPrecision precision) {
   const auto [m, k] = matrix(a, transpose_a, "a");
   const auto [k2, n] = matrix(b, transpose_b, "b");
   if (k != k2) throw InternalError(fmt::format("gemm: inner dimensions {} and {} differ", k, k2));
   check_shape("gemm", "c", c, {m, n});
-  cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
-              transpose_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k), alpha, a.data<float>(), static_cast<int>(a.dim(1)),
-              b.data<float>(), static_cast<int>(b.dim(1)), beta, c.data<float>(),
-              static_cast<int>(n));
-  if (bias.defined()) BiasAdd<DeviceType::CPU>::run(c, bias);
+  // oneDNN 2 applies an output scale after the bias, so a scaled product adds
+  // its bias here instead.
+  const bool fused_bias = bias.defined() && alpha == 1.0f;
+  const GemmShape shape{m,
+                        n,
+                        k,
+                        transpose_a,
+                        transpose_b,
+                        fused_bias,
+                        precision == MathPrecision::BF16 && cpu_has_bf16(),
+                        alpha,
+                        beta};
+  GemmPrimitive& p = primitive(shape);
+  memory user_a = onednn::wrap(a, {m, k}, GemmShape::layout(transpose_a));
+  memory user_b = onednn::wrap(b, {k, n}, GemmShape::layout(transpose_b));
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.staged_a.input(user_a, p.a)},
+                                       {DNNL_ARG_WEIGHTS, p.staged_b.input(user_b, p.b)},
+                                       {DNNL_ARG_DST, onednn::wrap(c, {m, n}, Tag::ab)}};
+  if (fused_bias) args[DNNL_ARG_BIAS] = onednn::wrap(bias, {1, n}, Tag::ab);
+  p.matmul.execute(onednn::stream(), args);
+  onednn::stream().wait();
+  if (bias.defined() && !fused_bias) BiasAdd<DeviceType::CPU>::run(c, bias);
 }
 
 template <>

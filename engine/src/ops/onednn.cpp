@@ -1,5 +1,7 @@
 #include "ops/onednn.h"
 
+#include "ops/precision.h"
+
 namespace kiln::ops::onednn {
 
 dnnl::engine& engine() {
@@ -18,17 +20,63 @@ dnnl::memory wrap(const Tensor& tensor, const dnnl::memory::dims& dims,
                       const_cast<void*>(tensor.raw()));
 }
 
-dnnl::memory& as_layout(dnnl::memory& user, const dnnl::memory::desc& wanted,
-                        dnnl::memory& scratch, bool copy_in) {
+dnnl::memory& Staged::input(dnnl::memory& user, const dnnl::memory::desc& wanted) {
   if (user.get_desc() == wanted) return user;
-  if (!scratch || scratch.get_desc() != wanted) scratch = dnnl::memory(wanted, engine());
-  if (copy_in) dnnl::reorder(user, scratch).execute(stream(), user, scratch);
-  return scratch;
+  if (!buffer_ || buffer_.get_desc() != wanted) {
+    buffer_ = dnnl::memory(wanted, engine());
+    reorder_ = dnnl::reorder(user, buffer_);
+  }
+  reorder_.execute(stream(), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, buffer_}});
+  return buffer_;
 }
 
-void copy_back(dnnl::memory& internal, dnnl::memory& user) {
-  if (internal.get_data_handle() == user.get_data_handle()) return;
-  dnnl::reorder(internal, user).execute(stream(), internal, user);
+dnnl::memory& Staged::output(dnnl::memory& user, const dnnl::memory::desc& wanted) {
+  staged_output_ = user.get_desc() != wanted;
+  if (!staged_output_) return user;
+  if (!buffer_ || buffer_.get_desc() != wanted) {
+    buffer_ = dnnl::memory(wanted, engine());
+    reorder_ = dnnl::reorder(buffer_, user);
+  }
+  return buffer_;
+}
+
+void Staged::finish(dnnl::memory& user) {
+  if (staged_output_) reorder_.execute(stream(), {{DNNL_ARG_FROM, buffer_}, {DNNL_ARG_TO, user}});
 }
 
 }  // namespace kiln::ops::onednn
+
+namespace kiln::ops {
+
+bool cpu_has_bf16() {
+  static const bool has = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return has;
+}
+
+std::string cpu_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+
+}  // namespace kiln::ops

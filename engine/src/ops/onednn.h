@@ -1,6 +1,6 @@
-// Private: the oneDNN CPU engine and stream kiln's CPU ops share, and helpers to
-// move data between kiln's plain C-order tensors and the blocked layouts oneDNN
-// picks for its fastest kernels.
+// Private: the oneDNN CPU engine and stream kiln's CPU ops share, and the staging
+// of kiln's plain C-order float32 tensors into the layouts and data types oneDNN
+// picks for its fastest kernels (blocked layouts, bf16 copies).
 #pragma once
 
 #include <kiln/tensor/tensor.h>
@@ -11,15 +11,28 @@ namespace kiln::ops::onednn {
 dnnl::engine& engine();
 dnnl::stream& stream();
 
-// A memory object over a kiln tensor in the plain layout `tag`.
+// A memory object over a kiln tensor in the plain float32 layout `tag`.
 dnnl::memory wrap(const Tensor& tensor, const dnnl::memory::dims& dims,
                   dnnl::memory::format_tag tag);
 
-// `user` itself when `wanted` matches its layout; else `scratch` (allocated on
-// first use) after a reorder from `user` when `copy_in`.
-dnnl::memory& as_layout(dnnl::memory& user, const dnnl::memory::desc& wanted,
-                        dnnl::memory& scratch, bool copy_in);
-// Copies `internal` back into `user` when they are different objects.
-void copy_back(dnnl::memory& internal, dnnl::memory& user);
+// One argument of a primitive as the primitive wants it: the tensor's own memory
+// when layout and data type agree, else a buffer of the wanted kind, with the
+// reorder between the two built on first use and kept. One Staged serves one
+// argument of one primitive (so the same layouts every call), as an input or as
+// an output, not both.
+class Staged {
+ public:
+  // `user` itself, or the buffer after `user` was reordered into it.
+  dnnl::memory& input(dnnl::memory& user, const dnnl::memory::desc& wanted);
+  // `user` itself, or the buffer for the primitive to write; finish() then
+  // reorders the buffer into `user`.
+  dnnl::memory& output(dnnl::memory& user, const dnnl::memory::desc& wanted);
+  void finish(dnnl::memory& user);
+
+ private:
+  dnnl::memory buffer_;
+  dnnl::reorder reorder_;
+  bool staged_output_ = false;
+};
 
 }  // namespace kiln::ops::onednn

@@ -13,6 +13,7 @@
 #include <span>
 
 #include "ops/loss.h"
+#include "ops/precision.h"
 #include "train/checkpoint.h"
 #include "train/gradient_reducer.h"
 #ifdef KILN_HAVE_CUDA
@@ -285,6 +286,13 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
       (batches.batches_per_epoch() + config.accumulate - 1) / config.accumulate;
   config.schedule.total_steps = std::max<std::int64_t>(1, per_epoch * config.epochs);
   config.schedule.check();
+  if (config.precision == nn::Precision::BF16 && !config.device.is_cuda() && !ops::cpu_has_bf16()) {
+    log::warn(
+        "train: precision bf16 needs AVX512-BF16 or AMX-BF16 instructions, which this CPU "
+        "lacks (oneDNN runs {} here); training in float32",
+        ops::cpu_isa_name());
+    config.precision = nn::Precision::F32;
+  }
   state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
   if (batches.sample_shape() != state_->model.input_shape())
     throw ConfigError(fmt::format("the data's rows are {} but the model's input is {}",
