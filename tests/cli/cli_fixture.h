@@ -78,10 +78,11 @@ class CliTest : public ::testing::Test {
     write_text(dir_ / "p.yaml", synthetic_pipeline());
   }
 
-  CommandResult kiln(std::vector<std::string> args) {
+  CommandResult kiln(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
     args.insert(args.begin(), std::string(KILN_BINARY_DIR) + "/bin/kiln");
-    return run_command(args, {{"KILN_REGISTRY", registry().string()}, {"KILN_PLAIN_PROGRESS", "1"}},
-                       dir_.path());
+    env.emplace("KILN_REGISTRY", registry().string());
+    env.emplace("KILN_PLAIN_PROGRESS", "1");
+    return run_command(args, env, dir_.path());
   }
   std::filesystem::path registry() const { return dir_ / "registry"; }
 

@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "failure_hook.h"
 #include "launcher.h"
+#include "wait_policy.h"
 
 #include <kiln/dist/env.h>
 #include <kiln/dist/process_group.h>
@@ -291,7 +292,10 @@ void add_run_commands(CLI::App& app, const GlobalOptions& global) {
                   "Where ranks meet: file:DIR (shared directory) or tcp:HOST:PORT (rank 0 "
                   "serves); default: a directory under the registry")
       ->envname("KILN_RDZV");
-  run->callback([run_arguments, &global] { run_pipeline(*run_arguments, global); });
+  run->callback([run_arguments, &global] {
+    choose_wait_policy();
+    run_pipeline(*run_arguments, global);
+  });
 
   auto plan_arguments = std::make_shared<RunArguments>();
   CLI::App* plan = app.add_subcommand("plan", "Show the stages, what is cached and what would run");

@@ -4,6 +4,7 @@
 // winner evaluated once, the report. docs/sweeps.md.
 #include "commands.h"
 #include "launcher.h"
+#include "wait_policy.h"
 
 #include <kiln/cpu_threads.h>
 #include <kiln/device.h>
@@ -305,6 +306,7 @@ void add_sweep_command(CLI::App& app, const GlobalOptions& global) {
 
   command->callback([&global, arguments, command] {
     if (!command->get_subcommands().empty()) return;
+    choose_wait_policy();
     run_sweep(*arguments, global);
   });
 }
