@@ -218,6 +218,9 @@ void run_train(kiln::StageContext& context) {
       kiln::wait_policy_reason().empty()
           ? ""
           : fmt::format(" waiting passively ({})", kiln::wait_policy_reason()));
+  // What `kiln reproduce` needs to run it again the same way (a threads of 0 means
+  // this machine's cores).
+  context.run().set_tag("kiln.threads." + context.name(), std::to_string(threads));
   kiln::log::debug("model:\n{}", trainer.model().summary());
   const kiln::train::TrainResult result = trainer.run();
   if (result.graph_steps > 0)

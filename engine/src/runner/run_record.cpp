@@ -4,16 +4,19 @@
 #include <kiln/device.h>
 #include <kiln/error.h>
 #include <kiln/fs.h>
+#include <kiln/hash.h>
 #include <kiln/log.h>
 #include <kiln/registry/registry_root.h>
 #include <kiln/version.h>
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <set>
 
@@ -64,6 +67,35 @@ std::string git_commit(const fs::path& dir) {
   const int status = ::pclose(pipe);
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
   return status == 0 && output.size() == 40 ? output : "";
+}
+
+// The build of libkiln that runs: the SHA-256 of its file (kiln reproduce expects
+// bit-identical results only from the same build), or "" where it cannot be read.
+std::string engine_build() {
+  static const std::string hash = [] {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<const void*>(&host_name), &info) == 0 ||
+        info.dli_fname == nullptr)
+      return std::string();
+    try {
+      return "sha256:" + sha256_file(fs::canonical(info.dli_fname));
+    } catch (const std::exception&) {
+      return std::string();
+    }
+  }();
+  return hash;
+}
+
+// /proc/cpuinfo's "model name", or "" elsewhere.
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("model name")) {
+      const auto colon = line.find(':');
+      return colon == std::string::npos ? ""
+                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "";
 }
 
 std::string cuda_version_text(int version) {
@@ -219,6 +251,8 @@ RunLog& RunRecord::get() {
       {"kiln.pipeline", pipeline_file.string()},
       {"kiln.host", host_name()},
   };
+  if (const std::string build = engine_build(); !build.empty()) tags["kiln.engine"] = build;
+  if (const std::string cpu = cpu_model(); !cpu.empty()) tags["kiln.cpu"] = cpu;
   if (const std::string commit = git_commit(pipeline_file.parent_path()); !commit.empty())
     tags["mlflow.source.git.commit"] = commit;
   for (const auto& stage : pipeline_.stages)
