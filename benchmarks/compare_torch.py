@@ -6,6 +6,7 @@ ratio (SPEC section 12).
   benchmarks/compare_torch.py [--kiln build/bin/kiln] [--device cpu|cuda]
                               [--threads 2] [--models mlp,cnn] [--epochs 1]
                               [--rounds 3] [--data DIR] [--json FILE]
+                              [--precision f32[,bf16]] [--hogs N]
 
 Both sides train one epoch of Fashion-MNIST (batch 128, AdamW, lr 1e-3) from the
 IDX files of Debian's dataset-fashion-mnist (or --data DIR holding the same four
@@ -16,6 +17,26 @@ as warm-up. PyTorch's is measured the same way: windows of 20 steps, median,
 first window left out. The two sides alternate for --rounds rounds and each
 reports the median over its rounds, so that a machine whose speed drifts (shared
 hosts) biases neither. Use /usr/bin/python3 for Debian's python3-torch.
+
+--precision f32,bf16 also trains kiln with `precision: bf16` (oneDNN's bf16 GEMMs
+and convolutions where the CPU has them) and reports it against kiln's own f32;
+PyTorch trains in f32 only.
+
+--hogs N measures every round twice: on a quiet machine, then with N busy loops
+(`sh -c 'while :; do :; done'`) running, both sides, started a second before.
+
+The peer's best settings. Debian's PyTorch does its CPU GEMMs in OpenBLAS (the
+pthreads build), beside its own OpenMP pool:
+- OpenBLAS picks its kernels by CPU model and, for a model it does not know
+  (OpenBLAS 0.3.21 on an Emerald Rapids Xeon), falls back to its SSE3 ("Prescott")
+  kernels, 3x slower. On a CPU with AVX-512 the script sets
+  OPENBLAS_CORETYPE=SkylakeX.
+- OpenBLAS's threads and PyTorch's spinning OpenMP threads fight over the cores:
+  the MLP ran at 15-25k samples/s with both pools on 2 cores, 58-61k with
+  OPENBLAS_NUM_THREADS=1 (one pool), and the CNN gained too (2026-12-06, 2 cores).
+  The script sets OPENBLAS_NUM_THREADS=1.
+Either is left alone when already set. Both are set before numpy and torch load
+OpenBLAS, and kiln runs with the environment the script started with.
 """
 import argparse
 import gzip
@@ -27,7 +48,22 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+
+def avx512_cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
+KILN_ENV = {**os.environ, "KILN_PLAIN_PROGRESS": "1"}
+if avx512_cpu():
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402 (after the settings: numpy loads OpenBLAS too)
+
 
 DATA = "/usr/share/datasets/fashion-mnist"
 WINDOW = 20  # steps per throughput window, both sides
@@ -91,7 +127,7 @@ def torch_samples_per_s(name, device, threads, batch, epochs, data):
     return statistics.median(rates[1:]), torch.__version__
 
 
-def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data):
+def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data, precision):
     pipeline = {
         "name": f"bench-{name}",
         "stages": {
@@ -102,7 +138,7 @@ def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data):
                 "model": {"input": [1, 28, 28], "layers": MODELS[name]},
                 "epochs": epochs, "batch_size": batch, "optimizer": "adamw", "lr": 1e-3,
                 "threads": threads, "log_every": WINDOW, "checkpoint_every": 0,
-                "device": device}},
+                "device": device, "precision": precision}},
         },
     }
     path = os.path.join(work, f"{name}.yaml")
@@ -110,7 +146,7 @@ def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data):
         json.dump(pipeline, f)  # JSON is YAML
     registry = os.path.join(work, "registry")
     subprocess.run([kiln, "--registry", registry, "run", path, "--force", "train"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "KILN_PLAIN_PROGRESS": "1"})
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=KILN_ENV)
     runs = os.path.join(registry, "mlruns")
     newest = max((os.path.join(runs, e, r) for e in os.listdir(runs) if e.isdigit()
                   for r in os.listdir(os.path.join(runs, e)) if os.path.isdir(os.path.join(runs, e, r))),
@@ -118,6 +154,24 @@ def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data):
     with open(os.path.join(newest, "metrics", "train", "samples_per_s")) as f:
         rates = [float(line.split()[1]) for line in f]
     return statistics.median(rates[1:])
+
+
+class Hogs:
+    """`count` busy loops (other processes keeping the cores busy) while inside."""
+
+    def __init__(self, count):
+        self.count, self.processes = count, []
+
+    def __enter__(self):
+        self.processes = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+                          for _ in range(self.count)]
+        time.sleep(1 if self.count else 0)
+        return self
+
+    def __exit__(self, *_):
+        for process in self.processes:
+            process.kill()
+            process.wait()
 
 
 def main():
@@ -131,30 +185,51 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=DATA, help="folder with the Fashion-MNIST IDX .gz files")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--precision", default="f32", help="kiln's precisions, e.g. f32,bf16")
+    parser.add_argument("--hogs", type=int, default=0,
+                        help="also measure with N busy loops running (a shared node)")
     args = parser.parse_args()
+    precisions = args.precision.split(",")
+    conditions = [0] + ([args.hogs] if args.hogs else [])
     results = []
     with tempfile.TemporaryDirectory(prefix="kiln-bench-") as work:
         for name in args.models.split(","):
-            kiln_rates, torch_rates = [], []
+            kiln_rates = {(h, p): [] for h in conditions for p in precisions}
+            torch_rates = {h: [] for h in conditions}
             for _ in range(args.rounds):
-                kiln_rates.append(kiln_samples_per_s(name, os.path.abspath(args.kiln), args.device,
-                                                     args.threads, args.batch, args.epochs, work,
-                                                     os.path.abspath(args.data)))
-                rate, torch_version = torch_samples_per_s(name, args.device, args.threads, args.batch,
-                                                          args.epochs, args.data)
-                torch_rates.append(rate)
-            kiln, torch_rate = statistics.median(kiln_rates), statistics.median(torch_rates)
-            results.append({"model": name, "device": args.device, "threads": args.threads,
-                            "batch": args.batch, "torch": torch_version, "rounds": args.rounds,
-                            "torch_samples_per_s": round(torch_rate), "kiln_samples_per_s": round(kiln),
-                            "torch_rounds": [round(r) for r in torch_rates],
-                            "kiln_rounds": [round(r) for r in kiln_rates],
-                            "ratio": round(kiln / torch_rate, 2)})
-    print(f"{'model':<6} {'device':<6} {'threads':>7} {'batch':>5} {'torch samples/s':>16} "
-          f"{'kiln samples/s':>15} {'ratio':>6}")
+                for hogs in conditions:
+                    with Hogs(hogs):
+                        for precision in precisions:
+                            kiln_rates[hogs, precision].append(kiln_samples_per_s(
+                                name, os.path.abspath(args.kiln), args.device, args.threads,
+                                args.batch, args.epochs, work, os.path.abspath(args.data),
+                                precision))
+                        rate, torch_version = torch_samples_per_s(
+                            name, args.device, args.threads, args.batch, args.epochs, args.data)
+                        torch_rates[hogs].append(rate)
+            for hogs in conditions:
+                torch_rate = statistics.median(torch_rates[hogs])
+                for precision in precisions:
+                    kiln = statistics.median(kiln_rates[hogs, precision])
+                    results.append({
+                        "model": name, "device": args.device, "threads": args.threads,
+                        "batch": args.batch, "precision": precision, "hogs": hogs,
+                        "torch": torch_version,
+                        "peer_openblas": {k: os.environ.get(k, "") for k in
+                                          ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS")},
+                        "rounds": args.rounds, "torch_samples_per_s": round(torch_rate),
+                        "kiln_samples_per_s": round(kiln),
+                        "torch_rounds": [round(r) for r in torch_rates[hogs]],
+                        "kiln_rounds": [round(r) for r in kiln_rates[hogs, precision]],
+                        "ratio": round(kiln / torch_rate, 2)})
+    settings = " ".join(f"{k}={v or '(unset)'}" for k, v in results[0]["peer_openblas"].items())
+    print(f"peer: torch {results[0]['torch']}, {settings}")
+    print(f"{'model':<6} {'device':<6} {'threads':>7} {'batch':>5} {'hogs':>4} {'kiln precision':>14} "
+          f"{'torch samples/s':>16} {'kiln samples/s':>15} {'ratio':>6}")
     for r in results:
-        print(f"{r['model']:<6} {r['device']:<6} {r['threads']:>7} {r['batch']:>5} "
-              f"{r['torch_samples_per_s']:>16} {r['kiln_samples_per_s']:>15} {r['ratio']:>6.2f}")
+        print(f"{r['model']:<6} {r['device']:<6} {r['threads']:>7} {r['batch']:>5} {r['hogs']:>4} "
+              f"{r['precision']:>14} {r['torch_samples_per_s']:>16} {r['kiln_samples_per_s']:>15} "
+              f"{r['ratio']:>6.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

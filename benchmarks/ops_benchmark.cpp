@@ -7,6 +7,8 @@
 #include <kiln/nn/optimizer.h>
 #include <kiln/tensor/tensor.h>
 
+#include <vector>
+
 #include "conv_shapes.h"
 #include "ops/conv.h"
 #include "ops/gemm.h"
@@ -33,6 +35,40 @@ BENCHMARK(BM_GemmLinearForward)
     ->Args({128, 784, 256})
     ->Args({128, 256, 128})
     ->Args({128, 3136, 128});
+
+// Every GEMM of one training step of the MLP 784-256-128-10 at batch 128, as
+// layers_dense.cpp calls them: per layer the forward x W^T (+ bias), the weight
+// gradient dy^T x accumulated (beta 1), and the input gradient dy W except for the
+// first layer. Argument: 1 for bf16 factors. The MLP's GEMM-only bound is 128
+// samples per iteration time ("bound samples/s"); RESULTS.md sets kiln's MLP
+// throughput against it.
+void BM_MlpStepGemms(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
+  const auto precision =
+      state.range(0) != 0 ? kiln::ops::MathPrecision::BF16 : kiln::ops::MathPrecision::F32;
+  const std::int64_t batch = 128, widths[] = {784, 256, 128, 10};
+  struct Layer {
+    Tensor x, w, b, y, dy, dw, dx;
+  };
+  std::vector<Layer> layers;
+  for (int i = 0; i < 3; ++i) {
+    const std::int64_t in = widths[i], out = widths[i + 1];
+    layers.push_back({filled({batch, in}, 0.5f), filled({out, in}, 0.01f), filled({out}, 0.1f),
+                      Tensor::empty({batch, out}), filled({batch, out}, 0.01f),
+                      filled({out, in}, 0.0f), Tensor::empty({batch, in})});
+  }
+  for (auto _ : state) {
+    for (Layer& l : layers) kiln::ops::gemm(l.x, false, l.w, true, l.y, 1, 0, precision, l.b);
+    for (int i = 2; i >= 0; --i) {
+      Layer& l = layers[static_cast<std::size_t>(i)];
+      kiln::ops::gemm(l.dy, true, l.x, false, l.dw, 1, 1, precision);
+      if (i > 0) kiln::ops::gemm(l.dy, false, l.w, false, l.dx, 1, 0, precision);
+    }
+  }
+  state.counters["bound samples/s"] =
+      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MlpStepGemms)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 using kiln::bench::conv_flops;
 constexpr auto geometry = kiln::bench::conv3x3_geometry;

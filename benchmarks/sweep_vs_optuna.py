@@ -30,10 +30,13 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
+# First: compare_torch gives the PyTorch side its best OpenBLAS settings before
+# numpy or torch load OpenBLAS (see its docstring); kiln runs with KILN_ENV, the
+# environment as it was.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_torch import DATA, read_idx  # noqa: E402
+from compare_torch import DATA, KILN_ENV, read_idx  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VALIDATION_ROWS = 10_000
@@ -171,7 +174,7 @@ def run_kiln(args, work):
     # Optuna worker's reading of the IDX files is inside its side's time.
     start = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          env={**os.environ, "KILN_PLAIN_PROGRESS": "1"})
+                          env=KILN_ENV)
     wall = time.perf_counter() - start
     summary_file = os.path.join(registry, "sweeps", "sweep-mlp", "result.json")
     with open(summary_file) as f:
