@@ -8,26 +8,34 @@
 
 #include "ops/activation_math.h"
 #include "ops/dispatch.h"
+#include "ops/parallel.h"
 
 namespace kiln::ops {
 
 template <DeviceType D>
 struct Elementwise;
 
+// Elements are independent, so tensors of at least kParallelElements split over the
+// CPU threads without changing a bit; smaller ones are not worth waking them for.
 template <>
 struct Elementwise<DeviceType::CPU> {
+  static constexpr std::int64_t kParallelElements = 1 << 15;
   template <class F>
   static void forward(const F& f, const Tensor& x, Tensor& y) {
     const float* in = x.data<float>();
     float* out = y.data<float>();
-    for (std::int64_t i = 0; i < x.numel(); ++i) out[i] = f.forward(in[i]);
+    parallel_chunks(x.numel(), kParallelElements, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) out[i] = f.forward(in[i]);
+    });
   }
   template <class F>
   static void backward(const F& f, const Tensor& saved, const Tensor& dy, Tensor& dx) {
     const float* kept = saved.data<float>();
     const float* grad = dy.data<float>();
     float* result = dx.data<float>();
-    for (std::int64_t i = 0; i < saved.numel(); ++i) result[i] = f.backward(kept[i], grad[i]);
+    parallel_chunks(saved.numel(), kParallelElements, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) result[i] = f.backward(kept[i], grad[i]);
+    });
   }
 };
 

@@ -8,11 +8,14 @@ namespace kiln::ops {
 namespace {
 
 // Calls visit(plane, oy, ox, out_index) for every output element; planes are
-// (n, c) pairs laid out contiguously in NCHW.
+// (n, c) pairs laid out contiguously in NCHW. Planes are split over the CPU threads:
+// every output, and in backward every input gradient, belongs to one plane, so the
+// result does not depend on the thread count.
 template <class Visit>
 void for_each_output(const Pool2dGeometry& g, Visit&& visit) {
   const std::int64_t planes = g.batch * g.channels;
   const std::int64_t oh = g.out_height(), ow = g.out_width();
+#pragma omp parallel for schedule(static)
   for (std::int64_t plane = 0; plane < planes; ++plane)
     for (std::int64_t oy = 0; oy < oh; ++oy)
       for (std::int64_t ox = 0; ox < ow; ++ox) visit(plane, oy, ox, (plane * oh + oy) * ow + ox);
@@ -103,6 +106,7 @@ void GlobalAvgPool<DeviceType::CPU>::forward(const Tensor& x, Tensor& y) {
   const std::int64_t planes = x.dim(0) * x.dim(1), size = x.dim(2) * x.dim(3);
   const float* in = x.data<float>();
   float* out = y.data<float>();
+#pragma omp parallel for schedule(static)
   for (std::int64_t p = 0; p < planes; ++p) {
     float sum = 0.0f;
     for (std::int64_t i = 0; i < size; ++i) sum += in[p * size + i];
@@ -115,6 +119,7 @@ void GlobalAvgPool<DeviceType::CPU>::backward(const Tensor& dy, Tensor& dx) {
   const std::int64_t planes = dx.dim(0) * dx.dim(1), size = dx.dim(2) * dx.dim(3);
   const float* grad = dy.data<float>();
   float* result = dx.data<float>();
+#pragma omp parallel for schedule(static)
   for (std::int64_t p = 0; p < planes; ++p)
     std::fill(result + p * size, result + (p + 1) * size, grad[p] / static_cast<float>(size));
 }

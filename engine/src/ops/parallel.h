@@ -1,0 +1,16 @@
+// Splitting a CPU loop over kiln's OpenMP threads from code that is not compiled
+// with OpenMP (headers that tests and .cu files include too).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace kiln::ops {
+
+// body(begin, end) over [0, n) in one contiguous chunk per CPU thread when
+// n >= min_parallel; otherwise body(0, n) on the calling thread. For loops whose
+// iterations are independent: the result does not depend on the thread count.
+void parallel_chunks(std::int64_t n, std::int64_t min_parallel,
+                     const std::function<void(std::int64_t, std::int64_t)>& body);
+
+}  // namespace kiln::ops

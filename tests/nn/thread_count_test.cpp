@@ -1,0 +1,76 @@
+// kiln's own CPU loops that split over the OpenMP threads (elementwise ops by
+// element, pooling by plane; ops/parallel.h) give the same bits on 1 and on 3
+// threads, forward and backward, on tensors large enough to be split.
+#include <kiln/cpu_threads.h>
+
+#include <gtest/gtest.h>
+
+#include "nn/gradient_checker.h"
+#include "ops/activation.h"
+#include "ops/pool.h"
+
+namespace kiln::ops {
+namespace {
+
+struct Outputs {
+  std::vector<float> relu, relu_grad, max, max_grad, avg, avg_grad, global, global_grad;
+  std::vector<std::int32_t> argmax;
+  bool operator==(const Outputs&) const = default;
+};
+
+Outputs run_on(int threads) {
+  set_cpu_threads(threads);
+  const Pool2dGeometry g{.batch = 16,
+                         .channels = 8,
+                         .height = 28,
+                         .width = 28,
+                         .kernel = 3,
+                         .stride = 2,
+                         .padding = 1};
+  const Tensor x = test::random_tensor(g.input_shape(), 3);  // 100,352 elements
+  Outputs out;
+  Tensor y = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape());
+  const Tensor dy = test::random_tensor(x.shape(), 4);
+  elementwise_forward(Relu{}, x, y);
+  elementwise_backward(Relu{}, x, dy, dx);
+  out.relu = y.to_vector();
+  out.relu_grad = dx.to_vector();
+
+  Tensor pooled = Tensor::empty(g.output_shape()),
+         argmax = Tensor::empty(g.output_shape(), DType::I32);
+  const Tensor dpooled = test::random_tensor(g.output_shape(), 5);
+  max_pool2d_forward(g, x, pooled, argmax);
+  max_pool2d_backward(g, dpooled, argmax, dx);
+  out.max = pooled.to_vector();
+  out.max_grad = dx.to_vector();
+  const auto* where = argmax.data<std::int32_t>();
+  out.argmax.assign(where, where + argmax.numel());
+  avg_pool2d_forward(g, x, pooled);
+  avg_pool2d_backward(g, dpooled, dx);
+  out.avg = pooled.to_vector();
+  out.avg_grad = dx.to_vector();
+
+  Tensor global = Tensor::empty({g.batch, g.channels});
+  global_avg_pool_forward(x, global);
+  global_avg_pool_backward(test::random_tensor(global.shape(), 6), dx);
+  out.global = global.to_vector();
+  out.global_grad = dx.to_vector();
+  set_cpu_threads(0);
+  return out;
+}
+
+TEST(ThreadCount, ElementwiseAndPoolingGiveTheSameBitsOnOneAndThreeThreads) {
+  const Outputs one = run_on(1), three = run_on(3);
+  EXPECT_EQ(one.relu, three.relu);
+  EXPECT_EQ(one.relu_grad, three.relu_grad);
+  EXPECT_EQ(one.max, three.max);
+  EXPECT_EQ(one.argmax, three.argmax);
+  EXPECT_EQ(one.max_grad, three.max_grad);
+  EXPECT_EQ(one.avg, three.avg);
+  EXPECT_EQ(one.avg_grad, three.avg_grad);
+  EXPECT_EQ(one.global, three.global);
+  EXPECT_EQ(one.global_grad, three.global_grad);
+}
+
+}  // namespace
+}  // namespace kiln::ops
