@@ -70,12 +70,28 @@ TEST_F(DistCliTest, FashionMnistMlpOnTwoAndFourRanksMatchesOneProcess) {
     const fs::path registry = dir_ / ("f" + std::to_string(n));
     const CommandResult many = kiln_in(registry, args);
     ASSERT_EQ(many.exit_code, 0) << many.err;
-    // Measured on the 2-core VM: 2.9e-6 (2 ranks), 5.3e-6 (4 ranks); weights are ~0.1.
-    const double difference =
-        max_weight_difference(trained_model(dir_ / "f1"), trained_model(registry));
-    EXPECT_LT(difference, 1e-4) << n << " ranks";
-    std::cout << "fmnist_mlp, " << n << " ranks vs 1 process: max weight difference " << difference
-              << "\n";
+    // The ranks' weight gradients are the one process's summed in another order, so
+    // they differ by rounding at every step. Over 469 steps of ReLU training such a
+    // difference occasionally moves a pre-activation across zero, and from there
+    // the paths part: a few weights end far apart, most stay close, and the model
+    // learns the same. (With OpenBLAS's GEMMs, whose K-blocking happened to sum a
+    // batch in the ranks' halves, the paths had stayed within 5.3e-6.) Measured on
+    // the 2-core VM with oneDNN's GEMMs: max weight difference 2.4e-4 (2 ranks) and
+    // 0.046 (4 ranks), median 1.2e-4 in the first layer; test accuracy 0.8358
+    // against 0.8360; last train loss 0.44883 against 0.44874. Weights are ~0.1.
+    const fs::path one_model = trained_model(dir_ / "f1"), model = trained_model(registry);
+    const double largest = max_weight_difference(one_model, model);
+    const double median = median_weight_difference(one_model, model);
+    EXPECT_LT(largest, 0.2) << n << " ranks";
+    EXPECT_LT(median, 1e-3) << n << " ranks";
+    EXPECT_NEAR(final_metric(registry, "eval/accuracy"), final_metric(dir_ / "f1", "eval/accuracy"),
+                0.005)
+        << n << " ranks";
+    EXPECT_NEAR(final_metric(registry, "train/loss"), final_metric(dir_ / "f1", "train/loss"),
+                0.005)
+        << n << " ranks";
+    std::cout << "fmnist_mlp, " << n << " ranks vs 1 process: weight difference max " << largest
+              << ", median " << median << "\n";
   }
 }
 

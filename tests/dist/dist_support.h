@@ -67,6 +67,45 @@ inline double max_weight_difference(const std::filesystem::path& a,
   return worst;
 }
 
+// The median absolute difference between the float32 tensors of two models, over
+// all their elements.
+inline double median_weight_difference(const std::filesystem::path& a,
+                                       const std::filesystem::path& b) {
+  const SafetensorsFile left = read_safetensors(a), right = read_safetensors(b);
+  std::vector<double> differences;
+  for (std::size_t t = 0; t < std::min(left.tensors.size(), right.tensors.size()); ++t) {
+    const auto x = floats(left.tensors[t]), y = floats(right.tensors[t]);
+    for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i)
+      differences.push_back(std::abs(static_cast<double>(x[i]) - y[i]));
+  }
+  if (differences.empty()) return 0;
+  auto middle = differences.begin() + static_cast<std::ptrdiff_t>(differences.size() / 2);
+  std::nth_element(differences.begin(), middle, differences.end());
+  return *middle;
+}
+
+// The last value of metric `key` ("eval/accuracy") of the one run in `registry`.
+inline double final_metric(const std::filesystem::path& registry, const std::string& key) {
+  for (const auto& experiment : std::filesystem::directory_iterator(registry / "mlruns")) {
+    if (!experiment.is_directory()) continue;
+    for (const auto& run : std::filesystem::directory_iterator(experiment.path())) {
+      const auto file = run.path() / "metrics" / key;
+      if (!std::filesystem::exists(file)) continue;
+      std::istringstream lines(read_text(file));
+      std::string line, last;
+      while (std::getline(lines, line))
+        if (!line.empty()) last = line;
+      std::istringstream fields(last);
+      long long ms = 0;
+      double value = 0;
+      fields >> ms >> value;
+      return value;
+    }
+  }
+  ADD_FAILURE() << "no metric " << key << " in " << registry;
+  return 0;
+}
+
 // The "status: N" of every tracking run in the registry (MLflow: 3 FINISHED,
 // 4 FAILED, 5 KILLED).
 inline std::vector<int> run_statuses(const std::filesystem::path& registry) {
