@@ -74,8 +74,9 @@ TEST_F(DistCliTest, FashionMnistMlpOnTwoAndFourRanksMatchesOneProcess) {
     // they differ by rounding at every step. Over 469 steps of ReLU training such a
     // difference occasionally moves a pre-activation across zero, and from there
     // the paths part: a few weights end far apart, most stay close, and the model
-    // learns the same. (With OpenBLAS's GEMMs, whose K-blocking happened to sum a
-    // batch in the ranks' halves, the paths had stayed within 5.3e-6.) Measured on
+    // learns the same. (With OpenBLAS's GEMMs the paths had stayed within 5.3e-6;
+    // a 2-rank run with oneDNN stays within 1e-7 of both OpenBLAS runs, so
+    // OpenBLAS most likely summed a batch in the ranks' halves.) Measured on
     // the 2-core VM with oneDNN's GEMMs: max weight difference 2.4e-4 (2 ranks) and
     // 0.046 (4 ranks), median 1.2e-4 in the first layer; test accuracy 0.8358
     // against 0.8360; last train loss 0.44883 against 0.44874. Weights are ~0.1.
