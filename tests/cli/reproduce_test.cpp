@@ -5,6 +5,8 @@
 // 4; a run whose dataset version was deleted cannot be reproduced, exit 3, and the
 // registry is left as it was.
 #include <gmock/gmock.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "registry_cli_support.h"
 
@@ -58,6 +60,35 @@ TEST_F(ReproduceTest, AChangedRunIsNotReproduced) {
   EXPECT_THAT(result.out, HasSubstr("stage train: weights differ"));
   EXPECT_THAT(result.out, HasSubstr("result: NOT reproduced"));
   EXPECT_TRUE(std::filesystem::exists(scratch / "registry")) << "a failed reproduction keeps it";
+}
+
+// Ctrl-C reaches `kiln reproduce` alone (the re-run has a process group of its
+// own); it passes the signal on, so the re-run stops as `kiln run` does (its run
+// KILLED) and reproduce exits 130.
+TEST_F(ReproduceTest, AnInterruptStopsTheReRunToo) {
+  const std::filesystem::path pipeline = run_dir() / "artifacts" / "pipeline.yaml";
+  std::string text = read_text(pipeline);
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"epochs: 3", "epochs: 400"},
+                                 {"batch_size: 50", "batch_size: 20"}}) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  write_text(pipeline, text);
+  const std::filesystem::path scratch = dir_ / "scratch", err = dir_ / "err.txt";
+  const pid_t pid =
+      spawn_kiln({"reproduce", run_, "--scratch", scratch.string()}, dir_.path(), registry(), err);
+  ChildGuard guard(pid);
+  ASSERT_TRUE(wait_for([&] { return read_text(err).find("train  epoch") != std::string::npos; }))
+      << read_text(err);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_text(err);
+  const auto runs = pipeline_runs(scratch / "registry");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs.front().status, registry::RunStatus::Killed) << read_text(err);
 }
 
 TEST_F(ReproduceTest, ADeletedDatasetVersionIsADataError) {

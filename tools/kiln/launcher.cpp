@@ -207,4 +207,43 @@ int launch_local(const LaunchPlan& plan) {
   return *(*first_failure)->exit_code;
 }
 
+namespace {
+
+volatile std::sig_atomic_t g_forwarded_signal = 0;
+pid_t g_children[ForwardSignals::kMaxChildren] = {};
+volatile std::sig_atomic_t g_child_count = 0;
+
+extern "C" void kiln_forward_signal(int signal) {
+  g_forwarded_signal = signal;
+  for (int i = 0; i < g_child_count; ++i)
+    if (g_children[i] > 0) ::kill(g_children[i], signal);
+}
+
+}  // namespace
+
+ForwardSignals::ForwardSignals() {
+  g_forwarded_signal = 0;
+  g_child_count = 0;
+  struct sigaction action {};
+  action.sa_handler = kiln_forward_signal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, &previous_int_);
+  ::sigaction(SIGTERM, &action, &previous_term_);
+}
+
+ForwardSignals::~ForwardSignals() {
+  ::sigaction(SIGINT, &previous_int_, nullptr);
+  ::sigaction(SIGTERM, &previous_term_, nullptr);
+  g_child_count = 0;
+}
+
+void ForwardSignals::add(pid_t child) {
+  if (g_child_count >= kMaxChildren)
+    throw InternalError(fmt::format("ForwardSignals: more than {} children", kMaxChildren));
+  g_children[g_child_count] = child;
+  g_child_count = g_child_count + 1;
+}
+
+int ForwardSignals::received() { return g_forwarded_signal; }
+
 }  // namespace kiln::cli

@@ -10,6 +10,7 @@
 //     that failed (128 + signal for a killed one).
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -39,5 +40,24 @@ std::map<std::string, std::string> current_environment();
 pid_t spawn_self(const std::vector<std::string>& argv,
                  const std::map<std::string, std::string>& env, int stdout_fd = -1,
                  int stderr_fd = -1);
+
+// While one lives, SIGINT and SIGTERM are caught and passed on, once each time, to
+// every child given to add(): children from spawn_self, in process groups of their
+// own that a terminal's Ctrl-C does not reach. received() is the last signal
+// caught, or 0; it keeps its value until the next ForwardSignals. One at a time.
+class ForwardSignals {
+ public:
+  static constexpr int kMaxChildren = 256;
+  ForwardSignals();
+  ~ForwardSignals();
+  ForwardSignals(const ForwardSignals&) = delete;
+  ForwardSignals& operator=(const ForwardSignals&) = delete;
+  static void add(pid_t child);  // InternalError past kMaxChildren
+  static int received();
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
 
 }  // namespace kiln::cli

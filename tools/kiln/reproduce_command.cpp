@@ -220,9 +220,12 @@ void compare_metrics(const reg::MlflowRun& recorded, const reg::MlflowRun& again
 }
 
 // Runs `argv` (this kiln) with `env` and returns its exit code. Its stdout (the
-// stage table) goes to stderr, so that stdout holds the comparison alone.
+// stage table) goes to stderr, so that stdout holds the comparison alone. SIGINT
+// and SIGTERM are passed on to it; it then stops as any `kiln run` does.
 int run_again(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  ForwardSignals forward;
   const pid_t pid = spawn_self(argv, env, STDERR_FILENO);
+  ForwardSignals::add(pid);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
@@ -276,6 +279,11 @@ int reproduce(const ReproduceArguments& arguments, const GlobalOptions& global) 
   const int code = run_again({"kiln", "--registry", scratch_registry.string(), "run",
                               (scratch / "pipeline.yaml").string()},
                              env);
+  if (ForwardSignals::received() != 0)
+    throw InterruptedError(
+        fmt::format("reproduce: stopped by signal {}; the re-run's registry "
+                    "stays in {}",
+                    ForwardSignals::received(), scratch.string()));
   if (code != 0) {
     log::error("reproduce: the re-run failed (exit {}); its registry stays in {}", code,
                scratch.string());

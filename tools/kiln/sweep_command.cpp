@@ -76,40 +76,10 @@ std::map<std::string, std::string> worker_environment(int index, int count, int 
 }
 
 // The parent waits while its workers run, each in its own process group. SIGINT and
-// SIGTERM reach the parent alone; it passes them on, so that each worker re-queues
-// its trial and stops, and then stops itself without evaluating a winner.
-constexpr int kMaxWorkers = 256;
-volatile sig_atomic_t g_signal = 0;
-pid_t g_workers[kMaxWorkers] = {};
-int g_worker_count = 0;
-
-extern "C" void forward_signal(int signal) {
-  g_signal = signal;
-  for (int i = 0; i < g_worker_count; ++i)
-    if (g_workers[i] > 0) ::kill(g_workers[i], signal);
-}
-
-class ForwardSignals {
- public:
-  ForwardSignals() {
-    struct sigaction action {};
-    action.sa_handler = forward_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, &previous_int_);
-    ::sigaction(SIGTERM, &action, &previous_term_);
-  }
-  ~ForwardSignals() {
-    ::sigaction(SIGINT, &previous_int_, nullptr);
-    ::sigaction(SIGTERM, &previous_term_, nullptr);
-    g_worker_count = 0;
-  }
-  ForwardSignals(const ForwardSignals&) = delete;
-  ForwardSignals& operator=(const ForwardSignals&) = delete;
-
- private:
-  struct sigaction previous_int_ {};
-  struct sigaction previous_term_ {};
-};
+// SIGTERM reach the parent alone; it passes them on (ForwardSignals), so that each
+// worker re-queues its trial and stops, and then stops itself without evaluating a
+// winner.
+constexpr int kMaxWorkers = ForwardSignals::kMaxChildren;
 
 // Starts the workers and waits for all of them. A worker that fails does not stop
 // the others: its trial is re-queued for whoever takes the next one.
@@ -135,7 +105,7 @@ std::vector<std::string> run_workers(const SweepArguments& a, const GlobalOption
     // them on once (a second SIGINT would kill a worker before it re-queues its trial).
     const pid_t pid = spawn_self(argv, worker_environment(i, count, gpus));
     running[pid] = id;
-    g_workers[g_worker_count++] = pid;
+    ForwardSignals::add(pid);
   }
   log::info("sweep {}: {} worker(s), {} thread(s) each{}", plan.study, count,
             worker_environment(0, count, gpus).at("KILN_NUM_THREADS"),
@@ -204,12 +174,12 @@ void run_sweep(const SweepArguments& a, const GlobalOptions& global) {
     ForwardSignals forward;
     failures = run_workers(a, global, plan, parent);
   }
-  if (g_signal != 0) {
+  if (ForwardSignals::received() != 0) {
     registry::MlflowStore(global.registry).open_run(parent)->end(registry::RunStatus::Killed);
     throw InterruptedError(
         fmt::format("sweep {}: stopped by signal {}; the workers re-queued "
                     "their trials: run kiln sweep again to continue",
-                    plan.study, static_cast<int>(g_signal)));
+                    plan.study, ForwardSignals::received()));
   }
   for (const auto& failure : failures) log::warn("sweep {}: {}", plan.study, failure);
   const double wall =
