@@ -46,8 +46,7 @@ auto geometry_key(const Conv2dGeometry& g, MathPrecision precision) {
 ConvPrimitives build(const Conv2dGeometry& g, MathPrecision precision) {
   const memory::dims stride{g.stride, g.stride}, padding{g.padding, g.padding};
   const auto f32 = memory::data_type::f32;
-  const bool bf16 = precision == MathPrecision::BF16 && cpu_has_bf16();
-  const auto factors = bf16 ? memory::data_type::bf16 : f32;
+  const auto factors = precision == MathPrecision::BF16 ? memory::data_type::bf16 : f32;
   const memory::desc src(dims_of(g.input_shape()), factors, Tag::any);
   const memory::desc weights(dims_of(g.weight_shape()), factors, Tag::any);
   const memory::desc bias({g.out_channels}, f32, Tag::x);
@@ -76,7 +75,10 @@ ConvPrimitives build(const Conv2dGeometry& g, MathPrecision precision) {
   return p;
 }
 
-ConvPrimitives& primitives(const Conv2dGeometry& g, MathPrecision precision) {
+// `requested` becomes what this CPU computes (cpu_math), so that float32 fallbacks
+// share the float32 primitives.
+ConvPrimitives& primitives(const Conv2dGeometry& g, MathPrecision requested) {
+  const MathPrecision precision = cpu_math(requested);
   static std::mutex mutex;
   static std::map<decltype(geometry_key(g, precision)), ConvPrimitives> cache;
   std::lock_guard lock(mutex);

@@ -47,9 +47,6 @@ struct GemmShape {
   // op(x) as oneDNN sees the row-major tensor x: a transposed factor is the
   // same bytes read column-major.
   static Tag layout(bool transpose) { return transpose ? Tag::ba : Tag::ab; }
-  memory::desc a() const { return {{m, k}, memory::data_type::f32, layout(transpose_a)}; }
-  memory::desc b() const { return {{k, n}, memory::data_type::f32, layout(transpose_b)}; }
-  memory::desc c() const { return {{m, n}, memory::data_type::f32, Tag::ab}; }
 };
 
 struct GemmPrimitive {
@@ -66,14 +63,13 @@ GemmPrimitive build(const GemmShape& s) {
     sum.append_sum(s.beta);
     attr.set_post_ops(sum);
   }
-  const auto bf16 = memory::data_type::bf16;
-  const memory::desc a =
-      s.bf16 ? memory::desc({s.m, s.k}, bf16, GemmShape::layout(s.transpose_a)) : s.a();
-  const memory::desc b =
-      s.bf16 ? memory::desc({s.k, s.n}, bf16, GemmShape::layout(s.transpose_b)) : s.b();
-  const memory::desc bias =
-      s.bias ? memory::desc({1, s.n}, memory::data_type::f32, Tag::ab) : memory::desc();
-  const dnnl::matmul::primitive_desc pd({a, b, bias, s.c()}, attr, onednn::engine());
+  const auto f32 = memory::data_type::f32;
+  const auto factors = s.bf16 ? memory::data_type::bf16 : f32;
+  const memory::desc a({s.m, s.k}, factors, GemmShape::layout(s.transpose_a));
+  const memory::desc b({s.k, s.n}, factors, GemmShape::layout(s.transpose_b));
+  const memory::desc bias = s.bias ? memory::desc({1, s.n}, f32, Tag::ab) : memory::desc();
+  const memory::desc c({s.m, s.n}, f32, Tag::ab);
+  const dnnl::matmul::primitive_desc pd({a, b, bias, c}, attr, onednn::engine());
   return {dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), {}, {}};
 }
 
@@ -115,7 +111,7 @@ void Gemm<DeviceType::CPU>::run(const Tensor& a, bool transpose_a, const Tensor&
                         transpose_a,
                         transpose_b,
                         fused_bias,
-                        precision == MathPrecision::BF16 && cpu_has_bf16(),
+                        cpu_math(precision) == MathPrecision::BF16,
                         alpha,
                         beta};
   GemmPrimitive& p = primitive(shape);
