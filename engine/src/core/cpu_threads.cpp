@@ -1,5 +1,6 @@
 #include <kiln/cpu_threads.h>
 #include <kiln/error.h>
+#include <kiln/fs.h>
 
 #include <omp.h>
 #include <sched.h>
@@ -8,7 +9,6 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -19,11 +19,13 @@ namespace {
 
 std::atomic<int> g_threads{0};
 
+// A /proc or /sys file, or "" where there is none (no cgroup v2, another OS).
 std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  try {
+    return read_file(path);
+  } catch (const DataError&) {
+    return "";
+  }
 }
 
 // This process's cgroup v2 cpu.max ("0::/path" in /proc/self/cgroup), or "".
