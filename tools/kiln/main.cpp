@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   CLI::App app{"kiln " KILN_VERSION ": automated training pipelines for HPC machines", "kiln"};
   kiln::cli::GlobalOptions global;
   kiln::cli::add_commands(app, global);
-  kiln::cli::remember_arguments(argc, argv);
+  kiln::cli::remember_arguments(argv);
 
   try {
     kiln::log::configure_from_environment();

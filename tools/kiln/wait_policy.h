@@ -12,14 +12,15 @@
 namespace kiln::cli {
 
 // main() hands its arguments over first, for the re-exec.
-void remember_arguments(int argc, char** argv);
+void remember_arguments(char** argv);
 
 // In `kiln run` and `kiln sweep`, before anything else: unless OMP_WAIT_POLICY or
 // GOMP_SPINCOUNT is set (the user's choice), measures other processes' load on this
 // process's cores over 100 ms, and if it reaches half a core, execs this kiln again
 // with OMP_WAIT_POLICY=PASSIVE and the measurement in KILN_WAIT_POLICY_REASON (the
 // train stage's first line names it: kiln::wait_policy_reason). Returns when
-// nothing changes.
+// nothing changes. A kiln started by one that chose (its ranks and sweep workers)
+// keeps that choice.
 void choose_wait_policy();
 
 }  // namespace kiln::cli
