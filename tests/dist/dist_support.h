@@ -4,6 +4,7 @@
 // can watch, signal and wait for with a hang guard.
 #pragma once
 
+#include <kiln/registry/browse.h>
 #include <kiln/safetensors.h>
 
 #include <fcntl.h>
@@ -50,60 +51,55 @@ inline std::vector<float> floats(const StoredTensor& tensor) {
   return values;
 }
 
-// Largest absolute difference between the float32 tensors of two models (same
-// names, same order).
-inline double max_weight_difference(const std::filesystem::path& a,
-                                    const std::filesystem::path& b) {
+// Absolute differences between the float32 tensors of two models (same names,
+// same order), element by element.
+inline std::vector<double> weight_differences(const std::filesystem::path& a,
+                                              const std::filesystem::path& b) {
   const SafetensorsFile left = read_safetensors(a), right = read_safetensors(b);
-  double worst = 0;
+  std::vector<double> differences;
   EXPECT_EQ(left.tensors.size(), right.tensors.size());
   for (std::size_t t = 0; t < std::min(left.tensors.size(), right.tensors.size()); ++t) {
     EXPECT_EQ(left.tensors[t].name, right.tensors[t].name);
     const auto x = floats(left.tensors[t]), y = floats(right.tensors[t]);
     EXPECT_EQ(x.size(), y.size()) << left.tensors[t].name;
     for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-      worst = std::max(worst, static_cast<double>(std::abs(x[i] - y[i])));
-  }
-  return worst;
-}
-
-// The median absolute difference between the float32 tensors of two models, over
-// all their elements.
-inline double median_weight_difference(const std::filesystem::path& a,
-                                       const std::filesystem::path& b) {
-  const SafetensorsFile left = read_safetensors(a), right = read_safetensors(b);
-  std::vector<double> differences;
-  for (std::size_t t = 0; t < std::min(left.tensors.size(), right.tensors.size()); ++t) {
-    const auto x = floats(left.tensors[t]), y = floats(right.tensors[t]);
-    for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i)
       differences.push_back(std::abs(static_cast<double>(x[i]) - y[i]));
   }
+  return differences;
+}
+
+// The largest of them.
+inline double max_weight_difference(const std::filesystem::path& a,
+                                    const std::filesystem::path& b) {
+  const auto differences = weight_differences(a, b);
+  return differences.empty() ? 0 : *std::max_element(differences.begin(), differences.end());
+}
+
+// Their median.
+inline double median_weight_difference(const std::filesystem::path& a,
+                                       const std::filesystem::path& b) {
+  auto differences = weight_differences(a, b);
   if (differences.empty()) return 0;
   auto middle = differences.begin() + static_cast<std::ptrdiff_t>(differences.size() / 2);
   std::nth_element(differences.begin(), middle, differences.end());
   return *middle;
 }
 
-// The last value of metric `key` ("eval/accuracy") of the one run in `registry`.
+// The final value of metric `key` ("eval/accuracy") of the newest run in `registry`.
 inline double final_metric(const std::filesystem::path& registry, const std::string& key) {
-  for (const auto& experiment : std::filesystem::directory_iterator(registry / "mlruns")) {
-    if (!experiment.is_directory()) continue;
-    for (const auto& run : std::filesystem::directory_iterator(experiment.path())) {
-      const auto file = run.path() / "metrics" / key;
-      if (!std::filesystem::exists(file)) continue;
-      std::istringstream lines(read_text(file));
-      std::string line, last;
-      while (std::getline(lines, line))
-        if (!line.empty()) last = line;
-      std::istringstream fields(last);
-      long long ms = 0;
-      double value = 0;
-      fields >> ms >> value;
-      return value;
-    }
+  const registry::MlflowStore store(registry);
+  const auto runs = registry::list_all_runs(store);
+  if (runs.empty()) {
+    ADD_FAILURE() << "no run in " << registry;
+    return 0;
   }
-  ADD_FAILURE() << "no metric " << key << " in " << registry;
-  return 0;
+  const auto metrics = store.open_run(runs.back().info.run_id)->latest_metrics();
+  const auto found = metrics.find(key);
+  if (found == metrics.end()) {
+    ADD_FAILURE() << "no metric " << key << " in " << registry;
+    return 0;
+  }
+  return found->second.value;
 }
 
 // The "status: N" of every tracking run in the registry (MLflow: 3 FINISHED,
