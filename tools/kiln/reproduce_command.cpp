@@ -116,6 +116,12 @@ struct Comparison {
   int differing = 0;     // not bit-identical
   int out_of_range = 0;  // beyond the tolerances
   void add(std::string line) { lines.push_back(std::move(line)); }
+  // A difference no tolerance covers.
+  void mismatch(std::string line) {
+    add(std::move(line));
+    ++differing;
+    ++out_of_range;
+  }
 };
 
 void compare_weights(const std::string& stage, const fs::path& recorded, const fs::path& again,
@@ -127,10 +133,8 @@ void compare_weights(const std::string& stage, const fs::path& recorded, const f
   for (const StoredTensor& tensor : a.tensors) {
     const StoredTensor* other = b.find(tensor.name);
     if (other == nullptr || other->shape != tensor.shape || other->dtype != tensor.dtype) {
-      result.add(fmt::format("  stage {}: tensor {} is missing or reshaped in the re-run", stage,
-                             tensor.name));
-      ++result.differing;
-      ++result.out_of_range;
+      result.mismatch(fmt::format("  stage {}: tensor {} is missing or reshaped in the re-run",
+                                  stage, tensor.name));
       return;
     }
     if (other->bytes == tensor.bytes) {
@@ -195,13 +199,12 @@ void compare_metrics(const reg::MlflowRun& recorded, const reg::MlflowRun& again
                              a.size() == 1 ? "" : "s"));
       continue;
     }
-    ++result.differing;
     const auto found = final_again.find(key);
     if (found == final_again.end()) {
-      ++result.out_of_range;
-      result.add(fmt::format("  metric {}: not logged by the re-run", key));
+      result.mismatch(fmt::format("  metric {}: not logged by the re-run", key));
       continue;
     }
+    ++result.differing;
     const double difference = std::abs(found->second.value - last.value);
     const double allowed = kMetricTolerance * std::max(1.0, std::abs(last.value));
     const bool within = difference <= allowed;
@@ -217,6 +220,32 @@ void compare_metrics(const reg::MlflowRun& recorded, const reg::MlflowRun& again
                            fmt::join(cached, ", ")));
   if (!timing.empty())
     result.add(fmt::format("  timing metrics, not compared: {}", fmt::join(timing, ", ")));
+}
+
+// One stage of the recorded run (`recorded`, its manifest) against the re-run's
+// (`again`): the cache keys, and the weights of every model it emitted.
+void compare_stage(const std::string& stage, const Json& recorded, const Json& again,
+                   const fs::path& registry, const fs::path& scratch_registry, Comparison& result) {
+  if (recorded.is_null() || again.is_null()) return;  // an entry removed since
+  // A model's content id includes its run id, so a stage reading a model has a new
+  // key in every run; for the others a new key means a changed input or setting.
+  const Json inputs = recorded.value("inputs", Json::array());
+  const bool reads_a_model = std::any_of(inputs.begin(), inputs.end(), [](const Json& input) {
+    return input.value("kind", "") == "model";
+  });
+  const std::string key = recorded.value("key", ""), key_again = again.value("key", "");
+  if (key != key_again && !reads_a_model)
+    result.add(
+        fmt::format("  stage {}: cache key {} now, {} recorded (its inputs, parameters "
+                    "or plugin changed)",
+                    stage, key_again, key));
+  for (const Json& output : recorded.value("outputs", Json::array())) {
+    if (output.value("kind", "") != "model") continue;
+    for (const Json& other : again.value("outputs", Json::array()))
+      if (other.value("name", "") == output.value("name", ""))
+        compare_weights(stage, registry / output.value("path", ""),
+                        scratch_registry / other.value("path", ""), result);
+  }
 }
 
 // Runs `argv` (this kiln) with `env` and returns its exit code. Its stdout (the
@@ -307,32 +336,12 @@ int reproduce(const ReproduceArguments& arguments, const GlobalOptions& global) 
     same_build = same_build && same("kiln.plugin." + plugin);
   for (const auto& [stage, tag] : stages) {
     const auto now = again_tags.find("kiln.stage." + stage);
-    if (now == again_tags.end()) {
-      result.add(fmt::format("  stage {}: did not run again", stage));
-      ++result.differing;
-      ++result.out_of_range;
-      continue;
-    }
-    const Json a = read_manifest(registry, key_of(tag));
-    const Json b = read_manifest(scratch_registry, key_of(now->second));
-    // A model's content id includes its run id, so a stage reading a model has a new
-    // key in every run; for the others a new key means a changed input or setting.
-    bool reads_a_model = false;
-    for (const Json& input : a.value("inputs", Json::array()))
-      reads_a_model = reads_a_model || input.value("kind", "") == "model";
-    if (key_of(now->second) != key_of(tag) && !reads_a_model)
-      result.add(
-          fmt::format("  stage {}: cache key {} now, {} recorded (its inputs, parameters "
-                      "or plugin changed)",
-                      stage, key_of(now->second), key_of(tag)));
-    if (a.is_null() || b.is_null()) continue;
-    for (const Json& output : a.value("outputs", Json::array())) {
-      if (output.value("kind", "") != "model") continue;
-      for (const Json& other : b.value("outputs", Json::array()))
-        if (other.value("name", "") == output.value("name", ""))
-          compare_weights(stage, registry / output.value("path", ""),
-                          scratch_registry / other.value("path", ""), result);
-    }
+    if (now == again_tags.end())
+      result.mismatch(fmt::format("  stage {}: did not run again", stage));
+    else
+      compare_stage(stage, read_manifest(registry, key_of(tag)),
+                    read_manifest(scratch_registry, key_of(now->second)), registry,
+                    scratch_registry, result);
   }
   compare_metrics(*recorded, *again, seeded, result);
 
