@@ -1,4 +1,4 @@
-#include "core/child_program.h"
+#include <kiln/child_program.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace kiln::detail {
+namespace kiln {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -145,4 +145,4 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
   return result;
 }
 
-}  // namespace kiln::detail
+}  // namespace kiln

@@ -8,9 +8,9 @@
 #include "data/hdf5_reader_process.h"
 
 #include <kiln/checked_size.h>
+#include <kiln/child_program.h>
 #include <kiln/error.h>
 
-#include "core/child_program.h"
 #include "data/hdf5_source.h"
 #include "data/hdf5_support.h"
 
@@ -62,7 +62,7 @@ std::string last_line(std::string_view text) {
 
 // Throws the DataError (or InternalError) that says how the reader failed.
 [[noreturn]] void report_failure(const fs::path& file, const fs::path& program,
-                                 const kiln::detail::ChildResult& result,
+                                 const kiln::ChildResult& result,
                                  std::chrono::milliseconds timeout) {
   const std::string reason = last_line(result.err);
   if (result.timed_out)
@@ -73,7 +73,7 @@ std::string last_line(std::string_view text) {
   if (result.signal != 0)
     throw DataError(
         fmt::format("{}: libhdf5 crashed reading it ({} in kiln-hdf5-reader): the file is damaged",
-                    file.string(), kiln::detail::signal_name(result.signal)));
+                    file.string(), kiln::signal_name(result.signal)));
   if (result.exit_code == 127)
     throw InternalError(fmt::format("{}: cannot read HDF5 files without kiln-hdf5-reader: {}",
                                     file.string(), reason.empty() ? program.string() : reason));
@@ -88,7 +88,7 @@ std::string last_line(std::string_view text) {
                               result.exit_code, reason.empty() ? "" : ": " + reason));
 }
 
-kiln::detail::ChildResult run_reader(const fs::path& file, std::vector<std::string> arguments,
+kiln::ChildResult run_reader(const fs::path& file, std::vector<std::string> arguments,
                                      std::function<void(std::string_view)> on_output) {
   const fs::path program = reader_program();
   const std::chrono::milliseconds timeout = reader_timeout();
@@ -96,10 +96,10 @@ kiln::detail::ChildResult run_reader(const fs::path& file, std::vector<std::stri
                                    std::to_string(import_memory_budget() + kReaderOverheadBytes),
                                    "--"};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
-  kiln::detail::ChildOptions options;
+  kiln::ChildOptions options;
   options.on_output = std::move(on_output);
   options.idle_timeout = timeout;
-  kiln::detail::ChildResult result = kiln::detail::run_child(argv, options);
+  kiln::ChildResult result = kiln::run_child(argv, options);
   if (result.exit_code != 0) report_failure(file, program, result, timeout);
   return result;
 }

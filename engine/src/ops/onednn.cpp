@@ -2,6 +2,8 @@
 
 #include "ops/precision.h"
 
+#include <kiln/machine.h>
+
 namespace kiln::ops::onednn {
 
 dnnl::engine& engine() {
@@ -80,3 +82,15 @@ std::string cpu_isa_name() {
 }
 
 }  // namespace kiln::ops
+
+namespace kiln {
+
+std::string cpu_math_isa() { return ops::cpu_isa_name(); }
+
+std::string onednn_version() {
+  const dnnl_version_t* version = dnnl_version();
+  return std::to_string(version->major) + "." + std::to_string(version->minor) + "." +
+         std::to_string(version->patch);
+}
+
+}  // namespace kiln

@@ -6,17 +6,16 @@
 #include <kiln/fs.h>
 #include <kiln/hash.h>
 #include <kiln/log.h>
+#include <kiln/machine.h>
 #include <kiln/registry/registry_root.h>
 #include <kiln/version.h>
 
-#include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <set>
 
@@ -67,35 +66,6 @@ std::string git_commit(const fs::path& dir) {
   const int status = ::pclose(pipe);
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
   return status == 0 && output.size() == 40 ? output : "";
-}
-
-// The build of libkiln that runs: the SHA-256 of its file (kiln reproduce expects
-// bit-identical results only from the same build), or "" where it cannot be read.
-std::string engine_build() {
-  static const std::string hash = [] {
-    Dl_info info{};
-    if (::dladdr(reinterpret_cast<const void*>(&host_name), &info) == 0 ||
-        info.dli_fname == nullptr)
-      return std::string();
-    try {
-      return "sha256:" + sha256_file(fs::canonical(info.dli_fname));
-    } catch (const std::exception&) {
-      return std::string();
-    }
-  }();
-  return hash;
-}
-
-// /proc/cpuinfo's "model name", or "" elsewhere.
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.starts_with("model name")) {
-      const auto colon = line.find(':');
-      return colon == std::string::npos ? ""
-                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  return "";
 }
 
 std::string cuda_version_text(int version) {

@@ -1,7 +1,7 @@
 #include <kiln/error.h>
 #include <kiln/slurm.h>
 
-#include "core/child_program.h"
+#include <kiln/child_program.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -33,7 +33,7 @@ std::string reason_of(const ProgramResult& result) {
 }  // namespace
 
 ProgramResult run_program(const std::vector<std::string>& argv) {
-  detail::ChildResult child = detail::run_child(argv);
+  ChildResult child = run_child(argv);
   return {child.exit_code, std::move(child.out), std::move(child.err)};
 }
 

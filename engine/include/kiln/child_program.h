@@ -1,6 +1,6 @@
 // Running another program and reading its output as it comes: the Slurm client
-// commands, and the HDF5 reader process that keeps libhdf5's crashes on damaged
-// files out of kiln (data/hdf5_reader_process.h). Internal to the engine.
+// commands, the HDF5 reader process that keeps libhdf5's crashes on damaged files
+// out of kiln (data/hdf5_reader_process.h), and the programs `kiln bench` measures.
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kiln::detail {
+namespace kiln {
 
 struct ChildOptions {
   // Called with each piece of the program's standard output as it arrives; when
@@ -38,4 +38,4 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
 // "SIGSEGV", "SIGKILL", ... or "signal N".
 std::string signal_name(int signal);
 
-}  // namespace kiln::detail
+}  // namespace kiln
