@@ -4,7 +4,7 @@ count in PyTorch and in kiln, in one run, and prints samples/s of each and the
 ratio (SPEC section 12).
 
   benchmarks/compare_torch.py [--kiln build/bin/kiln] [--device cpu|cuda]
-                              [--threads 2] [--models mlp,cnn] [--epochs 1]
+                              [--threads 2] [--models mlp,cnn]
                               [--rounds 3] [--data DIR] [--json FILE]
                               [--precision f32[,bf16]] [--hogs N]
 
@@ -25,21 +25,12 @@ PyTorch trains in f32 only.
 --hogs N measures every round twice: on a quiet machine, then with N busy loops
 (`sh -c 'while :; do :; done'`) running, both sides, started a second before.
 
-The peer's best settings. Debian's PyTorch does its CPU GEMMs in OpenBLAS (the
-pthreads build), beside its own OpenMP pool:
-- OpenBLAS picks its kernels by CPU model and, for a model it does not know
-  (OpenBLAS 0.3.21 on an Emerald Rapids Xeon), falls back to its SSE3 ("Prescott")
-  kernels, 3x slower. On a CPU with AVX-512 the script sets
-  OPENBLAS_CORETYPE=SkylakeX.
-- OpenBLAS's threads and PyTorch's spinning OpenMP threads fight over the cores:
-  the MLP ran at 15-25k samples/s with both pools on 2 cores, 58-61k with
-  OPENBLAS_NUM_THREADS=1 (one pool), and the CNN gained too (2026-12-06, 2 cores).
-  The script sets OPENBLAS_NUM_THREADS=1.
-Either is left alone when already set. Both are set before numpy and torch load
-OpenBLAS, and kiln runs with the environment the script started with.
+The PyTorch side is torch_peer.py (beside this script), which also gives the peer
+its best OpenBLAS settings (see its header). `kiln bench train --peer torch` runs the
+same comparison as a bench run in the registry; this script adds --hogs, bf16 and
+CUDA.
 """
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -49,20 +40,9 @@ import tempfile
 import time
 
 
-def avx512_cpu():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and " avx512f" in line for line in f)
-    except OSError:
-        return False
-
-
 KILN_ENV = {**os.environ, "KILN_PLAIN_PROGRESS": "1"}
-if avx512_cpu():
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402 (after the settings: numpy loads OpenBLAS too)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_peer  # noqa: E402 (sets the peer's OpenBLAS variables before numpy loads)
 
 
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -78,56 +58,15 @@ MODELS = {
 }
 
 
-def torch_model(name):
-    import torch.nn as nn
-    if name == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
-                             nn.ReLU(), nn.Linear(128, 10))
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def torch_samples_per_s(name, device, threads, batch, epochs, data):
+def torch_samples_per_s(name, device, threads, batch, data):
     import torch
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    x = torch.from_numpy(read_idx(f"{data}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0)
-    x = x.reshape(-1, 1, 28, 28).to(device)
-    y = torch.from_numpy(read_idx(f"{data}/train-labels-idx1-ubyte.gz").astype(np.int64)).to(device)
-    model = torch_model(name).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    rates = []
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        order = torch.randperm(x.shape[0], generator=generator).to(device)
-        start, steps = time.perf_counter(), 0
-        for first in range(0, x.shape[0], batch):
-            index = order[first:first + batch]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[index]), y[index])
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            if steps == WINDOW:
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                now = time.perf_counter()
-                rates.append(WINDOW * batch / (now - start))
-                start, steps = now, 0
-    return statistics.median(rates[1:]), torch.__version__
+    windows = torch_peer.train_windows(name, f"{data}/train-images-idx3-ubyte.gz",
+                                       f"{data}/train-labels-idx1-ubyte.gz", device, threads,
+                                       batch, WINDOW)
+    return statistics.median(windows[1:]), torch.__version__
 
 
-def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data, precision):
+def kiln_samples_per_s(name, kiln, device, threads, batch, work, data, precision):
     pipeline = {
         "name": f"bench-{name}",
         "stages": {
@@ -136,7 +75,7 @@ def kiln_samples_per_s(name, kiln, device, threads, batch, epochs, work, data, p
                 "labels": f"{data}/train-labels-idx1-ubyte.gz"}},
             "train": {"uses": "train", "needs": ["train_data"], "with": {
                 "model": {"input": [1, 28, 28], "layers": MODELS[name]},
-                "epochs": epochs, "batch_size": batch, "optimizer": "adamw", "lr": 1e-3,
+                "epochs": 1, "batch_size": batch, "optimizer": "adamw", "lr": 1e-3,
                 "threads": threads, "log_every": WINDOW, "checkpoint_every": 0,
                 "device": device, "precision": precision}},
         },
@@ -180,7 +119,6 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=DATA, help="folder with the Fashion-MNIST IDX .gz files")
@@ -202,10 +140,10 @@ def main():
                         for precision in precisions:
                             kiln_rates[hogs, precision].append(kiln_samples_per_s(
                                 name, os.path.abspath(args.kiln), args.device, args.threads,
-                                args.batch, args.epochs, work, os.path.abspath(args.data),
+                                args.batch, work, os.path.abspath(args.data),
                                 precision))
                         rate, torch_version = torch_samples_per_s(
-                            name, args.device, args.threads, args.batch, args.epochs, args.data)
+                            name, args.device, args.threads, args.batch, args.data)
                         torch_rates[hogs].append(rate)
             for hogs in conditions:
                 torch_rate = statistics.median(torch_rates[hogs])

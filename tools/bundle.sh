@@ -31,15 +31,14 @@ root=$scratch/kiln
 cmake --install "$build" --prefix "$root" --strip >"$scratch/install.log" ||
   die "cmake --install $build failed: $(tail -1 "$scratch/install.log")"
 
-# The programs tools/gpu-check.sh runs: every test suite and micro benchmark.
+# The programs tools/gpu-check.sh runs: every test suite (and the micro benchmarks).
 mkdir -p "$root/libexec/kiln/tests" "$root/libexec/kiln/benchmarks" "$root/share/kiln/benchmarks"
 for program in "$build"/bin/*_tests; do
   [[ -x "$program" ]] && install -s "$program" "$root/libexec/kiln/tests/"
 done
-for program in "$build"/bin/*_benchmark; do
-  [[ -x "$program" ]] && install -s "$program" "$root/libexec/kiln/benchmarks/"
-done
-install -m 0755 "$here/benchmarks/compare_torch.py" "$root/share/kiln/benchmarks/"
+# (cmake --install put the micro benchmarks in libexec/kiln/benchmarks.)
+install -m 0755 "$here/benchmarks/compare_torch.py" "$here/benchmarks/torch_peer.py" \
+  "$root/share/kiln/benchmarks/"
 
 # Libraries every Linux machine has (glibc, the GCC runtime) and those that must
 # come from the target because they belong to its driver.

@@ -53,6 +53,7 @@ void add_commands(CLI::App& app, GlobalOptions& global) {
   add_submit_command(app, global);
   add_jobs_command(app, global);
   add_reproduce_command(app, global);
+  add_bench_command(app, global);
   fall_through_everywhere(app);
 }
 

@@ -50,5 +50,6 @@ void add_sweep_command(CLI::App& app, const GlobalOptions& global);
 void add_submit_command(CLI::App& app, const GlobalOptions& global);
 void add_jobs_command(CLI::App& app, const GlobalOptions& global);
 void add_reproduce_command(CLI::App& app, const GlobalOptions& global);
+void add_bench_command(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace kiln::cli

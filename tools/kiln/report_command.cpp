@@ -1,5 +1,7 @@
 // kiln report RUN|MODEL[@VERSION|@ALIAS] [-o FILE]: a static HTML page with plots
-// (<kiln/report/report.h>). This file only decides what the argument names.
+// (<kiln/report/report.h>; a bench run's page: bench_report.cpp). This file only
+// decides what the argument names.
+#include "bench_record.h"
 #include "commands.h"
 
 #include <kiln/error.h>
@@ -63,6 +65,11 @@ Target resolve(const reg::MlflowStore& store, const std::string& text) {
   return {run_with_metrics(reg::summarize_run(store, version.run_id), named), ""};
 }
 
+// A run `kiln bench` wrote: it gets the bench page (bench_report.cpp).
+bool is_bench_run(const reg::MlflowStore& store, const std::string& run_id) {
+  return fs::exists(store.open_run(run_id)->directory() / "artifacts" / bench::kRecordFile);
+}
+
 void write_report(const ReportArguments& arguments, const GlobalOptions& global) {
   reg::check_registry_root(global.registry, reg::RootAccess::Read);
   const reg::MlflowStore store(global.registry);
@@ -70,10 +77,12 @@ void write_report(const ReportArguments& arguments, const GlobalOptions& global)
   fs::path output = arguments.output;
   if (output.empty())
     output = fmt::format("report-{}.html", target.model.empty() ? target.run_id : target.model);
-  if (target.model.empty())
-    report::write_run_report(global.registry, target.run_id, output);
-  else
+  if (!target.model.empty())
     write_file_atomic(output, report::render_model_report(global.registry, target.model));
+  else if (is_bench_run(store, target.run_id))
+    write_file_atomic(output, bench::render_report(store, target.run_id));
+  else
+    report::write_run_report(global.registry, target.run_id, output);
   fmt::print("report written to {}\n", output.string());
 }
 
