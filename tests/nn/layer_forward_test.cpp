@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "formats/python_check.h"
@@ -199,6 +200,47 @@ TEST(MaxPool2dForward, ArgmaxIsTheFirstMaximumInRowMajorOrder) {
   std::vector<float> expected(16, 0.0f);
   expected[0] = 1, expected[6] = 2, expected[12] = 3, expected[10] = 4;
   EXPECT_EQ(dx.to_vector(), expected);
+}
+
+// 2x2 stride 2 has its own loop (ops/pool.cpp): it must pick what the window rule
+// picks, on odd sizes (the last row and column belong to no window), ties, -inf
+// and NaN (which wins), and route gradients back to exactly those positions.
+TEST(MaxPool2dForward, TwoByTwoPicksWhatTheWindowRulePicks) {
+  ops::Pool2dGeometry g;
+  g.batch = 2;
+  g.channels = 3;
+  g.height = 5;
+  g.width = 7;
+  std::vector<float> values = random_tensor(g.input_shape(), 11).to_vector();
+  for (float& v : values) v = std::round(2 * v);  // -2..2: ties in most windows
+  values[8] = -std::numeric_limits<float>::infinity();
+  values[36] = std::nan("");
+  const Tensor x = Tensor::from(values, g.input_shape());
+  Tensor y = Tensor::empty(g.output_shape()), argmax = Tensor::empty(g.output_shape(), DType::I32);
+  ops::max_pool2d_forward(g, x, y, argmax);
+  const std::vector<float> out = y.to_vector();
+  const std::int32_t* where = argmax.data<std::int32_t>();
+  std::vector<float> expected_dx(values.size(), 0.0f), dy(out.size());
+  for (std::size_t o = 0; o < out.size(); ++o) {
+    const std::size_t plane = o / 6, oy = o % 6 / 3, ox = o % 3;  // 2 x 3 outputs a plane
+    float best = -std::numeric_limits<float>::infinity();
+    std::int32_t best_at = static_cast<std::int32_t>(2 * oy * 7 + 2 * ox);
+    for (std::size_t iy = 2 * oy; iy < 2 * oy + 2; ++iy)
+      for (std::size_t ix = 2 * ox; ix < 2 * ox + 2; ++ix) {
+        const float v = values[plane * 35 + iy * 7 + ix];
+        if (v > best || std::isnan(v)) best = v, best_at = static_cast<std::int32_t>(iy * 7 + ix);
+      }
+    if (std::isnan(best))
+      EXPECT_TRUE(std::isnan(out[o])) << o;
+    else
+      EXPECT_EQ(out[o], best) << o;
+    EXPECT_EQ(where[o], best_at) << o;
+    dy[o] = static_cast<float>(o + 1);
+    expected_dx[plane * 35 + static_cast<std::size_t>(best_at)] = dy[o];
+  }
+  Tensor dx = Tensor::full(g.input_shape(), 7.0f);  // stale values must not survive
+  ops::max_pool2d_backward(g, Tensor::from(dy, g.output_shape()), argmax, dx);
+  EXPECT_EQ(dx.to_vector(), expected_dx);
 }
 
 TEST(MaxPool2dForward, PaddingNeverWinsOverNegativeValues) {
