@@ -69,10 +69,15 @@ void print_comparison(const std::vector<bench::Compared>& rows, const std::strin
   fmt::print("\ncompared with bench run {} (slowdown: time now / time then)\n", base);
   fmt::print("{:<{}} {:>12} {:>12} {:>9} {:>9}  {}\n", "measurement", w, "then", "now", "slowdown",
              "allowed", "verdict");
-  for (const bench::Compared& row : rows)
-    fmt::print("{:<{}} {:>12} {:>12} {:>8.2f}x {:>8.2f}x  {}{}\n", row.name, w,
-               bench::figure(row.before), bench::figure(row.now), row.slowdown, 1 + row.allowance,
+  for (const bench::Compared& row : rows) {
+    // A new or missing measurement has one side only: no ratio.
+    const bool both = row.verdict != bench::Verdict::New && row.verdict != bench::Verdict::Missing;
+    fmt::print("{:<{}} {:>12} {:>12} {:>9} {:>9}  {}{}\n", row.name, w,
+               row.verdict == bench::Verdict::New ? "-" : bench::figure(row.before),
+               bench::figure(row.now), both ? fmt::format("{:.2f}x", row.slowdown) : "-",
+               both ? fmt::format("{:.2f}x", 1 + row.allowance) : "-",
                bench::to_string(row.verdict), row.gates ? "" : " (not gated)");
+  }
 }
 
 // The run --compare names, checked before any suite spends minutes.

@@ -32,11 +32,13 @@ void add_comparison(report::HtmlPage& page, const fs::path& file) {
       "the two runs' repeats.",
       100 * json.value("threshold", 0.0), json.value("noise_factor", 0.0)));
   std::vector<std::vector<std::string>> cells;
-  for (const Compared& row : rows)
-    cells.push_back({row.name, figure(row.before), figure(row.now), row.unit,
-                     fmt::format("{:.2f}x", row.slowdown),
-                     fmt::format("{:.2f}x", 1 + row.allowance),
+  for (const Compared& row : rows) {
+    const bool both = row.verdict != Verdict::New && row.verdict != Verdict::Missing;
+    cells.push_back({row.name, row.verdict == Verdict::New ? "-" : figure(row.before),
+                     figure(row.now), row.unit, both ? fmt::format("{:.2f}x", row.slowdown) : "-",
+                     both ? fmt::format("{:.2f}x", 1 + row.allowance) : "-",
                      std::string(to_string(row.verdict)) + (row.gates ? "" : " (not gated)")});
+  }
   page.table({"measurement", "then", "now", "unit", "slowdown", "allowed", "verdict"}, cells);
 }
 
@@ -51,7 +53,7 @@ std::string render_report(const registry::MlflowStore& store, const std::string&
   page.section("Machine");
   std::vector<std::vector<std::string>> machine;
   for (const auto& [key, value] : record.fingerprint) machine.push_back({key, value});
-  page.table({"", ""}, machine);
+  page.table({}, machine);
   page.section("Measurements");
   std::vector<std::vector<std::string>> cells;
   for (const Measurement& m : record.measurements) {
