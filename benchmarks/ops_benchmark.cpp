@@ -154,6 +154,7 @@ BENCHMARK(BM_MaxPoolBackward)->Args({32, 28})->Args({64, 14})->Unit(benchmark::k
 
 // One AdamW step over the MLP's 235,146 parameters.
 void BM_AdamWStep(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
   std::vector<kiln::nn::Parameter> parameters;
   for (const kiln::Shape& shape :
        std::vector<kiln::Shape>{{256, 784}, {256}, {128, 256}, {128}, {10, 128}, {10}})
@@ -170,6 +171,7 @@ void BM_AdamWStep(benchmark::State& state) {
 BENCHMARK(BM_AdamWStep);
 
 void BM_SoftmaxCrossEntropy(benchmark::State& state) {
+  kiln::set_cpu_threads(0);
   const Tensor logits = filled({128, 10}, 0.3f);
   Tensor labels = Tensor::zeros({128}, kiln::DType::I32);
   Tensor dlogits = Tensor::empty({128, 10}), loss = Tensor::zeros({1}),

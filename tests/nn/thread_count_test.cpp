@@ -1,12 +1,14 @@
-// kiln's own CPU loops that split over the OpenMP threads (elementwise ops by
-// element, pooling by plane; ops/parallel.h) give the same bits on 1 and on 3
-// threads, forward and backward, on tensors large enough to be split.
+// kiln's own CPU loops that split over the OpenMP threads (elementwise ops and the
+// optimizer updates by element, pooling by plane; ops/parallel.h) give the same
+// bits on 1 and on 3 threads, forward and backward, on tensors large enough to be
+// split.
 #include <kiln/cpu_threads.h>
 
 #include <gtest/gtest.h>
 
 #include "nn/gradient_checker.h"
 #include "ops/activation.h"
+#include "ops/optim.h"
 #include "ops/pool.h"
 
 namespace kiln::ops {
@@ -15,6 +17,7 @@ namespace {
 struct Outputs {
   std::vector<float> relu, relu_grad, max, max_grad, avg, avg_grad, global, global_grad;
   std::vector<std::int32_t> argmax;
+  std::vector<float> adamw_value, adamw_m, adamw_v, sgd_value, sgd_buffer;
   bool operator==(const Outputs&) const = default;
 };
 
@@ -55,11 +58,31 @@ Outputs run_on(int threads) {
   global_avg_pool_backward(test::random_tensor(global.shape(), 6), dx);
   out.global = global.to_vector();
   out.global_grad = dx.to_vector();
+
+  // Two steps each (an odd element count: every thread's chunk has a scalar tail).
+  Tensor value = test::random_tensor({100001}, 7), m = Tensor::zeros({100001}),
+         v = Tensor::zeros({100001});
+  const Tensor grad = test::random_tensor({100001}, 8);
+  const AdamWScalars adamw{0.999f, 0.9f, 0.999f, 0.1f, 0.001f, 0.01f, 0.0316f, 1e-8f};
+  for (int i = 0; i < 2; ++i) adamw_step(adamw, value, grad, m, v);
+  out.adamw_value = value.to_vector();
+  out.adamw_m = m.to_vector();
+  out.adamw_v = v.to_vector();
+  Tensor buffer = Tensor::zeros({100001});
+  const SgdScalars sgd{.lr = 0.1f,
+                       .weight_decay = 0.01f,
+                       .buffer_momentum = 0.9f,
+                       .nesterov_momentum = 0.9f,
+                       .momentum = true,
+                       .nesterov = true};
+  for (int i = 0; i < 2; ++i) sgd_step(sgd, value, grad, buffer);
+  out.sgd_value = value.to_vector();
+  out.sgd_buffer = buffer.to_vector();
   set_cpu_threads(0);
   return out;
 }
 
-TEST(ThreadCount, ElementwiseAndPoolingGiveTheSameBitsOnOneAndThreeThreads) {
+TEST(ThreadCount, ElementwisePoolingAndOptimizersGiveTheSameBitsOnOneAndThreeThreads) {
   const Outputs one = run_on(1), three = run_on(3);
   EXPECT_EQ(one.relu, three.relu);
   EXPECT_EQ(one.relu_grad, three.relu_grad);
@@ -70,6 +93,11 @@ TEST(ThreadCount, ElementwiseAndPoolingGiveTheSameBitsOnOneAndThreeThreads) {
   EXPECT_EQ(one.avg_grad, three.avg_grad);
   EXPECT_EQ(one.global, three.global);
   EXPECT_EQ(one.global_grad, three.global_grad);
+  EXPECT_EQ(one.adamw_value, three.adamw_value);
+  EXPECT_EQ(one.adamw_m, three.adamw_m);
+  EXPECT_EQ(one.adamw_v, three.adamw_v);
+  EXPECT_EQ(one.sgd_value, three.sgd_value);
+  EXPECT_EQ(one.sgd_buffer, three.sgd_buffer);
 }
 
 }  // namespace
