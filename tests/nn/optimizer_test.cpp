@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include "formats/python_check.h"
@@ -104,6 +105,40 @@ TEST(AdamW, VectorAndScalarPathsAgreeBitwise) {
   }
   const std::vector<float> result = whole[0].value.to_vector();
   for (int k = 0; k < kSize; ++k) EXPECT_EQ(result[k], pieces[k].value.to_vector()[0]) << k;
+}
+
+// A gradient that goes to 0 and stays there (a weight of an always-black pixel)
+// makes the moments decay geometrically; they must become zeros, never
+// subnormal (ops/clip.cuh, flush_subnormal), on the vector lanes and the scalar
+// tail alike (11 elements: two vectors of 4 and a tail of 3).
+std::vector<float> subnormals(const std::map<std::string, Tensor>& state) {
+  std::vector<float> found;
+  for (const auto& [name, tensor] : state)
+    for (const float x : tensor.to_vector())
+      if (std::fpclassify(x) == FP_SUBNORMAL) found.push_back(x);
+  return found;
+}
+
+TEST(Optimizer, DecayingStateBecomesZeroNotSubnormal) {
+  std::vector<float> start(11, 0.5f), grads;
+  for (int k = 0; k < 11; ++k) grads.push_back(k % 2 == 0 ? 1e-3f : -1e-3f);
+  for (const bool adamw : {true, false}) {
+    std::vector<Parameter> p{parameter("w", start)};
+    const auto optimizer =
+        adamw ? make_adamw({.lr = 1e-3}) : make_sgd({.lr = 1e-3, .momentum = 0.5});
+    test::set_values(p[0].grad, grads);
+    optimizer->step(pointers(p));
+    p[0].grad.fill(0.0f);
+    // AdamW's m decays by 0.9 a step, from 1e-4 to below 1.2e-38 in 780 steps (v,
+    // by 0.999, would take 80,000); SGD's buffer by 0.5, from 1e-3 in 117.
+    for (int step = 0; step < 1000; ++step) {
+      optimizer->step(pointers(p));
+      ASSERT_EQ(subnormals(optimizer->state_tensors()), std::vector<float>())
+          << (adamw ? "adamw" : "sgd") << " step " << step;
+    }
+    const Tensor first = optimizer->state_tensors().begin()->second;  // m, or the buffer
+    for (const float x : first.to_vector()) EXPECT_EQ(x, 0.0f);
+  }
 }
 
 TEST(Optimizer, LearningRateCanBeChanged) {

@@ -20,7 +20,7 @@ void sgd_update(const SgdScalars& s, std::int64_t n, float* __restrict value,
     float d = grad[k];
     if constexpr (kDecay) d += s.weight_decay * value[k];
     if constexpr (kMomentum) {
-      buffer[k] = s.buffer_momentum * buffer[k] + d;
+      buffer[k] = flush_subnormal(s.buffer_momentum * buffer[k] + d);
       d = kNesterov ? d + s.nesterov_momentum * buffer[k] : buffer[k];
     }
     value[k] -= s.lr * d;
@@ -50,14 +50,22 @@ void adamw_scalar(const AdamWScalars& c, std::int64_t k, std::int64_t n, float* 
                   const float* __restrict grad, float* __restrict m, float* __restrict v) {
   for (; k < n; ++k) {
     value[k] *= c.decay;
-    m[k] = m[k] * c.beta1 + c.one_minus_beta1 * grad[k];
-    v[k] = v[k] * c.beta2 + c.one_minus_beta2 * grad[k] * grad[k];
+    m[k] = flush_subnormal(m[k] * c.beta1 + c.one_minus_beta1 * grad[k]);
+    v[k] = flush_subnormal(v[k] * c.beta2 + c.one_minus_beta2 * grad[k] * grad[k]);
     const float denominator = std::sqrt(v[k]) / c.correction2_sqrt + c.eps;
     value[k] -= c.step_size * (m[k] / denominator);
   }
 }
 
 #if defined(__SSE2__)
+// flush_subnormal on four lanes, by bit masks: no arithmetic on a subnormal.
+__m128 flush_subnormal_sse(__m128 x) {
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  const __m128 normal = _mm_cmpge_ps(_mm_andnot_ps(sign, x), _mm_set1_ps(kSmallestNormal));
+  const __m128 keep = _mm_or_ps(normal, _mm_cmpunord_ps(x, x));  // NaN passes
+  return _mm_or_ps(_mm_and_ps(keep, x), _mm_andnot_ps(keep, _mm_and_ps(x, sign)));
+}
+
 // Elements [k, n) four at a time; returns where it stopped.
 std::int64_t adamw_sse(const AdamWScalars& c, std::int64_t k, std::int64_t n,
                        float* __restrict value, const float* __restrict grad, float* __restrict m,
@@ -70,10 +78,10 @@ std::int64_t adamw_sse(const AdamWScalars& c, std::int64_t k, std::int64_t n,
   for (; k + 4 <= n; k += 4) {
     const __m128 g = _mm_loadu_ps(grad + k);
     const __m128 p = _mm_mul_ps(_mm_loadu_ps(value + k), decay);
-    const __m128 mk =
-        _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + k), beta1), _mm_mul_ps(one_minus_beta1, g));
-    const __m128 vk = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + k), beta2),
-                                 _mm_mul_ps(_mm_mul_ps(one_minus_beta2, g), g));
+    const __m128 mk = flush_subnormal_sse(
+        _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + k), beta1), _mm_mul_ps(one_minus_beta1, g)));
+    const __m128 vk = flush_subnormal_sse(_mm_add_ps(
+        _mm_mul_ps(_mm_loadu_ps(v + k), beta2), _mm_mul_ps(_mm_mul_ps(one_minus_beta2, g), g)));
     const __m128 denominator = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vk), correction2_sqrt), eps);
     _mm_storeu_ps(m + k, mk);
     _mm_storeu_ps(v + k, vk);

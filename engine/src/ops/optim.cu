@@ -32,7 +32,7 @@ __device__ inline void sgd_update(const SgdScalars& s, float& value, float grad,
   float d = grad;
   if (s.weight_decay != 0.0f) d += s.weight_decay * value;  // torch skips a zero decay
   if (s.momentum) {
-    *buffer = s.buffer_momentum * *buffer + d;
+    *buffer = flush_subnormal(s.buffer_momentum * *buffer + d);
     d = s.nesterov ? d + s.nesterov_momentum * *buffer : *buffer;
   }
   value -= s.lr * d;
@@ -41,8 +41,8 @@ __device__ inline void sgd_update(const SgdScalars& s, float& value, float grad,
 __device__ inline void adamw_update(const AdamWScalars& c, float& value, float grad, float& m,
                                     float& v) {
   value *= c.decay;
-  m = m * c.beta1 + c.one_minus_beta1 * grad;
-  v = v * c.beta2 + c.one_minus_beta2 * grad * grad;
+  m = flush_subnormal(m * c.beta1 + c.one_minus_beta1 * grad);
+  v = flush_subnormal(v * c.beta2 + c.one_minus_beta2 * grad * grad);
   const float denominator = sqrtf(v) / c.correction2_sqrt + c.eps;
   value -= c.step_size * (m / denominator);
 }
