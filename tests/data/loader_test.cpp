@@ -209,6 +209,28 @@ TEST_F(Loader, WindowsStayWithinTheBudget) {
   }
 }
 
+// With 16 MiB the whole 4 MB data set fits beside two whole-file windows (about
+// 11 MB): it is read once, and later epochs come from memory, in the same order as
+// with 12 MiB, where the same windows fit but the copy does not. Truncating its file
+// after the first epoch shows that nothing reads it again.
+TEST_F(Loader, ADataSetThatFitsIsReadOnceAndServesTheSameBatches) {
+  testing::ScratchDir dir;
+  fs::copy_file(*file_, dir / "streamed.h5");
+  fs::copy_file(*file_, dir / "resident.h5");
+  LoaderOptions streamed_options = options(32), resident_options = options(32);
+  streamed_options.file = dir / "streamed.h5";
+  streamed_options.memory_budget_bytes = std::size_t{12} << 20;
+  resident_options.file = dir / "resident.h5";
+  resident_options.memory_budget_bytes = std::size_t{16} << 20;
+  StreamingLoader streamed(streamed_options), resident(resident_options);
+  ASSERT_EQ(streamed.window_blocks(), 8);  // one window: the whole file
+  ASSERT_EQ(resident.window_blocks(), 8);
+  EXPECT_EQ(epoch_batches(resident, 0), epoch_batches(streamed, 0));
+  fs::resize_file(dir / "resident.h5", fs::file_size(dir / "resident.h5") / 3);
+  for (const std::int64_t epoch : {1, 2})
+    EXPECT_EQ(epoch_batches(resident, epoch), epoch_batches(streamed, epoch)) << epoch;
+}
+
 TEST_F(Loader, BadOptionsAndFilesAreNamed) {
   LoaderOptions tiny = options(10);
   tiny.memory_budget_bytes = 2 << 20;

@@ -24,14 +24,13 @@ void WindowBuffer::assign(const EpochOrder& order, std::int64_t window,
   permutation_ = order.row_permutation(window);
 }
 
-bool WindowBuffer::load_next_block(const DatasetReader& reader) {
+bool WindowBuffer::load_next_block(const RowReader& read) {
   if (complete()) return false;
   const auto index = static_cast<std::size_t>(loaded_blocks_);
   const std::int64_t first = blocks_[index] * block_rows_;
   const std::int64_t rows = block_start_[index + 1] - block_start_[index];
   for (std::size_t a = 0; a < arrays_.size(); ++a)
-    reader.read_rows(arrays_[a], first, rows,
-                     data_[a].data() + block_start_[index] * row_bytes_[a]);
+    read(a, first, rows, data_[a].data() + block_start_[index] * row_bytes_[a]);
   ++loaded_blocks_;
   return true;
 }

@@ -3,15 +3,19 @@
 // engine/src/data.
 #pragma once
 
-#include <kiln/data/reader.h>
-
 #include "data/loader_order.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace kiln::data::detail {
+
+// Reads `rows` rows from file row `first` of array number `array` into `out`: the
+// HDF5 file, or the loader's resident copy of it.
+using RowReader = std::function<void(std::size_t array, std::int64_t first, std::int64_t rows,
+                                     std::uint8_t* out)>;
 
 class WindowBuffer {
  public:
@@ -26,9 +30,9 @@ class WindowBuffer {
   void assign(const EpochOrder& order, std::int64_t window, const LoaderGeometry& geometry);
   void clear() { window_ = -1; }
   // Reads the next block not yet loaded; false when none is left.
-  bool load_next_block(const DatasetReader& reader);
-  void load_all(const DatasetReader& reader) {
-    while (load_next_block(reader)) {
+  bool load_next_block(const RowReader& read);
+  void load_all(const RowReader& read) {
+    while (load_next_block(read)) {
     }
   }
 
