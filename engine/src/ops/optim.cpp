@@ -58,12 +58,13 @@ void adamw_scalar(const AdamWScalars& c, std::int64_t k, std::int64_t n, float* 
 }
 
 #if defined(__SSE2__)
-// flush_subnormal on four lanes, by bit masks: no arithmetic on a subnormal.
+// flush_subnormal on four lanes in three instructions: |x| by a mask, a compare that
+// is true for NaN too (not less than), and the mask applied. The update is bound by
+// its divisions, and the sign-keeping form of this (eight instructions a vector,
+// twice) had made it 1.5x slower.
 __m128 flush_subnormal_sse(__m128 x) {
-  const __m128 sign = _mm_set1_ps(-0.0f);
-  const __m128 normal = _mm_cmpge_ps(_mm_andnot_ps(sign, x), _mm_set1_ps(kSmallestNormal));
-  const __m128 keep = _mm_or_ps(normal, _mm_cmpunord_ps(x, x));  // NaN passes
-  return _mm_or_ps(_mm_and_ps(keep, x), _mm_andnot_ps(keep, _mm_and_ps(x, sign)));
+  const __m128 magnitude = _mm_andnot_ps(_mm_set1_ps(-0.0f), x);
+  return _mm_and_ps(_mm_cmpnlt_ps(magnitude, _mm_set1_ps(kSmallestNormal)), x);
 }
 
 // Elements [k, n) four at a time; returns where it stopped.
