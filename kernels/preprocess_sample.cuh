@@ -82,6 +82,20 @@ KILN_HOST_DEVICE inline SampleParams draw_sample_params(const PreprocessOptions&
   return p;
 }
 
+// A u8 pixel in [0, 1], normalized for channel c. A pixel of the padding is 0.
+KILN_HOST_DEVICE inline float normalized(const PreprocessOptions& o, int c, float value) {
+  return (value - o.mean[c]) / o.std[c];
+}
+KILN_HOST_DEVICE inline float unit_pixel(std::uint8_t pixel) {
+  return static_cast<float>(pixel) / 255.0f;
+}
+
+// Whether the sample's draws change no pixel's place or value: then its output is
+// each pixel normalized where it is.
+KILN_HOST_DEVICE inline bool moves_nothing(const PreprocessOptions& o, const SampleParams& p) {
+  return !p.erase && !p.flip && p.dx == o.crop_padding && p.dy == o.crop_padding;
+}
+
 // Output value at channel c, row y, column x of a sample whose u8 [H, W, C] image
 // starts at `image`.
 KILN_HOST_DEVICE inline float preprocess_pixel(const std::uint8_t* image,
@@ -94,10 +108,8 @@ KILN_HOST_DEVICE inline float preprocess_pixel(const std::uint8_t* image,
   const int source_y = y + p.dy - o.crop_padding;
   const int source_x = column + p.dx - o.crop_padding;
   const bool inside = source_y >= 0 && source_y < o.height && source_x >= 0 && source_x < o.width;
-  const float value =
-      inside ? static_cast<float>(image[(source_y * o.width + source_x) * o.channels + c]) / 255.0f
-             : 0.0f;
-  return (value - o.mean[c]) / o.std[c];
+  return normalized(
+      o, c, inside ? unit_pixel(image[(source_y * o.width + source_x) * o.channels + c]) : 0.0f);
 }
 
 }  // namespace kiln::kernels

@@ -165,6 +165,45 @@ TEST(PreprocessDraws, BatchIsEachSampleWithItsOwnDraws) {
   }
 }
 
+// preprocess_batch_cpu looks up the samples whose draws move nothing in a table of
+// the 256 values a channel: every value, three channels with their own mean and std,
+// samples of both kinds, must come out as the per-pixel formula gives them.
+TEST(PreprocessDraws, TheLookupForSamplesThatMoveNothingIsThePixelFormula) {
+  PreprocessOptions options;
+  options.channels = 3;
+  options.height = options.width = 16;  // 256 pixels: every u8 value in every channel
+  const float means[] = {0.286f, 0.5f, 0.1f}, stds[] = {0.353f, 0.2f, 0.7f};
+  for (int c = 0; c < 3; ++c) options.mean[c] = means[c], options.std[c] = stds[c];
+  options.crop_padding = 1;
+  options.flip_probability = 0.3f;
+  std::vector<std::uint8_t> one(256 * 3);
+  for (int k = 0; k < 256; ++k)
+    for (int c = 0; c < 3; ++c)
+      one[static_cast<std::size_t>(k * 3 + c)] = static_cast<std::uint8_t>((k + 85 * c) % 256);
+  constexpr int kSamples = 40;
+  std::vector<std::uint8_t> batch;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < kSamples; ++i) {
+    batch.insert(batch.end(), one.begin(), one.end());
+    ids.push_back(100 + i);
+  }
+  std::vector<float> out(static_cast<std::size_t>(kSamples) * 768);
+  const AugmentKey key{.seed = 5, .epoch = 2};
+  preprocess_batch_cpu(batch.data(), kSamples, ids.data(), options, key, out.data());
+  int still = 0;
+  for (int i = 0; i < kSamples; ++i) {
+    const SampleParams params =
+        draw_sample_params_cpu(options, key, ids[static_cast<std::size_t>(i)]);
+    still += moves_nothing(options, params);
+    std::vector<float> expected(768);
+    preprocess_sample_cpu(one.data(), options, params, expected.data());
+    EXPECT_EQ(std::vector<float>(out.begin() + i * 768, out.begin() + (i + 1) * 768), expected)
+        << i;
+  }
+  EXPECT_GT(still, 0);  // both kinds were drawn
+  EXPECT_LT(still, kSamples);
+}
+
 TEST(PortableMath, ExpAndLogAreAccurate) {
   for (float x = -3; x <= 3; x += 0.37f)
     EXPECT_NEAR(portable_exp(x), std::exp(x), 2e-7 * std::exp(x)) << x;
