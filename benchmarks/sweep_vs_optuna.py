@@ -30,11 +30,12 @@ import sys
 import tempfile
 import time
 
-# First: compare_torch gives the PyTorch side its best OpenBLAS settings before
-# numpy or torch load OpenBLAS (see its docstring); kiln runs with KILN_ENV, the
-# environment as it was.
+# First: compare_torch (through torch_peer) gives the PyTorch side its best OpenBLAS
+# settings before numpy or torch load OpenBLAS (see torch_peer's docstring); kiln
+# runs with KILN_ENV, the environment as it was.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_torch import DATA, KILN_ENV, read_idx  # noqa: E402
+from compare_torch import DATA, KILN_ENV  # noqa: E402
+from torch_peer import read_idx  # noqa: E402
 
 import numpy as np  # noqa: E402
 
