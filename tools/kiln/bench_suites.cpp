@@ -234,8 +234,10 @@ fs::path peer_script() {
   const fs::path script =
       kiln_executable().parent_path() / ".." / "share" / "kiln" / "bench" / "torch_peer.py";
   if (!fs::exists(script))
-    throw ConfigError(fmt::format("bench train --peer torch: {} is missing (reinstall kiln)",
-                                  script.lexically_normal().string()));
+    throw ConfigError(
+        fmt::format("bench train --peer torch: {} is missing (it is installed with "
+                    "the benchmarks, KILN_BUILD_BENCHMARKS=ON)",
+                    script.lexically_normal().string()));
   return script.lexically_normal();
 }
 
