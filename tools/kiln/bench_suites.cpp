@@ -24,13 +24,6 @@ using Json = nlohmann::json;
 
 fs::path kiln_executable() { return fs::read_symlink("/proc/self/exe"); }
 
-std::string last_line(const std::string& text) {
-  std::string trimmed = text;
-  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r')) trimmed.pop_back();
-  const auto newline = trimmed.rfind('\n');
-  return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
-}
-
 // Runs a program of a suite; StageError with the end of its standard error when it
 // fails.
 ChildResult run_checked(const std::string& suite, const std::vector<std::string>& argv) {

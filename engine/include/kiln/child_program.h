@@ -35,6 +35,10 @@ struct ChildResult {
 // the caller reads ChildResult.
 ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& options = {});
 
+// The last line of a program's output, trailing newlines ignored: where most
+// programs say why they failed.
+std::string last_line(std::string_view text);
+
 // "SIGSEGV", "SIGKILL", ... or "signal N".
 std::string signal_name(int signal);
 

@@ -145,4 +145,10 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
   return result;
 }
 
+std::string last_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const std::size_t newline = text.rfind('\n');
+  return std::string(newline == std::string_view::npos ? text : text.substr(newline + 1));
+}
+
 }  // namespace kiln

@@ -54,12 +54,6 @@ std::chrono::milliseconds reader_timeout() {
 
 fs::path prefix_of(const fs::path& binary) { return binary.parent_path().parent_path(); }
 
-std::string last_line(std::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-  const std::size_t newline = text.rfind('\n');
-  return std::string(newline == std::string_view::npos ? text : text.substr(newline + 1));
-}
-
 // Throws the DataError (or InternalError) that says how the reader failed.
 [[noreturn]] void report_failure(const fs::path& file, const fs::path& program,
                                  const kiln::ChildResult& result,
@@ -89,7 +83,7 @@ std::string last_line(std::string_view text) {
 }
 
 kiln::ChildResult run_reader(const fs::path& file, std::vector<std::string> arguments,
-                                     std::function<void(std::string_view)> on_output) {
+                             std::function<void(std::string_view)> on_output) {
   const fs::path program = reader_program();
   const std::chrono::milliseconds timeout = reader_timeout();
   std::vector<std::string> argv = {program.string(), "--memory",
