@@ -16,13 +16,13 @@
 #include <map>
 #include <sstream>
 
+#include "launcher.h"
+
 namespace kiln::cli::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-fs::path kiln_executable() { return fs::read_symlink("/proc/self/exe"); }
 
 // Runs a program of a suite; StageError with the end of its standard error when it
 // fails.
@@ -203,7 +203,7 @@ double windows_median(const std::vector<double>& windows, const std::string& who
 double kiln_samples_per_s(const TrainSetup& setup, const std::string& model,
                           const fs::path& pipeline) {
   const fs::path registry = setup.scratch / "registry";
-  run_checked("train", {kiln_executable().string(), "--registry", registry.string(), "run",
+  run_checked("train", {self_executable().string(), "--registry", registry.string(), "run",
                         pipeline.string(), "--force", "train"});
   const registry::MlflowStore store(registry);
   const auto experiment = store.find_experiment("bench-" + model);
@@ -225,7 +225,7 @@ std::string python() {
 
 fs::path peer_script() {
   const fs::path script =
-      kiln_executable().parent_path() / ".." / "share" / "kiln" / "bench" / "torch_peer.py";
+      self_executable().parent_path() / ".." / "share" / "kiln" / "bench" / "torch_peer.py";
   if (!fs::exists(script))
     throw ConfigError(
         fmt::format("bench train --peer torch: {} is missing (it is installed with "
@@ -380,7 +380,7 @@ void add_derived(const SuiteOptions& options, BenchRecord& record) {
 
 std::vector<fs::path> program_dirs() {
   if (const char* dir = std::getenv("KILN_BENCH_DIR"); dir != nullptr && *dir != '\0') return {dir};
-  const fs::path here = kiln_executable().parent_path();
+  const fs::path here = self_executable().parent_path();
   return {(here / ".." / "libexec" / "kiln" / "benchmarks").lexically_normal(), here};
 }
 

@@ -79,6 +79,8 @@ void signal_all(std::vector<Rank>& ranks, int signal) {
 
 }  // namespace
 
+std::filesystem::path self_executable() { return std::filesystem::read_symlink("/proc/self/exe"); }
+
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

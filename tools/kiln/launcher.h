@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct LaunchPlan {
 };
 
 int launch_local(const LaunchPlan& plan);
+
+// This kiln's executable (/proc/self/exe resolved), for the commands it runs of itself.
+std::filesystem::path self_executable();
 
 // This process's environment as a map, to start a child with some variables changed.
 std::map<std::string, std::string> current_environment();

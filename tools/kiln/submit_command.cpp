@@ -5,6 +5,7 @@
 // run ...`, turns Slurm's warning signal into a checkpoint and a requeue, and
 // records what happened (docs/slurm.md).
 #include "commands.h"
+#include "launcher.h"
 
 #include <kiln/clock.h>
 #include <kiln/error.h>
@@ -47,12 +48,10 @@ std::string host_name() {
   return ::gethostname(name, sizeof name - 1) == 0 ? name : "unknown";
 }
 
-std::string self_executable() { return fs::read_symlink("/proc/self/exe").string(); }
-
 // The argv of a kiln command as the job runs it: absolute paths, the overrides.
 std::vector<std::string> kiln_argv(const SubmitArguments& a, const std::vector<std::string>& verb,
                                    const std::vector<std::string>& tail = {}) {
-  std::vector<std::string> argv = {self_executable()};
+  std::vector<std::string> argv = {self_executable().string()};
   argv.insert(argv.end(), verb.begin(), verb.end());
   argv.push_back(fs::absolute(a.pipeline).lexically_normal().string());
   argv.insert(argv.end(), a.overrides.begin(), a.overrides.end());
@@ -62,7 +61,7 @@ std::vector<std::string> kiln_argv(const SubmitArguments& a, const std::vector<s
 
 // `kiln jobs step -- srun --kill-on-bad-exit=1 <command>`.
 std::vector<std::string> step_command(const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {self_executable(),     "jobs", "step", "--", "srun",
+  std::vector<std::string> argv = {self_executable().string(), "jobs", "step", "--", "srun",
                                    "--kill-on-bad-exit=1"};
   argv.insert(argv.end(), command.begin(), command.end());
   return argv;
