@@ -15,11 +15,10 @@ namespace kiln::ops {
 template <DeviceType D>
 struct Elementwise;
 
-// Elements are independent, so tensors of at least kParallelElements split over the
-// CPU threads without changing a bit; smaller ones are not worth waking them for.
+// Elements are independent, so tensors of at least kParallelElements (parallel.h)
+// split over the CPU threads without changing a bit.
 template <>
 struct Elementwise<DeviceType::CPU> {
-  static constexpr std::int64_t kParallelElements = 1 << 15;
   template <class F>
   static void forward(const F& f, const Tensor& x, Tensor& y) {
     const float* in = x.data<float>();

@@ -101,9 +101,6 @@ void adamw_update(const AdamWScalars& c, std::int64_t n, float* value, const flo
   adamw_scalar(c, k, n, value, grad, m, v);
 }
 
-// Optimizer updates are elementwise: tensors this large split over the CPU threads.
-constexpr std::int64_t kParallelElements = 1 << 15;
-
 }  // namespace
 
 template <>

@@ -7,6 +7,10 @@
 
 namespace kiln::ops {
 
+// Loops of independent elements (elementwise ops, optimizer updates) split over the
+// CPU threads from this many elements on; smaller ones are not worth waking them for.
+inline constexpr std::int64_t kParallelElements = 1 << 15;
+
 // body(begin, end) over [0, n) in one contiguous chunk per CPU thread when
 // n >= min_parallel; otherwise body(0, n) on the calling thread. For loops whose
 // iterations are independent: the result does not depend on the thread count.
