@@ -16,7 +16,8 @@ namespace {
 
 struct Outputs {
   std::vector<float> relu, relu_grad, max, max_grad, avg, avg_grad, global, global_grad;
-  std::vector<std::int32_t> argmax;
+  std::vector<float> max2, max2_grad;  // 2x2 stride 2: its own loop in pool.cpp
+  std::vector<std::int32_t> argmax, argmax2;
   std::vector<float> adamw_value, adamw_m, adamw_v, sgd_value, sgd_buffer;
   bool operator==(const Outputs&) const = default;
 };
@@ -52,6 +53,18 @@ Outputs run_on(int threads) {
   avg_pool2d_backward(g, dpooled, dx);
   out.avg = pooled.to_vector();
   out.avg_grad = dx.to_vector();
+
+  Pool2dGeometry two = g;
+  two.kernel = two.stride = 2;
+  two.padding = 0;
+  Tensor pooled2 = Tensor::empty(two.output_shape()),
+         argmax2 = Tensor::empty(two.output_shape(), DType::I32);
+  max_pool2d_forward(two, x, pooled2, argmax2);
+  max_pool2d_backward(two, test::random_tensor(two.output_shape(), 9), argmax2, dx);
+  out.max2 = pooled2.to_vector();
+  out.max2_grad = dx.to_vector();
+  const auto* where2 = argmax2.data<std::int32_t>();
+  out.argmax2.assign(where2, where2 + argmax2.numel());
 
   Tensor global = Tensor::empty({g.batch, g.channels});
   global_avg_pool_forward(x, global);
@@ -89,6 +102,9 @@ TEST(ThreadCount, ElementwisePoolingAndOptimizersGiveTheSameBitsOnOneAndThreeThr
   EXPECT_EQ(one.max, three.max);
   EXPECT_EQ(one.argmax, three.argmax);
   EXPECT_EQ(one.max_grad, three.max_grad);
+  EXPECT_EQ(one.max2, three.max2);
+  EXPECT_EQ(one.argmax2, three.argmax2);
+  EXPECT_EQ(one.max2_grad, three.max2_grad);
   EXPECT_EQ(one.avg, three.avg);
   EXPECT_EQ(one.avg_grad, three.avg_grad);
   EXPECT_EQ(one.global, three.global);

@@ -38,7 +38,8 @@ bool tiles_by_two(const Pool2dGeometry& g) {
   return g.kernel == 2 && g.stride == 2 && g.padding == 0;
 }
 
-// Takes v at index i when it beats best (or is NaN, which wins as in torch).
+// Takes v at index i when it beats best, or is NaN: a NaN wins, as in torch, so that
+// it propagates to the loss. Ties keep the first.
 inline void take_if_larger(float v, std::int32_t i, float& best, std::int32_t& where) {
   const bool larger = v > best || std::isnan(v);
   best = larger ? v : best;
@@ -83,16 +84,13 @@ void MaxPool2d<DeviceType::CPU>::forward(const Pool2dGeometry& g, const Tensor& 
     const Window w = window(g, oy, ox);
     const float* base = in + plane * plane_size;
     float best = -std::numeric_limits<float>::infinity();
-    std::int64_t best_index = w.y0 * g.width + w.x0;
+    auto best_index = static_cast<std::int32_t>(w.y0 * g.width + w.x0);
     for (std::int64_t iy = w.y0; iy < w.y1; ++iy)
       for (std::int64_t ix = w.x0; ix < w.x1; ++ix)
-        // A NaN wins, as in torch: it must propagate to the loss.
-        if (base[iy * g.width + ix] > best || std::isnan(base[iy * g.width + ix])) {
-          best = base[iy * g.width + ix];
-          best_index = iy * g.width + ix;
-        }
+        take_if_larger(base[iy * g.width + ix], static_cast<std::int32_t>(iy * g.width + ix), best,
+                       best_index);
     out[o] = best;
-    where[o] = static_cast<std::int32_t>(best_index);
+    where[o] = best_index;
   });
 }
 
