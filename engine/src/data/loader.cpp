@@ -58,12 +58,21 @@ std::int64_t common_rows(const DatasetReader& reader, const std::vector<std::str
   return rows;
 }
 
+struct LoaderPlan {
+  LoaderGeometry geometry;
+  // The whole data set fits the budget beside the windows, batches and chunk caches:
+  // then the loader reads it once and serves every block from memory, and epochs
+  // after the first read and inflate nothing (zlib took a seventh of the MLP's CPU
+  // time on 2 cores, every epoch).
+  bool resident = false;
+};
+
 // Blocks are whole chunks of the widest array (a partial chunk costs a whole
 // inflate unless HDF5's 1 MiB chunk cache holds it); a file with chunks too large
 // for the budget, or none, is read in blocks of a quarter of what the windows may
 // hold, so that two windows of two blocks still fit.
-LoaderGeometry plan_geometry(const DatasetReader& reader, const LoaderOptions& options,
-                             std::int64_t rows) {
+LoaderPlan plan_geometry(const DatasetReader& reader, const LoaderOptions& options,
+                         std::int64_t rows) {
   std::int64_t row_bytes = 0;
   std::string widest = options.arrays.front();
   for (const std::string& name : options.arrays) {
@@ -100,22 +109,9 @@ LoaderGeometry plan_geometry(const DatasetReader& reader, const LoaderOptions& o
                             2 * std::min(needed, blocks) * window_bytes) /
             kMiB));
   geometry.window_blocks = std::min(fits, blocks);
-  return geometry;
-}
-
-// Whether the whole dataset fits the budget beside what plan_geometry planned (the
-// windows, batches and chunk caches): then the loader reads it once and serves every
-// block from memory, and epochs after the first cost no HDF5 read and no inflate
-// (which took a seventh of the MLP's CPU time on 2 cores, every epoch).
-bool fits_resident(const DatasetReader& reader, const LoaderOptions& options,
-                   const LoaderGeometry& geometry, std::int64_t rows) {
-  std::int64_t row_bytes = 0;
-  for (const std::string& name : options.arrays) row_bytes += reader.row_bytes(name);
-  const auto buffers = static_cast<std::int64_t>(options.prefetch_batches) + 2;
-  const std::int64_t planned = buffers * options.global_batch_size * (row_bytes + 8) +
-                               static_cast<std::int64_t>(options.arrays.size()) * (1 << 20) +
-                               2 * geometry.window_blocks * geometry.block_rows * (row_bytes + 4);
-  return planned + rows * row_bytes <= static_cast<std::int64_t>(options.memory_budget_bytes);
+  const std::int64_t planned =
+      batch_bytes + chunk_caches + 2 * geometry.window_blocks * window_bytes;
+  return {geometry, planned + rows * row_bytes <= budget};
 }
 
 }  // namespace
@@ -151,7 +147,7 @@ struct StreamingLoader::Impl {
   std::int64_t epoch = 0;
   std::int64_t next_batch = 0;  // the next batch next() returns
   double waited = 0;
-  bool resident = false;                          // fits_resident
+  bool resident = false;                          // LoaderPlan::resident
   std::vector<std::vector<std::uint8_t>> arrays;  // then: each array, whole, once read
   RowReader read_block;                           // read_rows, for the window buffers
 
@@ -159,13 +155,14 @@ struct StreamingLoader::Impl {
       : options(std::move(loader_options)), reader(options.file) {
     check_options(options);
     rows = common_rows(reader, options.arrays);
-    geometry = plan_geometry(reader, options, rows);
+    const LoaderPlan plan = plan_geometry(reader, options, rows);
+    geometry = plan.geometry;
+    resident = plan.resident;
     const std::int64_t share =
         (options.global_batch_size + options.world_size - 1) / options.world_size;
     layout = BatchLayout(reader, options.arrays, share);
     channel =
         std::make_shared<BatchChannel>(layout, options.prefetch_batches + 2, options.allocator);
-    resident = fits_resident(reader, options, geometry, rows);
     read_block = [this](std::size_t a, std::int64_t first, std::int64_t count, std::uint8_t* out) {
       read_rows(a, first, count, out);
     };
