@@ -80,7 +80,8 @@ void print_comparison(const std::vector<bench::Compared>& rows, const std::strin
   }
 }
 
-// The run --compare names, checked before any suite spends minutes.
+// The id of the run --compare names ('latest' resolved); its record is read before
+// any suite spends minutes.
 std::string comparison_base(const reg::MlflowStore& store, const std::string& wanted) {
   if (wanted.empty()) return "";
   if (wanted == "latest") {
@@ -90,7 +91,6 @@ std::string comparison_base(const reg::MlflowStore& store, const std::string& wa
                                     store.mlruns().string()));
     return latest;
   }
-  bench::load_record(store, wanted);
   return wanted;
 }
 

@@ -132,7 +132,8 @@ BenchRecord record_from_json(const Json& json, const std::string& where) {
 
 std::map<std::string, std::string> machine_fingerprint() {
   std::map<std::string, std::string> out;
-  out["cpu"] = cpu_model().empty() ? "unknown" : cpu_model();
+  const std::string cpu = cpu_model();
+  out["cpu"] = cpu.empty() ? "unknown" : cpu;
   out["cores"] = std::to_string(available_cores());
   out["affinity"] = affinity_text();
   out["cpu_isa"] = cpu_math_isa();
@@ -140,7 +141,8 @@ std::map<std::string, std::string> machine_fingerprint() {
   out["compiler"] = KILN_BUILD_COMPILER;
   out["kiln"] = KILN_VERSION;
   out["commit"] = KILN_BUILD_COMMIT;
-  out["engine"] = engine_build().empty() ? "unknown" : engine_build();
+  const std::string engine = engine_build();
+  out["engine"] = engine.empty() ? "unknown" : engine;
   add_gpu_fingerprint(out);
   return out;
 }

@@ -104,10 +104,6 @@ std::vector<Compared> comparison_from_json(const nlohmann::json& json, const std
 // machines or builds says so.
 std::vector<std::string> fingerprint_changes(const BenchRecord& before, const BenchRecord& now);
 
-}  // namespace kiln::cli::bench
-
-namespace kiln::cli::bench {
-
 // The HTML page of a bench run (`kiln report RUN`): its fingerprint, measurements and
 // notes, and the comparison it made, if any (artifacts/comparison.json).
 std::string render_report(const registry::MlflowStore& store, const std::string& run_id);

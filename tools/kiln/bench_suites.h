@@ -37,8 +37,8 @@ struct SuiteOptions {
 // naming what is missing.
 void check_suite(const std::string& suite, const SuiteOptions& options);
 
-// Runs one suite `options.repeat` times and adds its measurements (or a note saying
-// why it was skipped) to `record`.
+// Runs one suite (check_suite passed) `options.repeat` times and adds its measurements (or a note
+// saying why it was skipped) to `record`.
 void run_suite(const std::string& suite, const SuiteOptions& options, BenchRecord& record);
 
 // Figures made of two suites' measurements, added when both ran:
