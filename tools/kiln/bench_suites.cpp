@@ -80,10 +80,10 @@ std::vector<Measurement> parse_google_benchmark(const std::string& suite, const 
   return out;
 }
 
-// Each repeat is a process of its own: what a process draws when it starts (the cores
-// its threads land on, its memory's placement) can move a benchmark by half on a
-// shared VM, and stays for the process's life, so repeats inside one process would
-// hide that noise from the spread.
+// Each repeat is a process of its own: on a shared VM, repeats inside one process
+// agreed to a few percent while two processes on the same build differed by up to
+// 1.59x (most likely by where their threads and memory landed), so repeats inside
+// one process would hide that noise from the spread.
 std::vector<Measurement> google_benchmark(const std::string& suite, const std::string& name,
                                           const SuiteOptions& options) {
   const fs::path program = find_program(suite, name);
