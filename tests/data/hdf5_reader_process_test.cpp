@@ -119,6 +119,24 @@ TEST_F(Hdf5ReaderProcess, AReaderThatCrashesIsOneErrorNamingTheFile) {
   EXPECT_THROW(DatasetReader{file}, DataError);
 }
 
+// scancel and Ctrl-C signal the whole process group, the reader included, and it
+// may die before kiln notices its own signal: that is the run being stopped, not a
+// damaged file (a Slurm array task cancelled mid-trial had its trial marked failed
+// instead of re-queued). SIGKILL stays a crash: the kernel's OOM killer sends it too.
+TEST_F(Hdf5ReaderProcess, AReaderStoppedFromOutsideIsAnInterruption) {
+  const fs::path file = stored({testing::make_array("x", DType::U8, {2}, {1, 2})});
+  for (const std::string signal : {"TERM", "INT", "HUP"}) {
+    const ScopedEnv reader("KILN_HDF5_READER", fake_reader("kill -" + signal + " $$").c_str());
+    try {
+      DatasetReader{file};
+      ADD_FAILURE() << signal << ": no error";
+    } catch (const InterruptedError& error) {
+      EXPECT_EQ(std::string(error.what()),
+                file.string() + ": reading it was stopped by SIG" + signal + " (kiln-hdf5-reader)");
+    }
+  }
+}
+
 TEST_F(Hdf5ReaderProcess, AReaderThatHangsIsStopped) {
   const fs::path file = stored({testing::make_array("x", DType::U8, {2}, {1, 2})});
   const ScopedEnv reader("KILN_HDF5_READER", fake_reader("exec sleep 60").c_str());

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -64,6 +65,12 @@ fs::path prefix_of(const fs::path& binary) { return binary.parent_path().parent_
         "{}: reading it as HDF5 made no progress for {} s (kiln-hdf5-reader was stopped; "
         "KILN_HDF5_READER_TIMEOUT sets the limit): the file is damaged or not HDF5",
         file.string(), static_cast<double>(timeout.count()) / 1000));
+  // SIGINT, SIGTERM and SIGHUP come from outside (Ctrl-C, scancel, a closed
+  // terminal: the whole process group gets them), never from libhdf5 itself: the
+  // run is being stopped, and the file is not to blame.
+  if (result.signal == SIGINT || result.signal == SIGTERM || result.signal == SIGHUP)
+    throw InterruptedError(fmt::format("{}: reading it was stopped by {} (kiln-hdf5-reader)",
+                                       file.string(), kiln::signal_name(result.signal)));
   if (result.signal != 0)
     throw DataError(
         fmt::format("{}: libhdf5 crashed reading it ({} in kiln-hdf5-reader): the file is damaged",
