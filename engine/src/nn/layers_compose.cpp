@@ -34,7 +34,15 @@ class Sequential final : public Layer {
  public:
   Sequential(std::vector<std::unique_ptr<Layer>> layers, std::vector<Shape> inputs,
              std::string type)
-      : layers_(std::move(layers)), inputs_(std::move(inputs)), type_(std::move(type)) {}
+      : layers_(std::move(layers)), inputs_(std::move(inputs)), type_(std::move(type)) {
+    bool learns = false;
+    for (const auto& layer : layers_) {
+      learns_before_.push_back(learns);
+      std::vector<Parameter*> parameters;
+      layer->collect_parameters(parameters);
+      learns = learns || !parameters.empty();
+    }
+  }
 
   std::string type() const override { return type_; }
   Shape output_shape(const Shape& input) const override {
@@ -56,8 +64,14 @@ class Sequential final : public Layer {
                   const LayerDone& done) override {
     Tensor grad = dy;
     for (std::size_t i = layers_.size(); i-- > 0;) {
-      grad = layers_[i]->backward(grad, *saved.children.at(i), need_input_grad || i > 0, done);
+      // Below the first layer that learns, nothing needs a gradient unless the
+      // caller does: that layer skips its input gradient (the MLP's first linear
+      // layer, behind a flatten, would otherwise compute a 128 x 784 one every
+      // step), and the layers before it do not run backward at all.
+      const bool input_grad = need_input_grad || learns_before_[i];
+      grad = layers_[i]->backward(grad, *saved.children.at(i), input_grad, done);
       if (done) done(*layers_[i]);
+      if (!input_grad) return {};
     }
     return grad;
   }
@@ -89,7 +103,8 @@ class Sequential final : public Layer {
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<Shape> inputs_;  // per-sample input shape of each layer
+  std::vector<Shape> inputs_;        // per-sample input shape of each layer
+  std::vector<bool> learns_before_;  // [i]: whether a layer before i has parameters
   std::string type_;
 };
 
