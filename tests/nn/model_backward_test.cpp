@@ -78,6 +78,38 @@ TEST(GradientAccumulation, ZeroGradClearsEveryGradient) {
     EXPECT_EQ(p->grad.to_vector(), std::vector<float>(p->grad.numel(), 0.0f)) << p->name;
 }
 
+// zero_grad_before_backward leaves the linear layers' memsets to their backward
+// pass (which then writes instead of adding); the gradients must be those of
+// zero_grad, over two micro-batches, from gradients left by an earlier step.
+TEST(GradientAccumulation, ZeroGradBeforeBackwardGivesTheGradientsOfZeroGrad) {
+  const Json layers = Json::parse(R"([
+      {"conv2d": {"out": 3, "kernel": 3}}, "relu", "flatten", {"linear": {"out": 16}},
+      {"residual": [{"linear": {"out": 16, "bias": false}}, "gelu"]}, {"layernorm": {}},
+      {"linear": {"out": 3}}])");
+  std::vector<std::vector<float>> expected;
+  for (const bool before_backward : {false, true}) {
+    Model model = test::build_model(layers, {2, 6, 6}, Device::cpu(), 4);
+    accumulate(model, random_tensor({4, 2, 6, 6}, 5), labels_for(4));  // an earlier step's
+    if (before_backward)
+      model.zero_grad_before_backward();
+    else
+      model.zero_grad();
+    const Tensor x = random_tensor({8, 2, 6, 6}, 6);
+    const Tensor labels = labels_for(8);
+    accumulate(model, x.rows(0, 4), labels.rows(0, 4));
+    accumulate(model, x.rows(4, 8), labels.rows(4, 8));
+    std::vector<std::vector<float>> grads;
+    for (const Parameter* p : model.parameters()) grads.push_back(p->grad.to_vector());
+    if (!before_backward) {
+      expected = grads;
+      continue;
+    }
+    ASSERT_EQ(grads.size(), expected.size());
+    for (std::size_t k = 0; k < grads.size(); ++k)
+      EXPECT_EQ(grads[k], expected[k]) << model.parameters()[k]->name;
+  }
+}
+
 struct HookCall {
   int index;
   std::vector<Parameter*> parameters;

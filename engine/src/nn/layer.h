@@ -45,6 +45,10 @@ class Layer {
   // given at build time ("layers.3.weight").
   virtual void collect_parameters(std::vector<Parameter*>& out);
   virtual void collect_buffers(std::vector<std::pair<std::string, Tensor*>>& out);
+  // Zeroes the gradients of the parameters here and inside. With `in_backward`, a
+  // layer may instead write them in its next backward pass rather than add to
+  // them (Model::zero_grad_before_backward); the default zeroes them now.
+  virtual void zero_grad(bool in_backward);
   // The layer's settings with defaults filled in: {"conv2d": {...}} or "relu".
   virtual nlohmann::json config() const = 0;
   // Rows of Model::summary for this layer (containers list their children).

@@ -12,6 +12,11 @@ namespace kiln::nn {
 Layer::~Layer() = default;
 void Layer::collect_parameters(std::vector<Parameter*>&) {}
 void Layer::collect_buffers(std::vector<std::pair<std::string, Tensor*>>&) {}
+void Layer::zero_grad(bool) {
+  std::vector<Parameter*> parameters;
+  collect_parameters(parameters);
+  for (Parameter* p : parameters) p->grad.zero();
+}
 
 void Layer::describe(const std::string& prefix, const Shape& input,
                      std::vector<std::string>& lines) const {
@@ -79,6 +84,9 @@ class Sequential final : public Layer {
   void collect_parameters(std::vector<Parameter*>& out) override {
     for (auto& layer : layers_) layer->collect_parameters(out);
   }
+  void zero_grad(bool in_backward) override {
+    for (auto& layer : layers_) layer->zero_grad(in_backward);
+  }
   void collect_buffers(std::vector<std::pair<std::string, Tensor*>>& out) override {
     for (auto& layer : layers_) layer->collect_buffers(out);
   }
@@ -132,6 +140,7 @@ class Residual final : public Layer {
     return dx;
   }
   void collect_parameters(std::vector<Parameter*>& out) override { body_->collect_parameters(out); }
+  void zero_grad(bool in_backward) override { body_->zero_grad(in_backward); }
   void collect_buffers(std::vector<std::pair<std::string, Tensor*>>& out) override {
     body_->collect_buffers(out);
   }

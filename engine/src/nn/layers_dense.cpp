@@ -40,8 +40,11 @@ class Linear final : public Layer {
   Tensor backward(const Tensor& dy, Saved& saved, bool need_input_grad, const LayerDone&) override {
     const Tensor& input = saved.tensors.at(0);
     const ops::MathPrecision precision = math_of(saved.precision);
-    ops::gemm(dy, true, input, false, weight_.grad, 1.0f, 1.0f, precision);
-    if (bias_.value.defined()) ops::sum_rows(dy, bias_.grad, true);
+    // Written where zero_grad was left to this pass, else added to.
+    const bool add = !grad_zero_pending_;
+    grad_zero_pending_ = false;
+    ops::gemm(dy, true, input, false, weight_.grad, 1.0f, add ? 1.0f : 0.0f, precision);
+    if (bias_.value.defined()) ops::sum_rows(dy, bias_.grad, add);
     if (!need_input_grad) return {};
     Tensor dx = Tensor::empty(input.shape(), DType::F32, dy.device());
     ops::gemm(dy, false, weight_.value, false, dx, 1.0f, 0.0f, precision);
@@ -51,6 +54,13 @@ class Linear final : public Layer {
   void collect_parameters(std::vector<Parameter*>& out) override {
     out.push_back(&weight_);
     if (bias_.value.defined()) out.push_back(&bias_);
+  }
+  // The memset of the gradients was 4% of the MLP's step on 2 cores.
+  void zero_grad(bool in_backward) override {
+    grad_zero_pending_ = in_backward;
+    if (in_backward) return;
+    weight_.grad.zero();
+    if (bias_.value.defined()) bias_.grad.zero();
   }
   nlohmann::json config() const override {
     return {{"linear", {{"out", out_}, {"bias", bias_.value.defined()}}}};
@@ -65,6 +75,7 @@ class Linear final : public Layer {
  private:
   std::int64_t in_, out_;
   Parameter weight_, bias_;
+  bool grad_zero_pending_ = false;  // zero_grad(true) since the last backward pass
 };
 
 class Dropout final : public Layer {

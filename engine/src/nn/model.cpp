@@ -127,9 +127,9 @@ Tensor Model::backward(ForwardContext& context, const Tensor& dy, bool input_gra
   return input_grad ? dx : Tensor();
 }
 
-void Model::zero_grad() {
-  for (Parameter* p : parameters()) p->grad.zero();
-}
+void Model::zero_grad() { root_->zero_grad(false); }
+
+void Model::zero_grad_before_backward() { root_->zero_grad(true); }
 
 void Model::set_gradient_hook(std::function<void(const GradientBucket&)> hook,
                               std::size_t bucket_bytes) {

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -167,9 +168,14 @@ struct Trainer::State {
 #ifdef KILN_HAVE_CUDA
     if (graphable(micro_batches) && graph_step(micro_batches.front(), grad_scale)) return;
 #endif
-    model.zero_grad();
     // Data parallel: a rank may have no rows in a short last batch (loader.h); it
     // skips the pass but still joins every bucket's all-reduce with zero gradients.
+    const bool passes = std::any_of(micro_batches.begin(), micro_batches.end(),
+                                    [](const Batch& batch) { return batch.x.dim(0) > 0; });
+    if (passes)
+      model.zero_grad_before_backward();
+    else
+      model.zero_grad();
     for (std::size_t m = 0; m < micro_batches.size(); ++m) {
       const bool last = m + 1 == micro_batches.size();
       if (micro_batches[m].x.dim(0) == 0) {

@@ -105,6 +105,11 @@ class Model {
   // Returns the gradient w.r.t. the input when `input_grad` (else an undefined tensor).
   Tensor backward(ForwardContext& context, const Tensor& dy, bool input_grad = false);
   void zero_grad();
+  // zero_grad for a step whose backward pass comes next, with the same result:
+  // layers that can (linear) write their gradients in that pass instead of adding
+  // to zeroed memory; the others are zeroed now. Gradients read before that pass
+  // are not zero: use zero_grad there.
+  void zero_grad_before_backward();
 
   // Called during backward for each bucket whose gradients are complete.
   void set_gradient_hook(std::function<void(const GradientBucket&)> hook,
