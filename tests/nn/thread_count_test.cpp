@@ -1,5 +1,6 @@
 // kiln's own CPU loops that split over the OpenMP threads (elementwise ops and the
-// optimizer updates by element, pooling by plane; ops/parallel.h) give the same
+// optimizer updates by element, pooling by plane, bias gradients by column;
+// ops/parallel.h) give the same
 // bits on 1 and on 3 threads, forward and backward, on tensors large enough to be
 // split.
 #include <kiln/cpu_threads.h>
@@ -8,6 +9,7 @@
 
 #include "nn/gradient_checker.h"
 #include "ops/activation.h"
+#include "ops/gemm.h"
 #include "ops/optim.h"
 #include "ops/pool.h"
 
@@ -19,8 +21,15 @@ struct Outputs {
   std::vector<float> max2, max2_grad;  // 2x2 stride 2: its own loop in pool.cpp
   std::vector<std::int32_t> argmax, argmax2;
   std::vector<float> adamw_value, adamw_m, adamw_v, sgd_value, sgd_buffer;
+  std::vector<float> column_sums;  // a linear layer's bias gradient
   bool operator==(const Outputs&) const = default;
 };
+
+// sum_rows into fresh memory, then added to it.
+void sum_rows_twice(const Tensor& dy, Tensor& sums) {
+  sum_rows(dy, sums, false);
+  sum_rows(dy, sums, true);
+}
 
 Outputs run_on(int threads) {
   set_cpu_threads(threads);
@@ -72,6 +81,11 @@ Outputs run_on(int threads) {
   out.global = global.to_vector();
   out.global_grad = dx.to_vector();
 
+  // 300 columns over 3 threads, added to what is there.
+  Tensor sums = test::random_tensor({300}, 10);
+  sum_rows_twice(test::random_tensor({128, 300}, 11), sums);
+  out.column_sums = sums.to_vector();
+
   // Two steps each (an odd element count: every thread's chunk has a scalar tail).
   Tensor value = test::random_tensor({100001}, 7), m = Tensor::zeros({100001}),
          v = Tensor::zeros({100001});
@@ -114,6 +128,7 @@ TEST(ThreadCount, ElementwisePoolingAndOptimizersGiveTheSameBitsOnOneAndThreeThr
   EXPECT_EQ(one.adamw_v, three.adamw_v);
   EXPECT_EQ(one.sgd_value, three.sgd_value);
   EXPECT_EQ(one.sgd_buffer, three.sgd_buffer);
+  EXPECT_EQ(one.column_sums, three.column_sums);
 }
 
 }  // namespace

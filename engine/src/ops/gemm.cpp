@@ -9,12 +9,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <map>
 #include <mutex>
 #include <tuple>
 
 #include "ops/onednn.h"
+#include "ops/parallel.h"
 
 namespace kiln::ops {
 namespace {
@@ -133,8 +135,13 @@ void SumRows<DeviceType::CPU>::run(const Tensor& dy, Tensor& out, bool accumulat
   const float* in = dy.data<float>();
   float* sum = out.data<float>();
   if (!accumulate) out.zero();
-  for (std::int64_t n = 0; n < rows; ++n)
-    for (std::int64_t f = 0; f < features; ++f) sum[f] += in[n * features + f];
+  // Each column sums its rows in order, so columns split over the threads
+  // without changing a bit.
+  const std::int64_t min_columns = (kParallelElements + rows - 1) / std::max<std::int64_t>(rows, 1);
+  parallel_chunks(features, min_columns, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t n = 0; n < rows; ++n)
+      for (std::int64_t f = begin; f < end; ++f) sum[f] += in[n * features + f];
+  });
 }
 
 void gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Tensor& c,
