@@ -1,8 +1,7 @@
 // kiln's own CPU loops that split over the OpenMP threads (elementwise ops and the
-// optimizer updates by element, pooling by plane, bias gradients by column;
-// ops/parallel.h) give the same
-// bits on 1 and on 3 threads, forward and backward, on tensors large enough to be
-// split.
+// optimizer updates by element, pooling by plane, bias gradients by column, the
+// cross-entropy by row; ops/parallel.h) give the same bits on 1 and on 3 threads,
+// forward and backward, on tensors large enough to be split.
 #include <kiln/cpu_threads.h>
 
 #include <gtest/gtest.h>
@@ -10,6 +9,7 @@
 #include "nn/gradient_checker.h"
 #include "ops/activation.h"
 #include "ops/gemm.h"
+#include "ops/loss.h"
 #include "ops/optim.h"
 #include "ops/pool.h"
 
@@ -22,6 +22,7 @@ struct Outputs {
   std::vector<std::int32_t> argmax, argmax2;
   std::vector<float> adamw_value, adamw_m, adamw_v, sgd_value, sgd_buffer;
   std::vector<float> column_sums;  // a linear layer's bias gradient
+  std::vector<float> dlogits, loss_and_hits;
   bool operator==(const Outputs&) const = default;
 };
 
@@ -86,6 +87,15 @@ Outputs run_on(int threads) {
   sum_rows_twice(test::random_tensor({128, 300}, 11), sums);
   out.column_sums = sums.to_vector();
 
+  // 256 rows of 10 logits, with label smoothing.
+  const Tensor logits = test::random_tensor({256, 10}, 12);
+  Tensor labels = Tensor::empty({256}, DType::I32), dlogits = Tensor::empty({256, 10});
+  for (std::int64_t i = 0; i < 256; ++i) labels.data<std::int32_t>()[i] = (i * 7) % 10;
+  Tensor loss = Tensor::zeros({1}), hits = Tensor::zeros({1});
+  softmax_cross_entropy(logits, labels, 0.1f, 1.0f / 256, dlogits, loss, hits);
+  out.dlogits = dlogits.to_vector();
+  out.loss_and_hits = {loss.to_vector()[0], hits.to_vector()[0]};
+
   // Two steps each (an odd element count: every thread's chunk has a scalar tail).
   Tensor value = test::random_tensor({100001}, 7), m = Tensor::zeros({100001}),
          v = Tensor::zeros({100001});
@@ -129,6 +139,8 @@ TEST(ThreadCount, ElementwisePoolingAndOptimizersGiveTheSameBitsOnOneAndThreeThr
   EXPECT_EQ(one.sgd_value, three.sgd_value);
   EXPECT_EQ(one.sgd_buffer, three.sgd_buffer);
   EXPECT_EQ(one.column_sums, three.column_sums);
+  EXPECT_EQ(one.dlogits, three.dlogits);
+  EXPECT_EQ(one.loss_and_hits, three.loss_and_hits);
 }
 
 }  // namespace
