@@ -147,9 +147,9 @@ struct StreamingLoader::Impl {
   std::int64_t epoch = 0;
   std::int64_t next_batch = 0;  // the next batch next() returns
   double waited = 0;
-  bool resident = false;                          // LoaderPlan::resident
-  std::vector<std::vector<std::uint8_t>> arrays;  // then: each array, whole, once read
-  RowReader read_block;                           // read_rows, for the window buffers
+  bool resident = false;          // LoaderPlan::resident
+  detail::ResidentArrays arrays;  // then: each array, whole, read by the first epoch
+  RowReader read_block;           // read_rows, for the window buffers
 
   explicit Impl(LoaderOptions loader_options)
       : options(std::move(loader_options)), reader(options.file) {
@@ -168,18 +168,18 @@ struct StreamingLoader::Impl {
     };
   }
 
-  // In the producer thread only.
+  // In the producer thread only. A resident data set is read here once, whole;
+  // its windows then serve rows from it in place (copying it into a window every
+  // epoch stalled each epoch's first batch: 47 MB for Fashion-MNIST).
   void read_rows(std::size_t a, std::int64_t first, std::int64_t count, std::uint8_t* out) {
-    const std::string& name = options.arrays[a];
-    if (!resident) return reader.read_rows(name, first, count, out);
-    if (arrays.empty())
-      for (const std::string& each : options.arrays) {
-        arrays.emplace_back(static_cast<std::size_t>(rows * reader.row_bytes(each)));
-        reader.read_rows(each, 0, rows, arrays.back().data());
-      }
-    const std::int64_t row_bytes = reader.row_bytes(name);
-    std::memcpy(out, arrays[a].data() + first * row_bytes,
-                static_cast<std::size_t>(count * row_bytes));
+    reader.read_rows(options.arrays[a], first, count, out);
+  }
+  void read_resident() {
+    if (!resident || !arrays.empty()) return;
+    for (const std::string& each : options.arrays) {
+      arrays.emplace_back(static_cast<std::size_t>(rows * reader.row_bytes(each)));
+      reader.read_rows(each, 0, rows, arrays.back().data());
+    }
   }
 
   ~Impl() { stop(); }
@@ -194,7 +194,8 @@ struct StreamingLoader::Impl {
       std::vector<std::int64_t> row_bytes;
       for (const std::string& name : options.arrays) row_bytes.push_back(reader.row_bytes(name));
       windows[slot] = std::make_unique<WindowBuffer>(options.arrays, row_bytes,
-                                                     geometry.window_blocks * geometry.block_rows);
+                                                     geometry.window_blocks * geometry.block_rows,
+                                                     resident ? &arrays : nullptr);
     }
     return *windows[slot];
   }
@@ -257,6 +258,7 @@ struct StreamingLoader::Impl {
   }
 
   void produce(std::int64_t first_batch) {
+    read_resident();
     const EpochOrder order(geometry, options.seed, epoch, options.shuffle);
     for (auto& buffer : windows)
       if (buffer) buffer->clear();

@@ -5,8 +5,9 @@
 namespace kiln::data::detail {
 
 WindowBuffer::WindowBuffer(std::vector<std::string> arrays, std::vector<std::int64_t> row_bytes,
-                           std::int64_t capacity_rows)
-    : arrays_(std::move(arrays)), row_bytes_(std::move(row_bytes)) {
+                           std::int64_t capacity_rows, const ResidentArrays* resident)
+    : arrays_(std::move(arrays)), row_bytes_(std::move(row_bytes)), resident_(resident) {
+  if (resident_ != nullptr) return;
   for (const std::int64_t bytes : row_bytes_)
     data_.emplace_back(static_cast<std::size_t>(bytes * capacity_rows));
 }
@@ -29,13 +30,16 @@ bool WindowBuffer::load_next_block(const RowReader& read) {
   const auto index = static_cast<std::size_t>(loaded_blocks_);
   const std::int64_t first = blocks_[index] * block_rows_;
   const std::int64_t rows = block_start_[index + 1] - block_start_[index];
-  for (std::size_t a = 0; a < arrays_.size(); ++a)
-    read(a, first, rows, data_[a].data() + block_start_[index] * row_bytes_[a]);
+  if (resident_ == nullptr)
+    for (std::size_t a = 0; a < arrays_.size(); ++a)
+      read(a, first, rows, data_[a].data() + block_start_[index] * row_bytes_[a]);
   ++loaded_blocks_;
   return true;
 }
 
 const std::uint8_t* WindowBuffer::row(std::size_t array_index, std::int64_t position) const {
+  if (resident_ != nullptr)
+    return (*resident_)[array_index].data() + sample_id(position) * row_bytes_[array_index];
   const std::uint32_t source = permutation_[static_cast<std::size_t>(position)];
   return data_[array_index].data() + static_cast<std::int64_t>(source) * row_bytes_[array_index];
 }

@@ -17,11 +17,16 @@ namespace kiln::data::detail {
 using RowReader = std::function<void(std::size_t array, std::int64_t first, std::int64_t rows,
                                      std::uint8_t* out)>;
 
+// Whole arrays already in memory, by array number: a resident data set.
+using ResidentArrays = std::vector<std::vector<std::uint8_t>>;
+
 class WindowBuffer {
  public:
   // Room for `capacity_rows` rows of each array in `arrays` (row bytes parallel).
+  // With `resident`, the window holds no copy: its rows are read where `resident`
+  // keeps them (which must stay alive and hold every row), and loading is free.
   WindowBuffer(std::vector<std::string> arrays, std::vector<std::int64_t> row_bytes,
-               std::int64_t capacity_rows);
+               std::int64_t capacity_rows, const ResidentArrays* resident = nullptr);
 
   std::int64_t window() const { return window_; }  // -1 when empty
   bool complete() const { return loaded_blocks_ == static_cast<std::int64_t>(blocks_.size()); }
@@ -45,6 +50,7 @@ class WindowBuffer {
   std::vector<std::string> arrays_;
   std::vector<std::int64_t> row_bytes_;
   std::vector<std::vector<std::uint8_t>> data_;  // per array, capacity_rows rows
+  const ResidentArrays* resident_ = nullptr;     // or rows read in place
   std::int64_t window_ = -1;
   std::int64_t block_rows_ = 1;
   std::vector<std::int64_t> blocks_;       // file blocks, in buffer order
