@@ -204,9 +204,45 @@ TEST_F(Loader, WindowsStayWithinTheBudget) {
     o.memory_budget_bytes = budget;
     StreamingLoader loader(o);
     const auto windows = 2 * loader.window_blocks() * loader.block_rows() * (kRowBytes + 1 + 4);
-    const auto batches = 4 * 32 * (kRowBytes + 1 + 8);
+    const auto batches = (loader.prefetch_batches() + 2) * 32 * (kRowBytes + 1 + 8);
     EXPECT_LE(static_cast<std::size_t>(windows + batches + (2 << 20)), budget);
   }
+}
+
+// By default the loader prefetches the batches that fit in 4 MiB, or in a
+// sixteenth of its budget if that is less, 2 to 32; a number asked for is kept.
+TEST_F(Loader, PrefetchesFourMiBOfBatchesOrASixteenthOfTheBudget) {
+  const std::int64_t batch_bytes = 32 * (kRowBytes + 1 + 8);  // 131,360
+  LoaderOptions o = options(32);
+  o.memory_budget_bytes = std::size_t{64} << 20;
+  EXPECT_EQ(StreamingLoader(o).prefetch_batches(), (4 << 20) / batch_bytes);  // 31
+  o.memory_budget_bytes = std::size_t{8} << 20;
+  EXPECT_EQ(StreamingLoader(o).prefetch_batches(), 3);  // 512 KiB
+  o.memory_budget_bytes = std::size_t{4} << 20;
+  EXPECT_EQ(StreamingLoader(o).prefetch_batches(), 2);  // 256 KiB: the least
+  o = options(1);
+  o.memory_budget_bytes = std::size_t{64} << 20;
+  EXPECT_EQ(StreamingLoader(o).prefetch_batches(), 32);  // the most
+  o.prefetch_batches = 5;
+  EXPECT_EQ(StreamingLoader(o).prefetch_batches(), 5);
+}
+
+// The reader thread waits for half its buffers before it fills them, unless the
+// caller waits for a batch: a caller holding all but one buffer still gets the
+// next batch, and the rest of the epoch in order.
+TEST_F(Loader, ACallerHoldingAllButOneBufferStillGetsItsBatches) {
+  LoaderOptions o = options(10);
+  o.prefetch_batches = 4;  // 6 buffers: the reader waits for 3 free
+  StreamingLoader loader(o);
+  StreamingLoader reference(o);
+  const auto expected = epoch_batches(reference, 0);
+  loader.start_epoch(0);
+  std::vector<Batch> held;
+  for (int i = 0; i < o.prefetch_batches + 1; ++i) held.push_back(*loader.next());
+  std::vector<std::vector<std::int64_t>> got;
+  for (const Batch& batch : held) got.push_back(batch.sample_ids);
+  while (auto batch = loader.next()) got.push_back(batch->sample_ids);
+  EXPECT_EQ(got, expected);
 }
 
 // With 16 MiB the whole 4 MB data set fits beside two whole-file windows (about

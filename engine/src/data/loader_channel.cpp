@@ -2,6 +2,7 @@
 
 #include <kiln/error.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -62,7 +63,8 @@ void BatchLayout::describe(Batch& batch, const std::uint8_t* memory) const {
 
 BatchChannel::BatchChannel(const BatchLayout& layout, int buffers, HostAllocator allocator)
     : allocator_(allocator.allocate ? std::move(allocator) : heap_allocator()),
-      buffer_bytes_(layout.bytes()) {
+      buffer_bytes_(layout.bytes()),
+      refill_(static_cast<std::size_t>(std::max(1, buffers / 2))) {
   for (int i = 0; i < buffers; ++i) {
     buffers_.push_back(static_cast<std::uint8_t*>(allocator_.allocate(buffer_bytes_)));
     free_.push_back(static_cast<std::size_t>(i));
@@ -75,7 +77,10 @@ BatchChannel::~BatchChannel() {
 
 std::optional<BatchChannel::Slot> BatchChannel::acquire() {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return cancelled_ || !free_.empty(); });
+  if (free_.empty())
+    changed_.wait(lock, [&] {
+      return cancelled_ || free_.size() >= refill_ || (consumer_waiting_ && !free_.empty());
+    });
   if (cancelled_) return std::nullopt;
   const std::size_t index = free_.back();
   free_.pop_back();
@@ -88,11 +93,15 @@ std::optional<BatchChannel::Slot> BatchChannel::acquire() {
 }
 
 void BatchChannel::release(std::size_t buffer) {
+  bool wake = false;
   {
     const std::lock_guard lock(mutex_);
     free_.push_back(buffer);
+    wake = free_.size() == refill_ || consumer_waiting_;
   }
-  changed_.notify_all();
+  // A wake-up per batch cost the MLP's training thread 55 us of its ~900 us step
+  // on 2 cores (the woken producer took its core).
+  if (wake) changed_.notify_all();
 }
 
 bool BatchChannel::push(Batch batch) {
@@ -116,7 +125,12 @@ void BatchChannel::finish(std::exception_ptr error) {
 
 std::optional<Batch> BatchChannel::pop() {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return !ready_.empty() || finished_; });
+  if (ready_.empty() && !finished_) {
+    consumer_waiting_ = true;
+    changed_.notify_all();  // a producer waiting for half the buffers takes what is free
+    changed_.wait(lock, [&] { return !ready_.empty() || finished_; });
+    consumer_waiting_ = false;
+  }
   if (!ready_.empty()) {
     Batch batch = std::move(ready_.front());
     ready_.pop_front();

@@ -53,7 +53,10 @@ class BatchChannel : public std::enable_shared_from_this<BatchChannel> {
     Batch batch;  // storage set; the rest is the producer's to fill
     std::uint8_t* memory = nullptr;
   };
-  // Producer side. Both return nothing / false once cancel() was called.
+  // Producer side. Both return nothing / false once cancel() was called. With no
+  // buffer free, acquire waits for half of them (or for one, if the consumer
+  // waits for a batch): the producer then fills several in one go, and the
+  // consumer wakes it once per several batches instead of once per batch.
   std::optional<Slot> acquire();
   bool push(Batch batch);
   void finish(std::exception_ptr error);
@@ -74,6 +77,8 @@ class BatchChannel : public std::enable_shared_from_this<BatchChannel> {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::size_t> free_;
+  std::size_t refill_ = 1;  // free buffers that wake a waiting producer
+  bool consumer_waiting_ = false;
   std::deque<Batch> ready_;
   bool cancelled_ = false;
   bool finished_ = false;

@@ -21,12 +21,13 @@
 //
 // Memory. Two windows (the one served and the next, read a block at a time
 // between batches), prefetch_batches + 2 batch buffers (accounted at the global
-// batch size), and HDF5's chunk cache (1 MiB per array). The window size is chosen
-// so that these stay within memory_budget_bytes; a budget too small for two
-// windows that a batch can span is a ConfigError saying how much is needed. Where
-// the whole data set also fits beside them (Fashion-MNIST's 47 MB in the default
-// 256 MiB), it is read once and kept: every later block comes from memory, with the
-// same order, so epochs after the first read and inflate nothing. Beyond the
+// batch size; by default up to 4 MiB, or a sixteenth of the budget), and HDF5's
+// chunk cache (1 MiB per array). The window size is chosen so that these stay
+// within memory_budget_bytes; a budget too small for two windows that a batch can
+// span is a ConfigError saying how much is needed. Where the whole data set also
+// fits beside them (Fashion-MNIST's 47 MB in the default 256 MiB), it is read once
+// and kept, and the windows serve its rows in place, in the same order: epochs
+// after the first read, inflate and copy nothing but their batches. Beyond the
 // budget: inflate buffers, the reader thread and code pages, a few MiB
 // (tests/data/loader_memory_test.cpp measures it).
 #pragma once
@@ -65,8 +66,8 @@ struct LoaderOptions {
   bool drop_last = false;
   int rank = 0, world_size = 1;
   std::size_t memory_budget_bytes = std::size_t{256} << 20;
-  int prefetch_batches = 2;
-  HostAllocator allocator;  // empty members: the heap
+  int prefetch_batches = 0;  // 0: as many as fit in 4 MiB or budget / 16, 2 to 32
+  HostAllocator allocator;   // empty members: the heap
 };
 
 // One array's slice of a batch: rows first in shape, bytes little-endian, C order.
@@ -116,6 +117,7 @@ class StreamingLoader {
   // Blocks per shuffle window, and rows per block: what the budget allowed.
   std::int64_t window_blocks() const;
   std::int64_t block_rows() const;
+  int prefetch_batches() const;  // as chosen (LoaderOptions::prefetch_batches 0)
 
   // Starts (or restarts) the background reader at `first_batch` of `epoch`; a
   // batch in progress is abandoned.
