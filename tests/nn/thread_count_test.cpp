@@ -23,6 +23,7 @@ struct Outputs {
   std::vector<float> adamw_value, adamw_m, adamw_v, sgd_value, sgd_buffer;
   std::vector<float> column_sums;  // a linear layer's bias gradient
   std::vector<float> dlogits, loss_and_hits;
+  std::vector<std::vector<float>> multi;  // multi-tensor AdamW and SGD, values and states
   bool operator==(const Outputs&) const = default;
 };
 
@@ -115,6 +116,29 @@ Outputs run_on(int threads) {
   for (int i = 0; i < 2; ++i) sgd_step(sgd, value, grad, buffer);
   out.sgd_value = value.to_vector();
   out.sgd_buffer = buffer.to_vector();
+
+  // Multi-tensor steps: one range over tensors of 100,001, 37 and 50,000 elements,
+  // so that the threads' chunks start and end inside tensors.
+  for (const bool adam : {true, false}) {
+    std::vector<Tensor> values, grads, states;
+    std::vector<ParameterUpdate> updates;
+    for (const std::int64_t size : {100001, 37, 50000}) {
+      values.push_back(test::random_tensor({size}, 13 + size));
+      grads.push_back(test::random_tensor({size}, 14 + size));
+      states.push_back(Tensor::zeros({size}));
+      states.push_back(Tensor::zeros({size}));
+    }
+    for (std::size_t i = 0; i < values.size(); ++i)
+      updates.push_back({&values[i], &grads[i], {&states[2 * i], &states[2 * i + 1]}});
+    for (int i = 0; i < 2; ++i) {
+      if (adam)
+        adamw_multi_step(adamw, updates);
+      else
+        sgd_multi_step(sgd, updates);
+    }
+    for (const Tensor& t : values) out.multi.push_back(t.to_vector());
+    for (const Tensor& t : states) out.multi.push_back(t.to_vector());
+  }
   set_cpu_threads(0);
   return out;
 }
@@ -141,6 +165,7 @@ TEST(ThreadCount, ElementwisePoolingAndOptimizersGiveTheSameBitsOnOneAndThreeThr
   EXPECT_EQ(one.column_sums, three.column_sums);
   EXPECT_EQ(one.dlogits, three.dlogits);
   EXPECT_EQ(one.loss_and_hits, three.loss_and_hits);
+  EXPECT_EQ(one.multi, three.multi);
 }
 
 }  // namespace

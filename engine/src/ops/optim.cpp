@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -129,19 +130,40 @@ void AdamWStep<DeviceType::CPU>::run(const AdamWScalars& c, Tensor& value_tensor
                   });
 }
 
+namespace {
+
+std::vector<std::int64_t> sizes_of(const std::vector<ParameterUpdate>& updates) {
+  std::vector<std::int64_t> sizes;
+  for (const ParameterUpdate& u : updates) sizes.push_back(u.value->numel());
+  return sizes;
+}
+
+}  // namespace
+
+// Every parameter in one parallel region, split as one range of elements.
 template <>
 void SgdMultiStep<DeviceType::CPU>::run(const SgdScalars& s,
                                         const std::vector<ParameterUpdate>& updates) {
-  Tensor none;
-  for (const ParameterUpdate& u : updates)
-    SgdStep<DeviceType::CPU>::run(s, *u.value, *u.grad, u.state[0] ? *u.state[0] : none);
+  const SgdUpdate update = pick(s);
+  parallel_pieces(sizes_of(updates), kParallelElements,
+                  [&](std::size_t i, std::int64_t begin, std::int64_t end) {
+                    const ParameterUpdate& u = updates[i];
+                    float* buffer = s.momentum ? u.state[0]->data<float>() + begin : nullptr;
+                    update(s, end - begin, u.value->data<float>() + begin,
+                           u.grad->data<float>() + begin, buffer);
+                  });
 }
 
 template <>
 void AdamWMultiStep<DeviceType::CPU>::run(const AdamWScalars& s,
                                           const std::vector<ParameterUpdate>& updates) {
-  for (const ParameterUpdate& u : updates)
-    AdamWStep<DeviceType::CPU>::run(s, *u.value, *u.grad, *u.state[0], *u.state[1]);
+  parallel_pieces(sizes_of(updates), kParallelElements,
+                  [&](std::size_t i, std::int64_t begin, std::int64_t end) {
+                    const ParameterUpdate& u = updates[i];
+                    adamw_update(s, end - begin, u.value->data<float>() + begin,
+                                 u.grad->data<float>() + begin, u.state[0]->data<float>() + begin,
+                                 u.state[1]->data<float>() + begin);
+                  });
 }
 
 template <>

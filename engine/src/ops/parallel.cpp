@@ -21,4 +21,17 @@ void parallel_chunks(std::int64_t n, std::int64_t min_parallel,
   }
 }
 
+void parallel_pieces(const std::vector<std::int64_t>& sizes, std::int64_t min_parallel,
+                     const std::function<void(std::size_t, std::int64_t, std::int64_t)>& body) {
+  std::int64_t total = 0;
+  for (const std::int64_t size : sizes) total += size;
+  parallel_chunks(total, min_parallel, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t start = 0;  // of tensor i in the whole range
+    for (std::size_t i = 0; i < sizes.size() && start < end; start += sizes[i], ++i) {
+      const std::int64_t lo = std::max(begin, start), hi = std::min(end, start + sizes[i]);
+      if (lo < hi) body(i, lo - start, hi - start);
+    }
+  });
+}
+
 }  // namespace kiln::ops

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace kiln::ops {
 
@@ -16,5 +17,12 @@ inline constexpr std::int64_t kParallelElements = 1 << 15;
 // iterations are independent: the result does not depend on the thread count.
 void parallel_chunks(std::int64_t n, std::int64_t min_parallel,
                      const std::function<void(std::int64_t, std::int64_t)>& body);
+
+// parallel_chunks over several tensors' elements as one range of sum(sizes):
+// body(i, begin, end) for the part [begin, end) of tensor i in a thread's chunk.
+// One parallel region for all of them (the optimizers' updates: a model's small
+// tensors then split too, and the threads meet once, not once per tensor).
+void parallel_pieces(const std::vector<std::int64_t>& sizes, std::int64_t min_parallel,
+                     const std::function<void(std::size_t, std::int64_t, std::int64_t)>& body);
 
 }  // namespace kiln::ops
