@@ -1,10 +1,10 @@
 // CPU matrix products through oneDNN's matmul. It picks its kernels by the
 // instructions the CPU reports (AVX-512, AMX), where Debian's OpenBLAS 0.3.21 picks
 // them by CPU model and fell back to its SSE3 kernels on a Xeon it did not know
-// (benchmarks/RESULTS.md). Primitives are built once per shape and kept. In bf16
-// the two factors are rounded into bf16 copies of the same layout first (oneDNN's
-// blocked choice measured 10% slower for the MLP, its reorders costing more than
-// they gave); the product accumulates and lands in float32.
+// (benchmarks/RESULTS.md). Primitives are built once per shape and thread and
+// kept. In bf16 the two factors are rounded into bf16 copies of the same layout
+// first (oneDNN's blocked choice measured 10% slower for the MLP, its reorders
+// costing more than they gave); the product accumulates and lands in float32.
 #include "ops/gemm.h"
 
 #include <fmt/format.h>
@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <bit>
 #include <map>
-#include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include "ops/onednn.h"
 #include "ops/parallel.h"
@@ -55,6 +55,11 @@ struct GemmPrimitive {
   dnnl::matmul matmul;
   memory::desc a, b;  // what it reads: the tensors themselves in float32, or bf16 copies
   onednn::Staged staged_a, staged_b;
+  // The memory objects over the caller's tensors and the argument map, made on the
+  // first call and pointed at each call's tensors: making them anew cost about
+  // 4 us a call, a third of the MLP's last layer's products.
+  memory user_a, user_b, user_c, user_bias;
+  std::unordered_map<int, memory> args;
 };
 
 GemmPrimitive build(const GemmShape& s) {
@@ -72,13 +77,21 @@ GemmPrimitive build(const GemmShape& s) {
   const memory::desc bias = s.bias ? memory::desc({1, s.n}, f32, Tag::ab) : memory::desc();
   const memory::desc c({s.m, s.n}, f32, Tag::ab);
   const dnnl::matmul::primitive_desc pd({a, b, bias, c}, attr, onednn::engine());
-  return {dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), {}, {}};
+  GemmPrimitive p{dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), {}, {}, {}, {}, {}, {}, {}};
+  const auto plain = [](const memory::dims& dims, Tag tag) {
+    return memory({dims, f32, tag}, onednn::engine(), DNNL_MEMORY_NONE);
+  };
+  p.user_a = plain({s.m, s.k}, GemmShape::layout(s.transpose_a));
+  p.user_b = plain({s.k, s.n}, GemmShape::layout(s.transpose_b));
+  p.user_c = plain({s.m, s.n}, Tag::ab);
+  if (s.bias) p.user_bias = plain({1, s.n}, Tag::ab);
+  return p;
 }
 
+// Per thread: a primitive's memory objects and staging buffers serve one call at
+// a time.
 GemmPrimitive& primitive(const GemmShape& shape) {
-  static std::mutex mutex;
-  static std::map<decltype(shape.key()), GemmPrimitive> cache;
-  std::lock_guard lock(mutex);
+  thread_local std::map<decltype(shape.key()), GemmPrimitive> cache;
   auto it = cache.find(shape.key());
   if (it == cache.end()) it = cache.emplace(shape.key(), build(shape)).first;
   return it->second;
@@ -117,13 +130,19 @@ void Gemm<DeviceType::CPU>::run(const Tensor& a, bool transpose_a, const Tensor&
                         alpha,
                         beta};
   GemmPrimitive& p = primitive(shape);
-  memory user_a = onednn::wrap(a, {m, k}, GemmShape::layout(transpose_a));
-  memory user_b = onednn::wrap(b, {k, n}, GemmShape::layout(transpose_b));
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.staged_a.input(user_a, p.a)},
-                                       {DNNL_ARG_WEIGHTS, p.staged_b.input(user_b, p.b)},
-                                       {DNNL_ARG_DST, onednn::wrap(c, {m, n}, Tag::ab)}};
-  if (fused_bias) args[DNNL_ARG_BIAS] = onednn::wrap(bias, {1, n}, Tag::ab);
-  p.matmul.execute(onednn::stream(), args);
+  p.user_a.set_data_handle(const_cast<void*>(a.raw()));
+  p.user_b.set_data_handle(const_cast<void*>(b.raw()));
+  p.user_c.set_data_handle(c.raw());
+  if (fused_bias) p.user_bias.set_data_handle(const_cast<void*>(bias.raw()));
+  // The staged inputs are the same memory objects every call (the tensors' own, or
+  // the staging buffers), so the argument map is made once.
+  memory& src = p.staged_a.input(p.user_a, p.a);
+  memory& weights = p.staged_b.input(p.user_b, p.b);
+  if (p.args.empty()) {
+    p.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, p.user_c}};
+    if (fused_bias) p.args[DNNL_ARG_BIAS] = p.user_bias;
+  }
+  p.matmul.execute(onednn::stream(), p.args);
   onednn::stream().wait();
   if (bias.defined() && !fused_bias) BiasAdd<DeviceType::CPU>::run(c, bias);
 }
