@@ -7,6 +7,7 @@ ratio (SPEC section 12).
                               [--threads 2] [--models mlp,cnn]
                               [--rounds 3] [--data DIR] [--json FILE]
                               [--precision f32[,bf16]] [--hogs N]
+                              [--kiln-threads N]
 
 Both sides train one epoch of Fashion-MNIST (batch 128, AdamW, lr 1e-3) from the
 IDX files of Debian's dataset-fashion-mnist (or --data DIR holding the same four
@@ -24,6 +25,9 @@ PyTorch trains in f32 only.
 
 --hogs N measures every round twice: on a quiet machine, then with N busy loops
 (`sh -c 'while :; do :; done'`) running, both sides, started a second before.
+--kiln-threads 0 lets kiln choose its threads as `threads: 0` does by default
+(all cores when they are quiet, fewer when others keep them busy); the peer keeps
+--threads.
 
 The PyTorch side is torch_peer.py (beside this script), which also gives the peer
 its best OpenBLAS settings (see its header). `kiln bench train --peer torch` runs the
@@ -118,6 +122,9 @@ def main():
     parser.add_argument("--kiln", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "kiln"))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kiln-threads", type=int,
+                        help="kiln's threads if not --threads; 0: kiln's default, which "
+                             "leaves out the cores it finds busy at start (with --hogs)")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--rounds", type=int, default=3)
@@ -127,6 +134,7 @@ def main():
     parser.add_argument("--hogs", type=int, default=0,
                         help="also measure with N busy loops running (a shared node)")
     args = parser.parse_args()
+    kiln_threads = args.threads if args.kiln_threads is None else args.kiln_threads
     precisions = args.precision.split(",")
     conditions = [0] + ([args.hogs] if args.hogs else [])
     results = []
@@ -139,7 +147,7 @@ def main():
                     with Hogs(hogs):
                         for precision in precisions:
                             kiln_rates[hogs, precision].append(kiln_samples_per_s(
-                                name, os.path.abspath(args.kiln), args.device, args.threads,
+                                name, os.path.abspath(args.kiln), args.device, kiln_threads,
                                 args.batch, work, os.path.abspath(args.data),
                                 precision))
                         rate, torch_version = torch_samples_per_s(
@@ -151,6 +159,7 @@ def main():
                     kiln = statistics.median(kiln_rates[hogs, precision])
                     results.append({
                         "model": name, "device": args.device, "threads": args.threads,
+                        "kiln_threads": kiln_threads,
                         "batch": args.batch, "precision": precision, "hogs": hogs,
                         "torch": torch_version,
                         "peer_openblas": {k: os.environ.get(k, "") for k in

@@ -212,9 +212,10 @@ void run_train(kiln::StageContext& context) {
         group->rank(), group->size(), group->backend(), data_options.batch_size,
         params.get_float("bucket_mb"), group->timeout().count() / 1e3);
   kiln::log::info(
-      "train: {} rows, model {} parameters, {} epochs, batch {} x {}, {} on {}, {} threads{}",
+      "train: {} rows, model {} parameters, {} epochs, batch {} x {}, {} on {}, {} thread{}{}",
       batches->rows(), trainer.model().parameter_count(), config.epochs, data_options.batch_size,
       config.accumulate, config.optimizer.kind, config.device.str(), threads,
+      threads == 1 ? "" : "s",
       kiln::wait_policy_reason().empty()
           ? ""
           : fmt::format(" waiting passively ({})", kiln::wait_policy_reason()));

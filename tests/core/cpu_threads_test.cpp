@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 namespace kiln {
@@ -63,6 +65,28 @@ TEST(BusyCores, MeasuresASpinningThread) {
   spinner.join();
   EXPECT_GE(busy, 0.5);
   EXPECT_LE(busy, static_cast<double>(affinity_cpus().size()) + 0.01);
+}
+
+// The default thread count leaves out the cores that kiln found busy at start
+// (KILN_BUSY_CORES, rounded), down to 1; a count asked for, or KILN_NUM_THREADS,
+// is kept.
+TEST(CpuThreads, TheDefaultLeavesOutTheCoresFoundBusy) {
+  const int cores = available_cores();
+  ::unsetenv("KILN_NUM_THREADS");
+  ::setenv("KILN_BUSY_CORES", "0.6", 1);
+  EXPECT_EQ(set_cpu_threads(0), std::max(1, cores - 1));
+  ::setenv("KILN_BUSY_CORES", "1.9", 1);
+  EXPECT_EQ(set_cpu_threads(0), std::max(1, cores - 2));
+  ::setenv("KILN_BUSY_CORES", "64", 1);
+  EXPECT_EQ(set_cpu_threads(0), 1);
+  EXPECT_EQ(set_cpu_threads(3), 3);
+  ::setenv("KILN_NUM_THREADS", "2", 1);
+  EXPECT_EQ(set_cpu_threads(0), 2);
+  ::unsetenv("KILN_NUM_THREADS");
+  ::setenv("KILN_BUSY_CORES", "not a number", 1);
+  EXPECT_EQ(set_cpu_threads(0), cores);
+  ::unsetenv("KILN_BUSY_CORES");
+  EXPECT_EQ(set_cpu_threads(0), cores);
 }
 
 TEST(AvailableCores, AtLeastOneAndNoMoreThanTheAffinityMask) {

@@ -10,7 +10,8 @@
 namespace kiln {
 
 // Sets and returns the CPU thread count: `requested` if > 0, else KILN_NUM_THREADS
-// if set, else the number of cores available to this process.
+// if set, else the number of cores available to this process less those other
+// processes kept busy when kiln started (busy_cores_at_start, rounded), at least 1.
 int set_cpu_threads(int requested);
 int cpu_threads();
 // The cores this process may run on: its CPU affinity (Slurm's binding, taskset),
@@ -35,5 +36,9 @@ double measure_busy_cores(std::chrono::milliseconds window);
 // (`kiln run` and `kiln sweep` on busy cores, tools/kiln/wait_policy.h): e.g.
 // "other processes kept 1.9 of this process's 2 cores busy"; empty otherwise.
 std::string wait_policy_reason();
+// How many of this process's cores other processes kept busy when kiln chose its
+// wait policy at start (carried in KILN_BUSY_CORES), or 0 where it found them quiet
+// or did not measure.
+double busy_cores_at_start();
 
 }  // namespace kiln
