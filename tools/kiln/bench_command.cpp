@@ -17,6 +17,7 @@
 #include "bench_record.h"
 #include "bench_suites.h"
 #include "commands.h"
+#include "wait_policy.h"
 
 namespace kiln::cli {
 namespace {
@@ -210,7 +211,13 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global) {
       ->add_option("--window", arguments->suite.window,
                    "train: steps per throughput window (the first is warm-up)")
       ->capture_default_str();
-  command->callback([arguments, &global] { run_bench(*arguments, global); });
+  // The wait policy is chosen once, while the machine is as the bench found it:
+  // the kiln runs it starts keep that choice instead of each measuring the load
+  // that the benchmark before it (the peer, say) left behind.
+  command->callback([arguments, &global] {
+    choose_wait_policy();
+    run_bench(*arguments, global);
+  });
 }
 
 }  // namespace kiln::cli

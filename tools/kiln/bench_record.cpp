@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "build_commit.h"
@@ -141,6 +142,10 @@ std::map<std::string, std::string> machine_fingerprint() {
   out["compiler"] = KILN_BUILD_COMPILER;
   out["kiln"] = KILN_VERSION;
   out["commit"] = KILN_BUILD_COMMIT;
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const std::string reason = wait_policy_reason();
+  out["omp_wait_policy"] = std::string(policy != nullptr ? policy : "unset") +
+                           (reason.empty() ? "" : " (" + reason + ")");
   const std::string engine = engine_build();
   out["engine"] = engine.empty() ? "unknown" : engine;
   add_gpu_fingerprint(out);
