@@ -169,7 +169,7 @@ struct StreamingLoader::Impl {
   double waited = 0;
   bool resident = false;          // LoaderPlan::resident
   detail::ResidentArrays arrays;  // then: each array, whole, read by the first epoch
-  RowReader read_block;           // read_rows, for the window buffers
+  RowReader read_block;           // the file's rows, for the window buffers
 
   explicit Impl(LoaderOptions loader_options)
       : options(std::move(loader_options)), reader(options.file) {
@@ -185,16 +185,13 @@ struct StreamingLoader::Impl {
     channel =
         std::make_shared<BatchChannel>(layout, options.prefetch_batches + 2, options.allocator);
     read_block = [this](std::size_t a, std::int64_t first, std::int64_t count, std::uint8_t* out) {
-      read_rows(a, first, count, out);
+      reader.read_rows(options.arrays[a], first, count, out);
     };
   }
 
   // In the producer thread only. A resident data set is read here once, whole;
   // its windows then serve rows from it in place (copying it into a window every
   // epoch stalled each epoch's first batch: 47 MB for Fashion-MNIST).
-  void read_rows(std::size_t a, std::int64_t first, std::int64_t count, std::uint8_t* out) {
-    reader.read_rows(options.arrays[a], first, count, out);
-  }
   void read_resident() {
     if (!resident || !arrays.empty()) return;
     for (const std::string& each : options.arrays) {

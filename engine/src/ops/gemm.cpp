@@ -77,7 +77,10 @@ GemmPrimitive build(const GemmShape& s) {
   const memory::desc bias = s.bias ? memory::desc({1, s.n}, f32, Tag::ab) : memory::desc();
   const memory::desc c({s.m, s.n}, f32, Tag::ab);
   const dnnl::matmul::primitive_desc pd({a, b, bias, c}, attr, onednn::engine());
-  GemmPrimitive p{dnnl::matmul(pd), pd.src_desc(), pd.weights_desc(), {}, {}, {}, {}, {}, {}, {}};
+  GemmPrimitive p;
+  p.matmul = dnnl::matmul(pd);
+  p.a = pd.src_desc();
+  p.b = pd.weights_desc();
   const auto plain = [](const memory::dims& dims, Tag tag) {
     return memory({dims, f32, tag}, onednn::engine(), DNNL_MEMORY_NONE);
   };
@@ -156,8 +159,7 @@ void SumRows<DeviceType::CPU>::run(const Tensor& dy, Tensor& out, bool accumulat
   if (!accumulate) out.zero();
   // Each column sums its rows in order, so columns split over the threads
   // without changing a bit.
-  const std::int64_t min_columns = (kParallelElements + rows - 1) / std::max<std::int64_t>(rows, 1);
-  parallel_chunks(features, min_columns, [&](std::int64_t begin, std::int64_t end) {
+  parallel_chunks(features, items_for(rows), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t n = 0; n < rows; ++n)
       for (std::int64_t f = begin; f < end; ++f) sum[f] += in[n * features + f];
   });

@@ -32,33 +32,32 @@ void SoftmaxCrossEntropy<DeviceType::CPU>::run(const Tensor& logits, const Tenso
   // outweighs waking them), and are summed in row order after, as before.
   std::vector<double> row_loss(static_cast<std::size_t>(batch));
   std::vector<std::uint8_t> row_hit(static_cast<std::size_t>(batch));
-  const std::int64_t min_rows =
-      (kParallelLogits + classes - 1) / std::max<std::int64_t>(classes, 1);
-  parallel_chunks(batch, min_rows, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t row = begin; row < end; ++row) {
-      const float* z = z_all + row * classes;
-      // log-sum-exp around the row maximum: no exp overflows, the largest term is 1.
-      const float* top = std::max_element(z, z + classes);
-      const double max = *top;
-      row_hit[static_cast<std::size_t>(row)] = (top - z) == y[row];
-      double sum = 0.0, sum_z = 0.0;
-      for (std::int64_t k = 0; k < classes; ++k) {
-        sum += std::exp(z[k] - max);
-        sum_z += z[k];
-      }
-      const double log_sum = max + std::log(sum);
-      // -sum_k target_k log softmax_k with target off_target + (on - off) [k == y].
-      row_loss[static_cast<std::size_t>(row)] =
-          off_target * (static_cast<double>(classes) * log_sum - sum_z) +
-          (on_target - off_target) * (log_sum - z[y[row]]);
-      if (dz_all == nullptr) continue;
-      float* dz = dz_all + row * classes;
-      for (std::int64_t k = 0; k < classes; ++k) {
-        const double target = k == y[row] ? on_target : off_target;
-        dz[k] = static_cast<float>((std::exp(z[k] - log_sum) - target) * grad_scale);
-      }
-    }
-  });
+  parallel_chunks(
+      batch, items_for(classes, kParallelLogits), [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t row = begin; row < end; ++row) {
+          const float* z = z_all + row * classes;
+          // log-sum-exp around the row maximum: no exp overflows, the largest term is 1.
+          const float* top = std::max_element(z, z + classes);
+          const double max = *top;
+          row_hit[static_cast<std::size_t>(row)] = (top - z) == y[row];
+          double sum = 0.0, sum_z = 0.0;
+          for (std::int64_t k = 0; k < classes; ++k) {
+            sum += std::exp(z[k] - max);
+            sum_z += z[k];
+          }
+          const double log_sum = max + std::log(sum);
+          // -sum_k target_k log softmax_k with target off_target + (on - off) [k == y].
+          row_loss[static_cast<std::size_t>(row)] =
+              off_target * (static_cast<double>(classes) * log_sum - sum_z) +
+              (on_target - off_target) * (log_sum - z[y[row]]);
+          if (dz_all == nullptr) continue;
+          float* dz = dz_all + row * classes;
+          for (std::int64_t k = 0; k < classes; ++k) {
+            const double target = k == y[row] ? on_target : off_target;
+            dz[k] = static_cast<float>((std::exp(z[k] - log_sum) - target) * grad_scale);
+          }
+        }
+      });
   double total = 0.0;
   std::int64_t hits = 0;
   for (std::int64_t row = 0; row < batch; ++row) {

@@ -102,36 +102,6 @@ void adamw_update(const AdamWScalars& c, std::int64_t n, float* value, const flo
   adamw_scalar(c, k, n, value, grad, m, v);
 }
 
-}  // namespace
-
-template <>
-void SgdStep<DeviceType::CPU>::run(const SgdScalars& s, Tensor& value, const Tensor& grad,
-                                   Tensor& buffer) {
-  const SgdUpdate update = pick(s);
-  float* values = value.data<float>();
-  const float* grads = grad.data<float>();
-  float* buffers = s.momentum ? buffer.data<float>() : nullptr;
-  parallel_chunks(value.numel(), kParallelElements, [&](std::int64_t begin, std::int64_t end) {
-    update(s, end - begin, values + begin, grads + begin, buffers ? buffers + begin : nullptr);
-  });
-}
-
-template <>
-void AdamWStep<DeviceType::CPU>::run(const AdamWScalars& c, Tensor& value_tensor,
-                                     const Tensor& grad_tensor, Tensor& m_tensor,
-                                     Tensor& v_tensor) {
-  float* value = value_tensor.data<float>();
-  const float* grad = grad_tensor.data<float>();
-  float* m = m_tensor.data<float>();
-  float* v = v_tensor.data<float>();
-  parallel_chunks(value_tensor.numel(), kParallelElements,
-                  [&](std::int64_t begin, std::int64_t end) {
-                    adamw_update(c, end - begin, value + begin, grad + begin, m + begin, v + begin);
-                  });
-}
-
-namespace {
-
 std::vector<std::int64_t> sizes_of(const std::vector<ParameterUpdate>& updates) {
   std::vector<std::int64_t> sizes;
   for (const ParameterUpdate& u : updates) sizes.push_back(u.value->numel());
@@ -140,7 +110,8 @@ std::vector<std::int64_t> sizes_of(const std::vector<ParameterUpdate>& updates) 
 
 }  // namespace
 
-// Every parameter in one parallel region, split as one range of elements.
+// Every parameter in one parallel region, split as one range of elements; a
+// single tensor's step is the same with one update.
 template <>
 void SgdMultiStep<DeviceType::CPU>::run(const SgdScalars& s,
                                         const std::vector<ParameterUpdate>& updates) {
@@ -164,6 +135,18 @@ void AdamWMultiStep<DeviceType::CPU>::run(const AdamWScalars& s,
                                  u.grad->data<float>() + begin, u.state[0]->data<float>() + begin,
                                  u.state[1]->data<float>() + begin);
                   });
+}
+
+template <>
+void SgdStep<DeviceType::CPU>::run(const SgdScalars& s, Tensor& value, const Tensor& grad,
+                                   Tensor& buffer) {
+  SgdMultiStep<DeviceType::CPU>::run(s, {{&value, &grad, {s.momentum ? &buffer : nullptr}}});
+}
+
+template <>
+void AdamWStep<DeviceType::CPU>::run(const AdamWScalars& c, Tensor& value, const Tensor& grad,
+                                     Tensor& m, Tensor& v) {
+  AdamWMultiStep<DeviceType::CPU>::run(c, {{&value, &grad, {&m, &v}}});
 }
 
 template <>

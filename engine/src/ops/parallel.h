@@ -12,6 +12,13 @@ namespace kiln::ops {
 // CPU threads from this many elements on; smaller ones are not worth waking them for.
 inline constexpr std::int64_t kParallelElements = 1 << 15;
 
+// For a loop over items of `per_item` elements each (rows, columns, samples): the
+// item count from which it holds `min_elements`, the min_parallel to split it by.
+inline std::int64_t items_for(std::int64_t per_item,
+                              std::int64_t min_elements = kParallelElements) {
+  return (min_elements + per_item - 1) / (per_item > 0 ? per_item : 1);
+}
+
 // body(begin, end) over [0, n) in one contiguous chunk per CPU thread when
 // n >= min_parallel; otherwise body(0, n) on the calling thread. For loops whose
 // iterations are independent: the result does not depend on the thread count.

@@ -173,12 +173,12 @@ class DatasetBatches final : public BatchSource {
       // changing a bit; on the MLP's step this was serial work the others waited on.
       const std::int64_t in_row = shape_elements(stored_shape_);
       const std::int64_t out_row = shape_elements(sample_shape_);
-      const std::int64_t min_rows = (ops::kParallelElements + out_row - 1) / out_row;
-      ops::parallel_chunks(loaded.rows, min_rows, [&](std::int64_t begin, std::int64_t end) {
-        kernels::preprocess_batch_cpu(x.bytes.data() + begin * in_row, end - begin,
-                                      loaded.sample_ids.data() + begin, preprocess_,
-                                      {options_.seed, epoch_}, out.data<float>() + begin * out_row);
-      });
+      ops::parallel_chunks(
+          loaded.rows, ops::items_for(out_row), [&](std::int64_t begin, std::int64_t end) {
+            kernels::preprocess_batch_cpu(
+                x.bytes.data() + begin * in_row, end - begin, loaded.sample_ids.data() + begin,
+                preprocess_, {options_.seed, epoch_}, out.data<float>() + begin * out_row);
+          });
     } else if (x.dtype == DType::F32) {
       if (tabular_)
         apply(*tabular_, reinterpret_cast<const float*>(x.bytes.data()), out.data<float>(),
