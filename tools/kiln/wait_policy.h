@@ -14,14 +14,15 @@ namespace kiln::cli {
 // main() hands its arguments over first, for the re-exec.
 void remember_arguments(char** argv);
 
-// In `kiln run` and `kiln sweep`, before anything else: unless OMP_WAIT_POLICY or
-// GOMP_SPINCOUNT is set (the user's choice), measures other processes' load on this
-// process's cores over 100 ms, and if it reaches half a core, execs this kiln again
-// with OMP_WAIT_POLICY=PASSIVE, the measurement in KILN_BUSY_CORES (the default
-// thread count leaves those cores out: kiln::set_cpu_threads) and its reason in
-// KILN_WAIT_POLICY_REASON (the train stage's first line names it:
-// kiln::wait_policy_reason). Returns when nothing changes. A kiln started by one that chose (its ranks and sweep workers)
-// keeps that choice.
+// In `kiln run`, `kiln sweep` and `kiln bench`, before anything else: unless
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT is set (the user's choice), measures other
+// processes' load on this process's cores over 100 ms, and if it reaches half a
+// core, execs this kiln again with OMP_WAIT_POLICY=PASSIVE, the measurement in
+// KILN_BUSY_CORES (the default thread count leaves those cores out:
+// kiln::set_cpu_threads) and its reason in KILN_WAIT_POLICY_REASON (the train
+// stage's first line names it: kiln::wait_policy_reason). Returns when nothing
+// changes. A kiln started by one that chose (its ranks, sweep workers and bench
+// runs) keeps that choice.
 void choose_wait_policy();
 
 }  // namespace kiln::cli

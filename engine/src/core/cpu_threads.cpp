@@ -143,8 +143,8 @@ int set_cpu_threads(int requested) {
                           value + "'");
     } else {
       // Threads beyond the cores left idle wait for cores that others hold: with
-      // two busy loops on 2 cores, the MLP ran at 35k samples/s on 2 threads
-      // (waiting passively) and at 77-92k on 1.
+      // two busy loops on 2 cores, the MLP ran at 36k or 94k samples/s on 2
+      // threads (waiting passively) and at 100k on 1.
       const auto busy = static_cast<int>(std::lround(busy_cores_at_start()));
       threads = std::max(1, available_cores() - busy);
     }
