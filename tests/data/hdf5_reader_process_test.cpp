@@ -11,12 +11,17 @@
 
 #include "data/data_test_support.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <iterator>
+#include <thread>
 
 namespace kiln::data {
 namespace {
@@ -154,6 +159,43 @@ TEST_F(Hdf5ReaderProcess, AReaderOutOfMemoryNamesTheBudget) {
   EXPECT_THAT(import_error(file),
               HasSubstr(file.string() + ": reading it needed more memory than the 1048576 "
                                         "bytes allowed"));
+}
+
+// Each epoch's validation and each trial of a sweep open the same files again: a
+// file is checked once while it stays as it was, and again once anything wrote it.
+TEST_F(Hdf5ReaderProcess, AnUnchangedFileIsCheckedOnce) {
+  const fs::path file = stored({testing::make_array("x", DType::U8, {2}, {1, 2})});
+  const fs::path count = dir_.path() / "checks";
+  const fs::path real = fs::path(KILN_BINARY_DIR) / "libexec" / "kiln" / "kiln-hdf5-reader";
+  const ScopedEnv reader("KILN_HDF5_READER", fake_reader("echo check >> '" + count.string() +
+                                                         "'\nexec '" + real.string() + "' \"$@\"")
+                                                 .c_str());
+  const auto checks = [&] {
+    std::ifstream in(count);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  // Written just now: it could still be rewritten within the clock's resolution
+  // without its times changing, so it is checked every time.
+  read_dataset_info(file);
+  read_dataset_info(file);
+  EXPECT_EQ(checks(), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  read_dataset_info(file);
+  read_dataset_info(file);
+  DatasetReader{file};
+  EXPECT_EQ(checks(), 3);
+  // A write that keeps the size and puts the modification time back still changes
+  // the status-change time.
+  struct stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  ::chmod(file.c_str(), 0600);
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  read_dataset_info(file);
+  EXPECT_EQ(checks(), 4);
+  // Another reader checks again.
+  const ScopedEnv crashing("KILN_HDF5_READER", fake_reader("kill -SEGV $$").c_str());
+  EXPECT_THAT(info_error(file), HasSubstr("libhdf5 crashed reading it"));
 }
 
 TEST_F(Hdf5ReaderProcess, AReaderThatLiesAboutTheArraysIsCaught) {

@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <mutex>
+#include <set>
 
 namespace kiln::data::hdf5 {
 namespace fs = std::filesystem;
@@ -257,9 +261,58 @@ fs::path reader_program() {
   return candidates.empty() ? fs::path("kiln-hdf5-reader") : candidates.front().lexically_normal();
 }
 
+namespace {
+
+// A file as it was when it passed a check, and the reader and memory budget that
+// checked it.
+struct CheckedFile {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t modified_ns = 0, changed_ns = 0;
+  std::string reader;
+  std::uint64_t memory = 0;
+  auto operator<=>(const CheckedFile&) const = default;
+};
+
+std::int64_t nanoseconds(const timespec& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// The files this process checked, unchanged since (a data set opened again by each
+// epoch's validation or each trial of a sweep is checked once). Only files whose
+// status last changed a second or more before their check are kept: any write,
+// rename over or re-creation later sets the status-change time to a later moment
+// (the current time: no call can choose it), so it cannot match the kept
+// entry, even with the inode number reused and the modification time restored.
+std::mutex checked_mutex;
+std::set<CheckedFile> checked_files;
+
+}  // namespace
+
 void check_in_reader_process(const fs::path& file) {
   if (detail::in_reader_process.load()) return;
+  struct stat status {};
+  const bool known = ::stat(file.c_str(), &status) == 0;
+  const CheckedFile identity{status.st_dev,
+                             status.st_ino,
+                             status.st_size,
+                             nanoseconds(status.st_mtim),
+                             nanoseconds(status.st_ctim),
+                             reader_program().string(),
+                             import_memory_budget()};
+  if (known) {
+    const std::scoped_lock lock(checked_mutex);
+    if (checked_files.contains(identity)) return;
+  }
+  timespec started{};
+  ::clock_gettime(CLOCK_REALTIME, &started);
   run_reader(file, {"check", fs::absolute(file).string()}, [](std::string_view) {});
+  constexpr std::int64_t kSettledNs = 1'000'000'000;
+  if (known && identity.changed_ns <= nanoseconds(started) - kSettledNs) {
+    const std::scoped_lock lock(checked_mutex);
+    checked_files.insert(identity);
+  }
 }
 
 std::map<std::string, std::string> stream_arrays_in_reader_process(

@@ -25,7 +25,9 @@ namespace kiln::data::hdf5 {
 // and the first and last row of each array. Returns when that ended, whether or
 // not it found the file valid: the caller's own reads then report what is wrong.
 // DataError naming the file when the reader crashed, hung or ran out of memory.
-// Does nothing inside kiln-hdf5-reader itself.
+// Does nothing inside kiln-hdf5-reader itself, nor for a file this process checked
+// before with the same reader and budget and that has not changed since (its
+// status unchanged since a second before that check).
 void check_in_reader_process(const std::filesystem::path& file);
 
 // Where the arrays from kiln-hdf5-reader go as they arrive: each array's
