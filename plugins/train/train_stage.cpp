@@ -127,11 +127,14 @@ kiln::Device pick_device(const std::string& requested, int local_rank) {
 
 // The model after `epoch` on the validation split (a `split` stage's second output):
 // val/accuracy and val/loss at step = epoch, the objective a sweep reads per epoch.
+// `batches` is opened at the first epoch and kept, so the split is read once.
 void score_validation(kiln::StageContext& context, const kiln::Artifact& validation,
-                      const Json& preprocess, std::int64_t epoch, kiln::nn::Model& model) {
+                      const Json& preprocess, std::int64_t epoch, kiln::nn::Model& model,
+                      std::unique_ptr<kiln::train::BatchSource>& batches) {
   const auto start = std::chrono::steady_clock::now();
-  const kiln::train::Scores scores =
-      kiln::train::score_classifier(model, preprocess, validation.path, kValidationBatch);
+  if (batches == nullptr)
+    batches = kiln::train::evaluation_batches(model, preprocess, validation.path, kValidationBatch);
+  const kiln::train::Scores scores = kiln::train::score_classifier(model, *batches);
   context.run().log_metric("val/accuracy", scores.accuracy, epoch);
   context.run().log_metric("val/loss", scores.loss, epoch);
   kiln::log::info("train: epoch {} validation accuracy {:.4f}, loss {:.4f} ({} rows, {:.2f} s)",
@@ -192,6 +195,7 @@ void run_train(kiln::StageContext& context) {
         fmt::format("stage '{}': a validation split is scored for "
                     "classifiers only (loss: cross_entropy, not {})",
                     context.name(), config.loss));
+  std::unique_ptr<kiln::train::BatchSource> validation_batches;
   kiln::train::Trainer trainer(config, *batches,
                                {.run = &context.run(),
                                 .progress = &context.progress(),
@@ -203,7 +207,7 @@ void run_train(kiln::StageContext& context) {
                                     [&](std::int64_t epoch, kiln::nn::Model& model) {
                                       if (validation != nullptr && placement.rank == 0)
                                         score_validation(context, *validation, preprocess, epoch,
-                                                         model);
+                                                         model, validation_batches);
                                     }});
   if (group != nullptr)
     kiln::log::info(

@@ -211,9 +211,12 @@ TEST_F(TrainerTest, EpochHookScoresTheModelAfterEveryEpoch) {
   std::vector<std::int64_t> epochs;
   std::vector<double> accuracies;
   TrainerIO io{.run = nullptr, .progress = nullptr, .stop_requested = [] { return false; }};
+  // One source for every epoch, as the train stage keeps it.
+  std::unique_ptr<BatchSource> scored;
   io.on_epoch_end = [&](std::int64_t epoch, nn::Model& model) {
     epochs.push_back(epoch);
-    const Scores scores = score_classifier(model, Json::object(), validation, 25);
+    if (scored == nullptr) scored = evaluation_batches(model, Json::object(), validation, 25);
+    const Scores scores = score_classifier(model, *scored);
     const Predictions rows = predict_classes(model, Json::object(), validation, 7);
     ASSERT_EQ(scores.rows, 60);
     ASSERT_EQ(rows.labels.size(), 60u);

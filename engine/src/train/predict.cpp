@@ -28,13 +28,10 @@ Predictions predict_classes(const std::filesystem::path& model_file,
   return predict_classes(model, preprocess, dataset_file, batch_size, progress);
 }
 
-namespace {
-
-// The batches of a dataset as the model sees them in evaluation: its input shape, on
-// its device, normalised as in training without the random augmentation.
-std::unique_ptr<BatchSource> eval_batches(const nn::Model& model, const nlohmann::json& preprocess,
-                                          const std::filesystem::path& dataset_file,
-                                          std::int64_t batch_size) {
+std::unique_ptr<BatchSource> evaluation_batches(const nn::Model& model,
+                                                const nlohmann::json& preprocess,
+                                                const std::filesystem::path& dataset_file,
+                                                std::int64_t batch_size) {
   BatchOptions options;
   options.batch_size = batch_size;
   options.shuffle = false;
@@ -47,16 +44,14 @@ std::unique_ptr<BatchSource> eval_batches(const nn::Model& model, const nlohmann
   if (batches->classes() > classes)
     throw DataError(fmt::format("{}: labels go up to {} but the model scores {} classes",
                                 dataset_file.string(), batches->classes() - 1, classes));
-  batches->start_epoch(0, 0);
   return batches;
 }
-
-}  // namespace
 
 Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
                             const std::filesystem::path& dataset_file, std::int64_t batch_size,
                             const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  auto batches = eval_batches(model, preprocess, dataset_file, batch_size);
+  auto batches = evaluation_batches(model, preprocess, dataset_file, batch_size);
+  batches->start_epoch(0, 0);
   Predictions result;
   result.classes = model.output_shape()[0];
   Batch batch;
@@ -83,15 +78,14 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
   return result;
 }
 
-Scores score_classifier(nn::Model& model, const nlohmann::json& preprocess,
-                        const std::filesystem::path& dataset_file, std::int64_t batch_size) {
-  auto batches = eval_batches(model, preprocess, dataset_file, batch_size);
+Scores score_classifier(nn::Model& model, BatchSource& batches) {
+  batches.start_epoch(0, 0);
   Tensor loss_sum = Tensor::zeros({1}).to(model.device());
   Tensor correct = Tensor::zeros({1}).to(model.device());
   Tensor none;
   Scores scores;
   Batch batch;
-  while (batches->next(batch)) {
+  while (batches.next(batch)) {
     nn::ForwardContext context;
     const Tensor logits = model.forward(batch.x, {nn::Mode::Eval, 0, 0}, context);
     ops::softmax_cross_entropy(logits, batch.y, 0.0f, 1.0f, none, loss_sum, correct);

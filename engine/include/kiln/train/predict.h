@@ -2,12 +2,14 @@
 #pragma once
 
 #include <kiln/tensor/device.h>
+#include <kiln/train/batches.h>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace kiln::nn {
@@ -38,15 +40,25 @@ Predictions predict_classes(nn::Model& model, const nlohmann::json& preprocess,
                             const std::filesystem::path& dataset_file, std::int64_t batch_size,
                             const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
-// Accuracy and mean cross-entropy of a classifier in memory over a dataset version
-// (the train stage's validation split after each epoch): batch losses summed on the
-// model's device and read once at the end, no per-row work on the host.
+// A dataset version's batches as the model sees them in evaluation: in order, its
+// input shape, on its device, normalised as in training (`preprocess`) without the
+// random augmentation. DataError when a label is outside the model's classes.
+// Each start_epoch(0, 0) goes over the rows again; a data set that fits the
+// loader's budget is read from the file once.
+std::unique_ptr<BatchSource> evaluation_batches(const nn::Model& model,
+                                                const nlohmann::json& preprocess,
+                                                const std::filesystem::path& dataset_file,
+                                                std::int64_t batch_size);
+
+// Accuracy and mean cross-entropy of a classifier in memory over all rows of
+// `batches` (evaluation_batches; the train stage's validation split after each
+// epoch, the same source every time): batch losses summed on the model's device
+// and read once at the end, no per-row work on the host.
 struct Scores {
   double accuracy = 0.0;
   double loss = 0.0;
   std::int64_t rows = 0;
 };
-Scores score_classifier(nn::Model& model, const nlohmann::json& preprocess,
-                        const std::filesystem::path& dataset_file, std::int64_t batch_size);
+Scores score_classifier(nn::Model& model, BatchSource& batches);
 
 }  // namespace kiln::train
