@@ -8,8 +8,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <numeric>
+#include <thread>
 
 namespace kiln::data {
 namespace {
@@ -265,6 +271,70 @@ TEST_F(Loader, ADataSetThatFitsIsReadOnceAndServesTheSameBatches) {
   fs::resize_file(dir / "resident.h5", fs::file_size(dir / "resident.h5") / 3);
   for (const std::int64_t epoch : {1, 2})
     EXPECT_EQ(epoch_batches(resident, epoch), epoch_batches(streamed, epoch)) << epoch;
+}
+
+// Bytes this process has read through read() and pread() so far (/proc/self/io).
+std::int64_t bytes_read() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  std::int64_t value = 0;
+  while (io >> key >> value)
+    if (key == "rchar:") return value;
+  ADD_FAILURE() << "/proc/self/io has no rchar";
+  return 0;
+}
+
+// A sweep worker's trials read the same data: while a ResidentDataRetention lives,
+// a resident data set outlives its loader, and the next loader of the unchanged
+// file serves the same batches without reading the file's arrays again.
+TEST_F(Loader, ARetentionKeepsAResidentDataSetForTheNextLoader) {
+  testing::ScratchDir dir;
+  constexpr std::int64_t kManyRows = 4000;  // 16 MB, inflated from ~160 KB
+  const fs::path file =
+      testing::write_counting_dataset(dir / "registry", kManyRows, kRowBytes).file;
+  // kiln-hdf5-reader's checks would add what this process reads from its pipes.
+  const fs::path quiet_reader = dir / "reader";
+  std::ofstream(quiet_reader) << "#!/bin/sh\nexit 0\n";
+  fs::permissions(quiet_reader, fs::perms::owner_all);
+  const testing::ScopedEnv reader("KILN_HDF5_READER", quiet_reader.c_str());
+  LoaderOptions o = options(32);
+  o.file = file;
+  o.memory_budget_bytes = std::size_t{64} << 20;  // resident
+  const auto reads = [&] {
+    const std::int64_t before = bytes_read();
+    StreamingLoader loader(o);
+    const auto batches = epoch_batches(loader, 0);
+    EXPECT_EQ(flatten(batches).size(), static_cast<std::size_t>(kManyRows));
+    return bytes_read() - before;
+  };
+  const auto whole = static_cast<std::int64_t>(fs::file_size(file));
+  {
+    const ResidentDataRetention keep(std::size_t{256} << 20);
+    // Just written: it could change again within the clock's resolution, so it
+    // is read each time.
+    EXPECT_GE(reads(), whole / 2);
+    EXPECT_GE(reads(), whole / 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_GE(reads(), whole / 2);
+    EXPECT_LT(reads(), whole / 10);  // the file's metadata only
+    // Changed (its status, with the modification time put back): read again.
+    struct stat before {};
+    ASSERT_EQ(::stat(file.c_str(), &before), 0);
+    ::chmod(file.c_str(), 0600);
+    const timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+    EXPECT_GE(reads(), whole / 2);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  {
+    // A limit below the data set's size keeps nothing.
+    const ResidentDataRetention keep(std::size_t{1} << 20);
+    EXPECT_GE(reads(), whole / 2);
+    EXPECT_GE(reads(), whole / 2);
+  }
+  // No retention: nothing kept.
+  EXPECT_GE(reads(), whole / 2);
+  EXPECT_GE(reads(), whole / 2);
 }
 
 TEST_F(Loader, BadOptionsAndFilesAreNamed) {

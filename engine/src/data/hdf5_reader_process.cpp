@@ -7,6 +7,8 @@
 // fails ends the program with exit 3 and one line on its standard error.
 #include "data/hdf5_reader_process.h"
 
+#include "data/file_identity.h"
+
 #include <kiln/checked_size.h>
 #include <kiln/child_program.h>
 #include <kiln/error.h>
@@ -17,7 +19,6 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
@@ -26,7 +27,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <set>
 
@@ -266,25 +266,15 @@ namespace {
 // A file as it was when it passed a check, and the reader and memory budget that
 // checked it.
 struct CheckedFile {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  std::int64_t modified_ns = 0, changed_ns = 0;
+  data::detail::FileIdentity file;
   std::string reader;
   std::uint64_t memory = 0;
   auto operator<=>(const CheckedFile&) const = default;
 };
 
-std::int64_t nanoseconds(const timespec& t) {
-  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
 // The files this process checked, unchanged since (a data set opened again by each
-// epoch's validation or each trial of a sweep is checked once). Only files whose
-// status last changed a second or more before their check are kept: any write,
-// rename over or re-creation later sets the status-change time to a later moment
-// (the current time: no call can choose it), so it cannot match the kept
-// entry, even with the inode number reused and the modification time restored.
+// epoch's validation or each trial of a sweep is checked once); only those settled
+// before their check (file_identity.h).
 std::mutex checked_mutex;
 std::set<CheckedFile> checked_files;
 
@@ -292,26 +282,18 @@ std::set<CheckedFile> checked_files;
 
 void check_in_reader_process(const fs::path& file) {
   if (detail::in_reader_process.load()) return;
-  struct stat status {};
-  const bool known = ::stat(file.c_str(), &status) == 0;
-  const CheckedFile identity{status.st_dev,
-                             status.st_ino,
-                             status.st_size,
-                             nanoseconds(status.st_mtim),
-                             nanoseconds(status.st_ctim),
-                             reader_program().string(),
-                             import_memory_budget()};
-  if (known) {
+  const std::optional<data::detail::FileIdentity> identity = data::detail::identify(file);
+  const CheckedFile checked{identity.value_or(data::detail::FileIdentity{}),
+                            reader_program().string(), import_memory_budget()};
+  if (identity) {
     const std::scoped_lock lock(checked_mutex);
-    if (checked_files.contains(identity)) return;
+    if (checked_files.contains(checked)) return;
   }
-  timespec started{};
-  ::clock_gettime(CLOCK_REALTIME, &started);
+  const std::int64_t started = data::detail::now_ns();
   run_reader(file, {"check", fs::absolute(file).string()}, [](std::string_view) {});
-  constexpr std::int64_t kSettledNs = 1'000'000'000;
-  if (known && identity.changed_ns <= nanoseconds(started) - kSettledNs) {
+  if (identity && data::detail::settled_before(*identity, started)) {
     const std::scoped_lock lock(checked_mutex);
-    checked_files.insert(identity);
+    checked_files.insert(checked);
   }
 }
 

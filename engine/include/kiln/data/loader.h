@@ -133,4 +133,20 @@ class StreamingLoader {
   std::unique_ptr<Impl> impl_;
 };
 
+// While one lives, the resident data sets that loaders read stay in memory after
+// the loaders are gone, up to `max_bytes` (the least recently used dropped first),
+// and a later loader of the same arrays of the same unchanged file takes them
+// instead of reading and inflating the file again. A sweep worker holds one across
+// its trials, which read the same training and validation data. Only files whose
+// status had not changed for a second before the read are kept (the rule of
+// kiln-hdf5-reader's checks, docs/formats.md). Without one nothing is kept; when
+// the last one ends, what was kept is freed. Thread-safe.
+class ResidentDataRetention {
+ public:
+  explicit ResidentDataRetention(std::size_t max_bytes);
+  ~ResidentDataRetention();
+  ResidentDataRetention(const ResidentDataRetention&) = delete;
+  ResidentDataRetention& operator=(const ResidentDataRetention&) = delete;
+};
+
 }  // namespace kiln::data
