@@ -4,6 +4,7 @@ Optuna driving the same MLP in PyTorch, in one run, on the same machine.
 
   benchmarks/sweep_vs_optuna.py [--kiln build/bin/kiln] [--workers 2] [--trials 24]
                                 [--epochs 6] [--data DIR] [--json FILE] [--only kiln|optuna]
+                                [--repeat N]
 
 Both sides search the same space (lr loguniform [1e-4, 3e-2], weight_decay
 loguniform [1e-6, 1e-2], width choice {128, 256, 512} for an MLP 784-w-w/2-10 with
@@ -19,12 +20,20 @@ Reported per side: best validation accuracy, test accuracy of the winner, epochs
 trained in all, pruned trials, wall time. kiln's figures are read from its journal
 with Optuna itself (the journal is Optuna's format), and the winner's test accuracy
 from the evaluate stage of the run that `kiln sweep` ends with.
+
+With --repeat N both sides run N times, one after the other, each run in a fresh
+registry, and the median of each figure is compared as well: kiln's sweep draws
+the same trials every run (TPE seeded, one draw per claim), while Optuna's two
+workers draw from a journal the other is writing, so its trials, epochs and time
+differ from run to run (47-179 s over eight runs before 2026-12-06's last entry
+in benchmarks/RESULTS.md).
 Use the project's venv (.venv/bin/python: optuna, and Debian's python3-torch).
 """
 import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,6 +202,21 @@ def run_kiln(args, work):
     return result
 
 
+FIGURES = ("best_validation_accuracy", "test_accuracy", "epochs", "pruned", "wall_s")
+
+
+def print_rows(label, results):
+    for side, r in results.items():
+        print(f"{label:7} {side:7} {r['best_validation_accuracy']:9.4f} {r['test_accuracy']:7.4f} "
+              f"{r['epochs']:7g} {r['pruned']:7g} {r['wall_s']:8.1f}  {r.get('version', '')}")
+
+
+def targets(k, o):
+    return (f"best val {k['best_validation_accuracy'] - o['best_validation_accuracy']:+.4f} "
+            f"(>= -0.003), epochs {k['epochs']:g} vs {o['epochs']:g} (<=), "
+            f"wall {k['wall_s'] / o['wall_s']:.2f}x (<= 0.5x)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kiln", default=os.path.join(HERE, "..", "build", "bin", "kiln"))
@@ -201,26 +225,35 @@ def main():
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--data", default=DATA)
     parser.add_argument("--only", choices=["kiln", "optuna"])
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run both sides this many times, one after the other, and compare "
+                             "the medians too: Optuna's two workers draw differently every run")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    results = {}
-    with tempfile.TemporaryDirectory() as work:
-        if args.only != "optuna":
-            results["kiln"] = run_kiln(args, work)
-        if args.only != "kiln":
-            results["optuna"] = run_optuna(args, work)
-    print(f"{'side':8} {'best val':>9} {'test':>7} {'epochs':>7} {'pruned':>7} {'wall s':>8}  version")
-    for side, r in results.items():
-        print(f"{side:8} {r['best_validation_accuracy']:9.4f} {r['test_accuracy']:7.4f} "
-              f"{r['epochs']:7d} {r['pruned']:7d} {r['wall_s']:8.1f}  {r['version']}")
-    if len(results) == 2:
-        k, o = results["kiln"], results["optuna"]
-        print(f"targets: best val {k['best_validation_accuracy'] - o['best_validation_accuracy']:+.4f} "
-              f"(>= -0.003), epochs {k['epochs']} vs {o['epochs']} (<=), "
-              f"wall {k['wall_s'] / o['wall_s']:.2f}x (<= 0.5x)")
+    runs = []
+    print(f"{'run':7} {'side':7} {'best val':>9} {'test':>7} {'epochs':>7} {'pruned':>7} "
+          f"{'wall s':>8}  version", flush=True)
+    for number in range(1, args.repeat + 1):
+        run = {}
+        with tempfile.TemporaryDirectory() as work:
+            if args.only != "optuna":
+                run["kiln"] = run_kiln(args, work)
+            if args.only != "kiln":
+                run["optuna"] = run_optuna(args, work)
+        runs.append(run)
+        print_rows(str(number), run)
+        if len(run) == 2:
+            print(f"        targets: {targets(run['kiln'], run['optuna'])}", flush=True)
+    medians = {side: {figure: statistics.median(run[side][figure] for run in runs)
+                      for figure in FIGURES}
+               for side in runs[0]}
+    if args.repeat > 1:
+        print_rows("median", medians)
+        if len(medians) == 2:
+            print(f"        targets: {targets(medians['kiln'], medians['optuna'])}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({"runs": runs, "medians": medians}, f, indent=2)
 
 
 if __name__ == "__main__":
