@@ -183,9 +183,11 @@ def run_kiln(args, work):
     # Timed end to end, the Fashion-MNIST import and the split included, as each
     # Optuna worker's reading of the IDX files is inside its side's time.
     start = time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          env=KILN_ENV)
+    done = subprocess.run(command, capture_output=True, text=True, env=KILN_ENV)
     wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-2000:])
+        raise SystemExit(f"kiln sweep exited with {done.returncode}")
     summary_file = os.path.join(registry, "sweeps", "sweep-mlp", "result.json")
     with open(summary_file) as f:
         summary = json.load(f)
@@ -197,8 +199,6 @@ def run_kiln(args, work):
     result["trial_overhead_s"] = summary.get("trial_overhead_s")
     result["version"] = subprocess.run([args.kiln, "version"], capture_output=True,
                                        text=True).stdout.splitlines()[0]
-    if done.stderr:
-        sys.stderr.write(done.stderr[-2000:])
     return result
 
 
