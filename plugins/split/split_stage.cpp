@@ -6,10 +6,9 @@
 //
 // Which rows go to validation is a pure function of the input's content id, the
 // seed and the parameters: the same input and parameters give the same two
-// versions (same ids, since ids hash the arrays). The input is read in blocks of
-// whole HDF5 chunks; DatasetStore::put takes whole arrays, so each part is held in
-// memory once while it is written (the validation part first, then the train part,
-// never both), never the input.
+// versions (same ids, since ids hash the arrays). The input is read once, in blocks
+// of whole HDF5 chunks, and both parts are written as it passes (two DatasetWriters),
+// so memory stays bounded whatever the data set's size.
 #include <kiln/data/dataset.h>
 #include <kiln/data/reader.h>
 #include <kiln/error.h>
@@ -161,29 +160,41 @@ std::vector<std::uint8_t> choose_rows(const StageContext& context, const Dataset
   return mask;
 }
 
-// The rows marked `part`, every array of the input, as one new dataset version.
-DatasetVersion write_part(data::DatasetStore& store, const DatasetReader& reader,
-                          const std::vector<std::uint8_t>& mask, std::uint8_t part,
-                          std::int64_t part_rows, const std::string& name,
-                          const nlohmann::json& source, const std::string& parent) {
-  std::vector<data::Array> arrays;
+// Both parts, every array of the input, as two new dataset versions written side by
+// side: the input is read once, in blocks, and each run of consecutive rows of one
+// part goes to that part's writer.
+struct Parts {
+  DatasetVersion validation, train;
+};
+
+Parts write_parts(const data::DatasetStore& store, const DatasetReader& reader,
+                  const std::vector<std::uint8_t>& mask, std::int64_t validation_rows,
+                  const std::string& name, nlohmann::json source, const std::string& parent) {
+  source["part"] = "validation";
+  data::DatasetWriter validation(store, name + "-validation", source, parent);
+  source["part"] = "train";
+  data::DatasetWriter train(store, name + "-train", source, parent);
+  const auto total_rows = static_cast<std::int64_t>(mask.size());
   for (const ArrayInfo& info : reader.arrays()) {
     const std::int64_t row_bytes = reader.row_bytes(info.name);
-    data::Array array{info.name, info.dtype, info.shape, {}};
-    array.shape.front() = part_rows;
-    array.bytes.resize(static_cast<std::size_t>(part_rows * row_bytes));
-    std::uint8_t* out = array.bytes.data();
+    ArrayInfo part = info;
+    part.shape.front() = validation_rows;
+    validation.begin_array(part);
+    part.shape.front() = total_rows - validation_rows;
+    train.begin_array(part);
     data::for_each_block(
         reader, info.name, [&](std::int64_t first, std::int64_t rows, const std::uint8_t* bytes) {
-          for (std::int64_t r = 0; r < rows; ++r) {
-            if (mask[static_cast<std::size_t>(first + r)] != part) continue;
-            std::memcpy(out, bytes + r * row_bytes, static_cast<std::size_t>(row_bytes));
-            out += row_bytes;
+          for (std::int64_t r = 0; r < rows;) {
+            const std::uint8_t which = mask[static_cast<std::size_t>(first + r)];
+            std::int64_t end = r + 1;
+            while (end < rows && mask[static_cast<std::size_t>(first + end)] == which) ++end;
+            (which == kValidation ? validation : train)
+                .write(bytes + r * row_bytes, static_cast<std::size_t>((end - r) * row_bytes));
+            r = end;
           }
         });
-    arrays.push_back(std::move(array));
   }
-  return store.put(name, arrays, source, parent);
+  return {validation.finish(), train.finish()};
 }
 
 nlohmann::json describe(const DatasetVersion& version, const std::string& part) {
@@ -220,15 +231,10 @@ void run(StageContext& context) {
   // one-hot encodes categorical columns by these (kiln/train/tabular.h).
   for (const char* key : {"feature_columns", "categories"})
     if (info.source.is_object() && info.source.contains(key)) source[key] = info.source[key];
-  data::DatasetStore store(context.registry_root());
-  source["part"] = "validation";
-  context.progress().update({.note = "writing the validation part"});
-  const DatasetVersion validation = write_part(store, reader, mask, kValidation, count,
-                                               info.name + "-validation", source, dataset_id);
-  source["part"] = "train";
-  context.progress().update({.note = "writing the train part"});
-  const DatasetVersion train = write_part(store, reader, mask, kTrain, rows - count,
-                                          info.name + "-train", source, dataset_id);
+  const data::DatasetStore store(context.registry_root());
+  context.progress().update({.note = "writing the two parts"});
+  const auto [validation, train] =
+      write_parts(store, reader, mask, count, info.name, source, dataset_id);
   context.emit({.name = "train",
                 .kind = "dataset",
                 .path = train.file,
