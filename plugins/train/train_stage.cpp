@@ -327,7 +327,8 @@ kiln::ParamSchema schema() {
       .optional("device", ParamType::String, "auto", "auto, cpu, cuda or cuda:<index>")
       .choice("precision", {"f32", "bf16"},
               "matrix products: float32, or bf16 inputs with float32 accumulation (CUDA; on the "
-              "CPU with AVX512-BF16 or AMX-BF16, else float32 with a warning)")
+              "CPU with AVX512-BF16 or AMX-BF16, else float32 with a warning; without AMX it "
+              "measured slower than float32, and says so)")
       .optional("threads", ParamType::Int, 0, "CPU threads; 0: KILN_NUM_THREADS or all cores")
       .optional("log_every", ParamType::Int, 50, "optimizer steps between metric lines")
       .optional("checkpoint_every", ParamType::Int, 500,

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <span>
+#include <string_view>
 
 #include "ops/loss.h"
 #include "ops/precision.h"
@@ -298,6 +299,14 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
         "lacks (oneDNN runs {} here); training in float32",
         ops::cpu_isa_name());
     config.precision = nn::Precision::F32;
+  } else if (config.precision == nn::Precision::BF16 && !config.device.is_cuda() &&
+             std::string_view(ops::cpu_isa_name()) == "avx512_core_bf16") {
+    // AVX512-BF16's dot products do no more per cycle than float32's FMAs on the
+    // Xeons measured, and every product first rounds its factors.
+    log::warn(
+        "train: precision bf16 runs on avx512_core_bf16 here, without AMX-BF16; on a Xeon "
+        "without AMX it measured slower than float32 (the MLP at 0.62x, the CNN at 0.71x, "
+        "benchmarks/RESULTS.md): precision f32 is the faster choice there");
   }
   state_ = std::make_unique<State>(std::move(config), batches, std::move(io));
   if (batches.sample_shape() != state_->model.input_shape())
