@@ -301,8 +301,8 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
     config.precision = nn::Precision::F32;
   } else if (config.precision == nn::Precision::BF16 && !config.device.is_cuda() &&
              std::string_view(ops::cpu_isa_name()) == "avx512_core_bf16") {
-    // AVX512-BF16's dot products do no more per cycle than float32's FMAs on the
-    // Xeons measured, and every product first rounds its factors.
+    // oneDNN's AVX512-BF16 products measured slower than its float32 ones on the
+    // Xeon of benchmarks/RESULTS.md, and every product first rounds its factors.
     log::warn(
         "train: precision bf16 runs on avx512_core_bf16 here, without AMX-BF16; on a Xeon "
         "without AMX it measured slower than float32 (the MLP at 0.62x, the CNN at 0.71x, "
