@@ -14,6 +14,9 @@ enum class MathPrecision { F32, BF16 };
 // Whether oneDNN runs bf16 products on this CPU in hardware: AVX512-BF16 or
 // AMX-BF16, as oneDNN detects them (its ONEDNN_MAX_CPU_ISA limit included).
 bool cpu_has_bf16();
+// Whether those bf16 products use AMX-BF16 (without it, AVX512-BF16 alone measured
+// slower than float32: benchmarks/RESULTS.md).
+bool cpu_has_amx();
 // The arithmetic the CPU ops use for `requested`: BF16 only where cpu_has_bf16().
 inline MathPrecision cpu_math(MathPrecision requested) {
   return requested == MathPrecision::BF16 && cpu_has_bf16() ? MathPrecision::BF16

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <span>
-#include <string_view>
 
 #include "ops/loss.h"
 #include "ops/precision.h"
@@ -300,7 +299,7 @@ Trainer::Trainer(TrainerConfig config, BatchSource& batches, TrainerIO io) {
         ops::cpu_isa_name());
     config.precision = nn::Precision::F32;
   } else if (config.precision == nn::Precision::BF16 && !config.device.is_cuda() &&
-             std::string_view(ops::cpu_isa_name()) == "avx512_core_bf16") {
+             !ops::cpu_has_amx()) {
     // oneDNN's AVX512-BF16 products measured slower than its float32 ones on the
     // Xeon of benchmarks/RESULTS.md, and every product first rounds its factors.
     log::warn(
